@@ -1,0 +1,76 @@
+// RFC 7252 section 3: the message format of CoAP over UDP (4-byte header, token, options,
+// payload). Parsing is strict and allocation-free; encoding refuses what may not be sent.
+#pragma once
+
+#include <coap/detail/option_codec.hpp>
+#include <coap/error.hpp>
+#include <coap/message_view.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace coap::udp_codec {
+
+inline constexpr std::size_t header_size = 4;
+inline constexpr std::uint8_t version = 1;
+
+// The fixed header alone, for rejecting a message whose body is malformed: a CON that fails
+// to parse still names the message ID that the RST must echo (section 4.2).
+struct header {
+  std::uint8_t version;
+  message_type type;
+  std::uint8_t token_length;
+  coap::code code;
+  std::uint16_t message_id;
+};
+std::error_code parse_header(std::span<const std::uint8_t> datagram, header& out) noexcept;
+
+// Parses one datagram into a view of it.
+std::error_code parse(std::span<const std::uint8_t> datagram, message_view& out) noexcept;
+
+// Encoded size of a message (message or message_view); fails as encode would.
+template <class Message>
+std::error_code encoded_size(const Message& m, std::size_t& size) noexcept {
+  const coap::code c = m.code();
+  if (c.is_reserved_class() || c.is_signal()) return error::reserved_code_class;
+  if (m.token().size() > 8) return error::token_too_long;
+  std::size_t body = 0;
+  if (auto ec = detail::encoded_body_size(m, body)) return ec;
+  if (c.is_empty() && (!m.token().empty() || body != 0)) return error::empty_message_not_empty;
+  // Section 4.2/4.3: an ACK carries a response or nothing; a request is CON or NON.
+  if (m.type() == message_type::acknowledgement && c.is_request()) return error::invalid_message;
+  if (m.type() == message_type::reset && !c.is_empty()) return error::invalid_message;
+  size = header_size + m.token().size() + body;
+  return {};
+}
+
+// Encodes into out; `written` is the size on success. Nothing is allocated.
+template <class Message>
+std::error_code encode(const Message& m, std::span<std::uint8_t> out, std::size_t& written) noexcept {
+  std::size_t size = 0;
+  if (auto ec = encoded_size(m, size)) return ec;
+  if (out.size() < size) return error::buffer_too_small;
+  std::uint8_t* p = out.data();
+  const auto tkl = static_cast<std::uint8_t>(m.token().size());
+  *p++ = static_cast<std::uint8_t>((version << 6) | (static_cast<unsigned>(m.type()) << 4) | tkl);
+  *p++ = m.code().raw();
+  *p++ = static_cast<std::uint8_t>(m.message_id() >> 8);
+  *p++ = static_cast<std::uint8_t>(m.message_id());
+  for (auto b : m.token()) *p++ = b;
+  p = detail::write_body(m, p);
+  written = static_cast<std::size_t>(p - out.data());
+  return {};
+}
+
+// Encodes into a resizable byte container (std::vector, with any allocator).
+template <class Message, class Container>
+std::error_code encode(const Message& m, Container& out) {
+  std::size_t size = 0;
+  if (auto ec = encoded_size(m, size)) return ec;
+  out.resize(size);
+  std::size_t written = 0;
+  return encode(m, std::span<std::uint8_t>(out.data(), out.size()), written);
+}
+
+}  // namespace coap::udp_codec
