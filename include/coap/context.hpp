@@ -1,0 +1,136 @@
+// libcoap's coap_context_t (coap_session(3), coap_context(3)): the state a CoAP stack shares.
+// A context runs on an executor the user owns, holds the server endpoints (each making a
+// session per new peer), counts sessions against a cap, serves the resource registry and
+// reports session events. It never starts threads; its executor must not run handlers
+// concurrently (an io_context run by one thread, or a strand).
+#pragma once
+
+#include <coap/context_fwd.hpp>
+#include <coap/error.hpp>
+#include <coap/resource.hpp>
+#include <coap/session_config.hpp>
+#include <coap/session_event.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace coap {
+
+namespace detail {
+// What the context needs of an endpoint, whatever its transport (set-up and eviction only:
+// nothing on the message path goes through these virtual calls).
+class endpoint_base {
+ public:
+  virtual ~endpoint_base() = default;
+  virtual void close() = 0;
+  virtual std::size_t session_count() const noexcept = 0;
+  // The last activity of the oldest session nobody holds, if any.
+  virtual std::optional<std::chrono::steady_clock::time_point> oldest_idle() const noexcept = 0;
+  virtual bool evict_oldest_idle() = 0;
+  virtual std::string_view description() const noexcept = 0;
+};
+}  // namespace detail
+
+template <class Allocator>
+class basic_context {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+  using allocator_type = Allocator;
+  using resource_registry = basic_resource_registry<Allocator>;
+  using resource = typename resource_registry::resource;
+  using event_handler =
+      std::function<void(session_event, std::string_view description, std::error_code)>;
+
+  explicit basic_context(executor_type ex, context_config config = {}, const Allocator& alloc = {})
+      : executor_(std::move(ex)), config_(config), allocator_(alloc), random_(seed()) {}
+  basic_context(const basic_context&) = delete;
+  basic_context& operator=(const basic_context&) = delete;
+  ~basic_context() { stop(); }
+
+  executor_type get_executor() const noexcept { return executor_; }
+  allocator_type get_allocator() const noexcept { return allocator_; }
+  context_config& config() noexcept { return config_; }
+  const context_config& config() const noexcept { return config_; }
+
+  // ---- resources (coap_resource(3)) ----
+  resource_registry& resources() noexcept { return resources_; }
+  // Shortcut: ctx.add_resource("time").on(method::get, handler).
+  resource& add_resource(std::string_view path) { return resources_.add(path); }
+
+  // ---- server endpoints (coap_new_endpoint) ----
+  // Listens on address:port (port 0 picks one) with the given transport and security; every
+  // new peer gets a session made by the library. Include the transport's header
+  // (<coap/transports/udp.hpp>) to use it. Returns the bound port in `bound_port`.
+  template <class Transport, class Security = typename Transport::default_security>
+  std::error_code add_endpoint(const boost::asio::ip::address& address, std::uint16_t port,
+                               std::uint16_t* bound_port = nullptr) {
+    std::error_code ec;
+    auto ep = Transport::template make_endpoint<Security>(*this, address, port, ec);
+    if (ec) return ec;
+    if (bound_port) *bound_port = ep->local_port();
+    endpoints_.push_back(std::move(ep));
+    return {};
+  }
+  std::size_t endpoint_count() const noexcept { return endpoints_.size(); }
+
+  // ---- sessions ----
+  std::size_t session_count() const noexcept {
+    std::size_t n = 0;
+    for (const auto& e : endpoints_) n += e->session_count();
+    return n;
+  }
+  // Closes every endpoint and its sessions. Client sessions close when their handles go.
+  void stop() {
+    for (auto& e : endpoints_) e->close();
+    endpoints_.clear();
+  }
+
+  // ---- events (coap_register_event_handler) ----
+  void set_event_handler(event_handler h) { events_ = std::move(h); }
+  void emit(session_event e, std::string_view description, std::error_code ec = {}) const {
+    if (events_) events_(e, description, ec);
+  }
+
+  // ---- used by endpoints and sessions ----
+  // Makes room for one more server session: true when below the cap, or when the oldest
+  // idle session (of any endpoint) could be evicted.
+  bool make_room_for_session() {
+    if (session_count() < config_.max_sessions) return true;
+    detail::endpoint_base* oldest = nullptr;
+    std::chrono::steady_clock::time_point when{};
+    for (auto& e : endpoints_) {
+      if (auto t = e->oldest_idle(); t && (!oldest || *t < when)) {
+        oldest = e.get();
+        when = *t;
+      }
+    }
+    return oldest && oldest->evict_oldest_idle();
+  }
+  std::uint64_t random() noexcept { return random_(); }
+
+ private:
+  static std::uint64_t seed() {
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) ^ rd();
+  }
+
+  executor_type executor_;
+  context_config config_;
+  Allocator allocator_;
+  resource_registry resources_;
+  std::vector<std::shared_ptr<detail::endpoint_base>> endpoints_;
+  event_handler events_;
+  std::mt19937_64 random_;
+};
+
+}  // namespace coap

@@ -1,0 +1,108 @@
+// RFC 7252 section 5.4.1 (unrecognized critical options), 5.7.2 (proxying not supported),
+// 5.8 (methods and their default success codes) and RFC 6690 section 4 (/.well-known/core):
+// what a server answers to a request, whatever the transport.
+#pragma once
+
+#include <coap/option.hpp>
+#include <coap/resource.hpp>
+
+#include <exception>
+
+namespace coap::detail {
+
+enum class dispatch_outcome {
+  respond,  // the response (or a deferral) is in `res`
+  drop,     // section 5.4.1: a NON with an unrecognized critical option is rejected silently
+};
+
+// Section 5.4.1: the first critical option this server does not recognize, or 0.
+inline std::uint16_t unrecognized_critical_option(const message_view& m) noexcept {
+  std::uint32_t previous = 0x10000;
+  for (option_view o : m.options()) {
+    const option_definition* def = find_option(o.number());
+    // Section 5.4.5: a repeated non-repeatable option is treated as unrecognized.
+    const bool repeated_once_too_often = def && !def->repeatable && o.number() == previous;
+    // OSCORE (RFC 8613) and Block1/Block2 (RFC 7959) are registered but not processed here.
+    const bool processed = def && o.number() != static_cast<std::uint16_t>(option_number::oscore) &&
+                           o.number() != static_cast<std::uint16_t>(option_number::block1) &&
+                           o.number() != static_cast<std::uint16_t>(option_number::block2);
+    if (is_critical(o.number()) && (!processed || repeated_once_too_often)) return o.number();
+    previous = o.number();
+  }
+  return 0;
+}
+
+// Section 5.8: the success code a handler that sets none answers with.
+constexpr response_code default_success(method m) noexcept {
+  switch (m) {
+    case method::get:
+    case method::fetch: return response_code::content;
+    case method::delete_: return response_code::deleted;
+    default: return response_code::changed;
+  }
+}
+
+inline bool is_well_known_core(const request& r) noexcept {
+  return path_equals(r, ".well-known/core");
+}
+
+template <class Allocator>
+dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, const request& req,
+                                  basic_response<Allocator>& res) {
+  const message_view& m = req.message();
+  if (const auto number = unrecognized_critical_option(m)) {
+    if (!req.confirmable()) return dispatch_outcome::drop;
+    res.set_code(response_code::bad_option);
+    const std::string diagnostic = "unrecognized critical option " + std::to_string(number);
+    res.set_payload(diagnostic);
+    return dispatch_outcome::respond;
+  }
+  if (m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme)) {
+    res.set_code(response_code::proxying_not_supported);
+    return dispatch_outcome::respond;
+  }
+  const unsigned method_index = m.code().detail();
+  if (method_index < 1 || method_index > 7) {
+    res.set_code(response_code::method_not_allowed);
+    return dispatch_outcome::respond;
+  }
+  res.set_code(default_success(req.method()));
+
+  auto* resource = registry.find(req);
+  const typename basic_resource<Allocator>::handler* handler = nullptr;
+  if (resource) {
+    handler = &resource->handlers[method_index - 1];
+    if (!*handler) {
+      res.set_code(response_code::method_not_allowed);
+      return dispatch_outcome::respond;
+    }
+  } else if (is_well_known_core(req)) {
+    if (req.method() != method::get) {
+      res.set_code(response_code::method_not_allowed);
+      return dispatch_outcome::respond;
+    }
+    res.set_content_format(content_format::link_format);
+    res.set_payload(registry.well_known_core(&req));
+    return dispatch_outcome::respond;
+  } else if (registry.unknown_handler()) {
+    handler = &registry.unknown_handler();
+  } else {
+    res.set_code(response_code::not_found);
+    return dispatch_outcome::respond;
+  }
+
+  try {
+    (*handler)(req, res);
+  } catch (const std::exception& e) {
+    // A failing handler answers 5.00 with its reason as the diagnostic payload.
+    res.message().clear();
+    res.set_code(response_code::internal_server_error);
+    res.set_payload(std::string_view(e.what()));
+  } catch (...) {
+    res.message().clear();
+    res.set_code(response_code::internal_server_error);
+  }
+  return dispatch_outcome::respond;
+}
+
+}  // namespace coap::detail

@@ -1,0 +1,26 @@
+// The Transport and Security policy concepts of coap::session<Transport, Security, Allocator>
+// (in Beast's manner: named requirements checked by concepts; every shipped policy is checked).
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <string_view>
+
+namespace coap {
+
+// A transport names its protocol, says whether it is reliable (RFC 8323) or not (RFC 7252),
+// and gives its default port and description suffix.
+template <class T>
+concept transport_policy = requires {
+  { T::name } -> std::convertible_to<std::string_view>;
+  { T::reliable } -> std::convertible_to<bool>;
+  { T::default_port } -> std::convertible_to<std::uint16_t>;
+};
+
+// A security policy says whether it encrypts and how it is named in descriptions (DTLS, TLS).
+template <class S>
+concept security_policy = requires {
+  { S::secure } -> std::convertible_to<bool>;
+};
+
+}  // namespace coap

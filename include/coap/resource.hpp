@@ -1,0 +1,228 @@
+// RFC 7252 section 5.7 and 5.8 (server behaviour, method definitions) and RFC 6690 section 4
+// (/.well-known/core): what a request handler sees, what it answers with, and the registry
+// of resources that a context serves.
+#pragma once
+
+#include <coap/code.hpp>
+#include <coap/content_format.hpp>
+#include <coap/message.hpp>
+#include <coap/message_view.hpp>
+#include <coap/option.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace coap {
+
+// A received request, valid for the duration of the handler call.
+class request {
+ public:
+  request(const message_view& m, std::string_view session_description) noexcept
+      : message_(m), session_(session_description) {}
+
+  const message_view& message() const noexcept { return message_; }
+  coap::method method() const noexcept { return static_cast<coap::method>(message_.code().raw()); }
+  bool confirmable() const noexcept { return message_.type() == message_type::confirmable; }
+
+  // Uri-Path segments in order, without allocating: `for (auto s : req.path()) ...`.
+  class option_values {
+   public:
+    option_values(option_range r, std::uint16_t n) : range_(r), number_(n) {}
+    class iterator {
+     public:
+      using value_type = std::string_view;
+      using difference_type = std::ptrdiff_t;
+      iterator() = default;
+      iterator(option_iterator it, option_iterator end, std::uint16_t n) : it_(it), end_(end), n_(n) {
+        skip();
+      }
+      std::string_view operator*() const noexcept { return (*it_).as_string(); }
+      iterator& operator++() noexcept {
+        ++it_;
+        skip();
+        return *this;
+      }
+      iterator operator++(int) noexcept {
+        auto c = *this;
+        ++*this;
+        return c;
+      }
+      friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.it_ == b.it_; }
+
+     private:
+      void skip() noexcept {
+        while (it_ != end_ && (*it_).number() != n_) ++it_;
+      }
+      option_iterator it_, end_;
+      std::uint16_t n_ = 0;
+    };
+    iterator begin() const { return {range_.begin(), range_.end(), number_}; }
+    iterator end() const { return {range_.end(), range_.end(), number_}; }
+
+   private:
+    option_range range_;
+    std::uint16_t number_;
+  };
+  option_values path() const noexcept {
+    return {message_.options(), static_cast<std::uint16_t>(option_number::uri_path)};
+  }
+  option_values queries() const noexcept {
+    return {message_.options(), static_cast<std::uint16_t>(option_number::uri_query)};
+  }
+  // "a/b/c" (allocates; for logging and convenience).
+  std::string path_string() const;
+  // The value of the first "key=value" Uri-Query item, or of a bare "key" (empty value).
+  std::optional<std::string_view> query(std::string_view key) const noexcept;
+
+  std::span<const std::uint8_t> payload() const noexcept { return message_.payload(); }
+  std::string_view payload_string() const noexcept { return message_.payload_string(); }
+  std::optional<coap::content_format> content_format() const noexcept {
+    if (auto o = message_.find(option_number::content_format))
+      return static_cast<coap::content_format>(o->as_uint());
+    return std::nullopt;
+  }
+  std::span<const std::uint8_t> token() const noexcept { return message_.token(); }
+  // Like coap_session_str: "127.0.0.1:5683 <-> 127.0.0.1:40000 UDP".
+  std::string_view session() const noexcept { return session_; }
+
+ private:
+  const message_view& message_;
+  std::string_view session_;
+};
+
+// A separate response (RFC 7252 section 5.2.2) that a handler promised with defer(): call
+// send() once, from the context's executor, when the result is ready.
+class deferred_response {
+ public:
+  struct sink {
+    virtual ~sink() = default;
+    // Sends the response built by `fill` for the exchange identified by this token.
+    virtual void send_deferred(std::uint64_t exchange_id, const coap::message& response) = 0;
+  };
+
+  deferred_response() = default;
+  deferred_response(std::weak_ptr<sink> s, std::uint64_t id) : sink_(std::move(s)), id_(id) {}
+
+  // False when the session is gone (the response can no longer be delivered).
+  bool send(const coap::message& response) const {
+    if (auto s = sink_.lock()) {
+      s->send_deferred(id_, response);
+      return true;
+    }
+    return false;
+  }
+  bool send(response_code c, std::string_view payload = {},
+            std::optional<coap::content_format> cf = std::nullopt) const {
+    coap::message m(c);
+    if (cf) m.set_content_format(*cf);
+    m.set_payload(payload);
+    return send(m);
+  }
+
+ private:
+  std::weak_ptr<sink> sink_;
+  std::uint64_t id_ = 0;
+};
+
+// What a handler fills in. The message is owned by the session and reused, so answering
+// makes no allocation once its capacity has grown.
+template <class Allocator = std::allocator<std::uint8_t>>
+class basic_response {
+ public:
+  using message_type = basic_message<Allocator>;
+
+  explicit basic_response(message_type& m) noexcept : message_(m) {}
+
+  void set_code(response_code c) noexcept { message_.set_code(c); }
+  void set_payload(std::string_view p) { message_.set_payload(p); }
+  void set_payload(std::span<const std::uint8_t> p) { message_.set_payload(p); }
+  void set_content_format(coap::content_format f) { message_.set_content_format(f); }
+  // Convenience: code, payload and content-format at once.
+  void set(response_code c, std::string_view payload,
+           std::optional<coap::content_format> cf = std::nullopt) {
+    set_code(c);
+    if (cf) set_content_format(*cf);
+    set_payload(payload);
+  }
+  message_type& message() noexcept { return message_; }
+
+  // Section 5.2.2: the answer comes later. A CON request is acknowledged at once with an
+  // empty ACK; the response then goes out as its own CON (or NON) message.
+  deferred_response defer() {
+    deferred_ = true;
+    return deferred_response(sink_, exchange_id_);
+  }
+  bool deferred() const noexcept { return deferred_; }
+
+  // Called by the session before the handler runs.
+  void bind(std::weak_ptr<deferred_response::sink> s, std::uint64_t exchange_id) {
+    sink_ = std::move(s);
+    exchange_id_ = exchange_id;
+    deferred_ = false;
+  }
+
+ private:
+  message_type& message_;
+  std::weak_ptr<deferred_response::sink> sink_;
+  std::uint64_t exchange_id_ = 0;
+  bool deferred_ = false;
+};
+
+// A resource: a path, a handler per method, and its RFC 6690 attributes.
+template <class Allocator = std::allocator<std::uint8_t>>
+struct basic_resource {
+  using handler = std::function<void(const request&, basic_response<Allocator>&)>;
+
+  std::string path;  // "sensors/temp" (no leading slash); "" is the root
+  std::array<handler, 7> handlers{};  // indexed by method code - 1
+  // RFC 6690 section 3 attributes for /.well-known/core (rt, if, ct, title, sz, obs ...).
+  // A value-less attribute like obs has an empty second member.
+  std::vector<std::pair<std::string, std::string>> attributes;
+  bool hidden = false;  // not listed in /.well-known/core
+
+  basic_resource& on(method m, handler h) {
+    handlers[static_cast<std::size_t>(m) - 1] = std::move(h);
+    return *this;
+  }
+  basic_resource& attribute(std::string name, std::string value = {}) {
+    attributes.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+  bool matches(const request& r) const noexcept;
+};
+
+// RFC 7252 section 5.7: which resource a request addresses; RFC 6690: the link-format
+// listing of /.well-known/core, with section 4.1's query filtering.
+template <class Allocator = std::allocator<std::uint8_t>>
+class basic_resource_registry {
+ public:
+  using resource = basic_resource<Allocator>;
+  using handler = typename resource::handler;
+
+  // Adds (or returns the existing) resource at path ("a/b" or "/a/b").
+  resource& add(std::string_view path);
+  bool remove(std::string_view path);
+  resource* find(const request& r) noexcept;
+  resource* find(std::string_view path) noexcept;
+  // Called for requests to paths with no resource (libcoap's "unknown resource"); the
+  // default answers 4.04 Not Found.
+  void set_unknown_handler(handler h) { unknown_ = std::move(h); }
+  const handler& unknown_handler() const noexcept { return unknown_; }
+  std::size_t size() const noexcept { return resources_.size(); }
+
+  // The /.well-known/core body, filtered by the request's query (RFC 6690 section 4.1).
+  std::string well_known_core(const request* filter = nullptr) const;
+
+ private:
+  std::vector<std::unique_ptr<resource>> resources_;
+  handler unknown_;
+};
+
+}  // namespace coap
+
+#include <coap/impl/resource.hpp>

@@ -1,0 +1,79 @@
+// The UDP transport policy (RFC 7252): coap::session<udp, Security, Allocator>.
+#pragma once
+
+#include <coap/context.hpp>
+#include <coap/policies.hpp>
+#include <coap/security/no_sec.hpp>
+
+#include <boost/asio/ip/udp.hpp>
+
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+#include "udp_endpoint.hpp"
+#include "udp_session.hpp"
+
+namespace coap {
+namespace transports {
+
+struct udp {
+  static constexpr std::string_view name = "UDP";
+  static constexpr bool reliable = false;
+  static constexpr std::uint16_t default_port = 5683;
+  static constexpr std::uint16_t default_secure_port = 5684;
+  using default_security = no_sec;
+  using protocol_type = boost::asio::ip::udp;
+  using endpoint_type = protocol_type::endpoint;
+
+  template <class Security, class Allocator>
+  using session_impl = udp_session_impl<Security, Allocator>;
+
+  template <class Security>
+  static constexpr bool supports = std::is_same_v<Security, no_sec>;
+
+  // A server endpoint (coap_new_endpoint), started.
+  template <class Security, class Allocator>
+  static std::shared_ptr<udp_endpoint<Security, Allocator>> make_endpoint(
+      basic_context<Allocator>& ctx, const boost::asio::ip::address& address, std::uint16_t port,
+      std::error_code& ec) {
+    static_assert(supports<Security>, "DTLS (psk, pki) over UDP is not available yet");
+    auto ep = std::allocate_shared<udp_endpoint<Security, Allocator>>(ctx.get_allocator(), ctx,
+                                                                      endpoint_type(address, port), ec);
+    if (ec) return nullptr;
+    ep->start();
+    return ep;
+  }
+
+  // A client session (coap_new_client_session): a socket bound to local_if (or any address of
+  // the server's family and an ephemeral port), talking to `server`.
+  template <class Security, class Allocator>
+  static std::shared_ptr<udp_session_impl<Security, Allocator>> make_client(
+      basic_context<Allocator>& ctx, const endpoint_type& server,
+      const std::optional<endpoint_type>& local_if, const session_config& config, std::error_code& ec) {
+    static_assert(supports<Security>, "DTLS (psk, pki) over UDP is not available yet");
+    protocol_type::socket socket(ctx.get_executor());
+    const endpoint_type local = local_if ? *local_if : endpoint_type(server.protocol(), 0);
+    boost::system::error_code bec;
+    socket.open(local.protocol(), bec);
+    if (!bec) socket.bind(local, bec);
+    // Connected: the kernel filters other senders and fills in the real local address.
+    if (!bec) socket.connect(server, bec);
+    if (!bec) socket.non_blocking(true, bec);
+    ec = bec;
+    if (ec) return nullptr;
+    auto s = std::allocate_shared<udp_session_impl<Security, Allocator>>(ctx.get_allocator(), ctx,
+                                                                         std::move(socket), server, config);
+    s->start_receiving();
+    ctx.emit(session_event::connected, s->description());
+    return s;
+  }
+};
+static_assert(transport_policy<udp>);
+
+}  // namespace transports
+
+using transports::udp;
+
+}  // namespace coap

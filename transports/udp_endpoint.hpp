@@ -1,0 +1,225 @@
+// libcoap's coap_endpoint_t over UDP (coap_session(3): "servers get a session per new peer,
+// made by the library"): one socket, a session per peer address, the idle pool (sessions no
+// handle references, freed after the idle timeout) and the context's session cap.
+#pragma once
+
+#include <coap/context.hpp>
+#include <coap/udp_codec.hpp>
+
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "udp_session.hpp"
+
+namespace coap::transports {
+
+template <class Security, class Allocator>
+class udp_endpoint final : public detail::endpoint_base,
+                           public std::enable_shared_from_this<udp_endpoint<Security, Allocator>> {
+  template <class T>
+  using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
+  using clock = std::chrono::steady_clock;
+
+ public:
+  using session_impl = udp_session_impl<Security, Allocator>;
+  using protocol_type = boost::asio::ip::udp;
+  using endpoint_type = protocol_type::endpoint;
+  using context_type = basic_context<Allocator>;
+
+  udp_endpoint(context_type& ctx, const endpoint_type& local, std::error_code& ec)
+      : ctx_(ctx), socket_(ctx.get_executor()), sweep_timer_(ctx.get_executor()),
+        buffer_(receive_buffer_size, 0, rebind<std::uint8_t>(ctx.get_allocator())),
+        sessions_(16, std::hash<endpoint_type>(), std::equal_to<endpoint_type>(),
+                  rebind<std::pair<const endpoint_type, std::shared_ptr<session_impl>>>(ctx.get_allocator())) {
+    boost::system::error_code bec;
+    socket_.open(local.protocol(), bec);
+    // An IPv6 endpoint serves IPv6 only, so that the same port can also serve IPv4.
+    if (!bec && local.address().is_v6()) socket_.set_option(boost::asio::ip::v6_only(true), bec);
+    if (!bec) socket_.bind(local, bec);
+    if (!bec) socket_.non_blocking(true, bec);
+    ec = bec;
+    if (ec) return;
+    const auto bound = socket_.local_endpoint(bec);
+    description_ = bound.address().to_string() + ":" + std::to_string(bound.port()) + " UDP";
+  }
+
+  void start() {
+    receive();
+    schedule_sweep();
+  }
+
+  std::uint16_t local_port() const {
+    boost::system::error_code ec;
+    return socket_.local_endpoint(ec).port();
+  }
+
+  // ---- endpoint_base ----
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    sweep_timer_.cancel();
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    auto sessions = std::move(sessions_);
+    sessions_.clear();
+    for (auto& [peer, s] : sessions) s->close(error::session_closed);
+  }
+  std::size_t session_count() const noexcept override { return sessions_.size(); }
+  std::optional<clock::time_point> oldest_idle() const noexcept override {
+    std::optional<clock::time_point> oldest;
+    for (const auto& [peer, s] : sessions_)
+      if (s->idle() && (!oldest || s->last_activity() < *oldest)) oldest = s->last_activity();
+    return oldest;
+  }
+  bool evict_oldest_idle() override {
+    auto victim = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
+      if (it->second->idle() && (victim == sessions_.end() ||
+                                 it->second->last_activity() < victim->second->last_activity()))
+        victim = it;
+    if (victim == sessions_.end()) return false;
+    free_session(victim);
+    return true;
+  }
+  std::string_view description() const noexcept override { return description_; }
+
+  // The session of a peer, if it exists (tests and the session handle use it).
+  std::shared_ptr<session_impl> find_session(const endpoint_type& peer) const {
+    auto it = sessions_.find(peer);
+    return it == sessions_.end() ? nullptr : it->second;
+  }
+
+ private:
+  static constexpr std::size_t receive_buffer_size = 65536;
+  // At most this many datagrams are read in one go before yielding to other work.
+  static constexpr int drain_limit = 64;
+
+  void receive() {
+    if (closed_) return;
+    auto self = this->shared_from_this();
+    socket_.async_receive_from(boost::asio::buffer(buffer_), sender_,
+                               [self](const boost::system::error_code& ec, std::size_t n) { self->on_receive(ec, n); });
+  }
+
+  void on_receive(const boost::system::error_code& ec, std::size_t n) {
+    if (closed_ || ec == boost::asio::error::operation_aborted) return;
+    if (!ec) {
+      on_datagram(n);
+      // Drain what else is queued without going back to the reactor each time.
+      for (int i = 0; i < drain_limit && !closed_; ++i) {
+        boost::system::error_code rec;
+        const std::size_t m = socket_.receive_from(boost::asio::buffer(buffer_), sender_, 0, rec);
+        if (rec) break;
+        on_datagram(m);
+      }
+    }
+    receive();
+  }
+
+  void on_datagram(std::size_t n) {
+    const std::span<const std::uint8_t> d(buffer_.data(), n);
+    auto it = sessions_.find(sender_);
+    if (it == sessions_.end()) {
+      if (!admit(d)) return;
+      auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, sender_);
+      it = sessions_.emplace(sender_, std::move(s)).first;
+      ctx_.emit(session_event::session_created, it->second->description());
+    }
+    // Keep the session alive while it handles the datagram, even if it is evicted meanwhile.
+    auto session = it->second;
+    session->on_datagram(d);
+  }
+
+  // A new peer: within the cap (evicting the oldest idle session if needed), or refused.
+  bool admit(std::span<const std::uint8_t> d) {
+    // Only a message worth a session makes one: a well-formed request or ping. Anything else
+    // from an unknown peer gets the stateless answer of section 4.2/4.3 and no state.
+    message_view m;
+    udp_codec::header h;
+    if (udp_codec::parse_header(d, h) || h.version != udp_codec::version) return false;
+    if (udp_codec::parse(d, m)) {
+      if (h.type == message_type::confirmable) send_empty(message_type::reset, h.message_id);
+      return false;
+    }
+    if (m.type() == message_type::acknowledgement || m.type() == message_type::reset) return false;
+    if (!m.code().is_request()) {
+      if (m.type() == message_type::confirmable) send_empty(message_type::reset, m.message_id());
+      return false;
+    }
+    if (ctx_.make_room_for_session()) return true;
+    // Section 5.9.3.4: refused for now. A CON gets 5.03 with Max-Age, statelessly.
+    if (m.type() == message_type::confirmable) {
+      coap::message busy(response_code::service_unavailable, message_type::acknowledgement);
+      busy.set_message_id(m.message_id());
+      busy.set_token(m.token());
+      busy.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 5);
+      busy.set_payload(std::string_view("session limit"));
+      std::uint8_t wire[64];
+      std::size_t written = 0;
+      if (!udp_codec::encode(busy, wire, written)) send({wire, written});
+    }
+    return false;
+  }
+
+  void send(std::span<const std::uint8_t> wire) {
+    boost::system::error_code ec;
+    socket_.send_to(boost::asio::buffer(wire.data(), wire.size()), sender_, 0, ec);
+  }
+  void send_empty(message_type t, std::uint16_t mid) {
+    const std::uint8_t wire[4] = {static_cast<std::uint8_t>(0x40 | (static_cast<unsigned>(t) << 4)), 0,
+                                  static_cast<std::uint8_t>(mid >> 8), static_cast<std::uint8_t>(mid)};
+    send(wire);
+  }
+
+  // The idle pool: a session nobody holds is freed after idle_session_timeout without traffic.
+  void schedule_sweep() {
+    if (closed_) return;
+    const auto timeout = std::chrono::duration_cast<clock::duration>(ctx_.config().idle_session_timeout);
+    const auto period = std::clamp<clock::duration>(timeout / 4, std::chrono::milliseconds(10),
+                                                    std::chrono::seconds(5));
+    sweep_timer_.expires_after(period);
+    auto self = this->shared_from_this();
+    sweep_timer_.async_wait([self](const boost::system::error_code& ec) {
+      if (ec || self->closed_) return;
+      self->sweep();
+      self->schedule_sweep();
+    });
+  }
+  void sweep() {
+    const auto now = clock::now();
+    const auto timeout = ctx_.config().idle_session_timeout;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      auto next = std::next(it);
+      if (it->second->idle() && now - it->second->last_activity() >= timeout) free_session(it);
+      it = next;
+    }
+  }
+  template <class It>
+  void free_session(It it) {
+    auto s = std::move(it->second);
+    sessions_.erase(it);
+    ctx_.emit(session_event::session_freed, s->description());
+    s->close(error::session_closed);
+  }
+
+  context_type& ctx_;
+  protocol_type::socket socket_;
+  boost::asio::steady_timer sweep_timer_;
+  std::vector<std::uint8_t, rebind<std::uint8_t>> buffer_;
+  endpoint_type sender_;
+  std::unordered_map<endpoint_type, std::shared_ptr<session_impl>, std::hash<endpoint_type>,
+                     std::equal_to<endpoint_type>,
+                     rebind<std::pair<const endpoint_type, std::shared_ptr<session_impl>>>>
+      sessions_;
+  std::string description_;
+  bool closed_ = false;
+};
+
+}  // namespace coap::transports

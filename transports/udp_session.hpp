@@ -1,0 +1,579 @@
+// RFC 7252 section 4 (message transmission) for one peer over UDP: message IDs, CON
+// retransmission with exponential back-off, NSTART, piggybacked and separate responses, RST,
+// ping, deduplication (section 4.5), and the server side of section 5.7/5.4.1 (dispatching
+// requests, 4.02 for unrecognized critical options). One object per peer: a server session
+// shares its endpoint's socket; a client session owns its socket.
+#pragma once
+
+#include <coap/context.hpp>
+#include <coap/detail/dedup_cache.hpp>
+#include <coap/detail/handler_slot.hpp>
+#include <coap/detail/server_dispatch.hpp>
+#include <coap/message.hpp>
+#include <coap/udp_codec.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+namespace coap::transports {
+
+template <class Security, class Allocator>
+class udp_session_impl final
+    : public deferred_response::sink,
+      public std::enable_shared_from_this<udp_session_impl<Security, Allocator>> {
+  template <class T>
+  using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
+  using clock = std::chrono::steady_clock;
+  using bytes = std::vector<std::uint8_t, rebind<std::uint8_t>>;
+
+ public:
+  using protocol_type = boost::asio::ip::udp;
+  using socket_type = protocol_type::socket;
+  using endpoint_type = protocol_type::endpoint;
+  using context_type = basic_context<Allocator>;
+  using owned_message = basic_message<Allocator>;
+  using response_signature = void(std::error_code, owned_message);
+  using response_handler = boost::asio::any_completion_handler<response_signature>;
+  enum class role : std::uint8_t { client, server };
+
+  // A server session on its endpoint's socket.
+  udp_session_impl(context_type& ctx, socket_type& shared_socket, const endpoint_type& peer)
+      : udp_session_impl(ctx, role::server, peer, ctx.config().session) {
+    socket_ = &shared_socket;
+    local_ = shared_socket.local_endpoint();
+    describe();
+  }
+  // A client session on a socket of its own (already bound and non-blocking).
+  udp_session_impl(context_type& ctx, socket_type own_socket, const endpoint_type& peer,
+                   const session_config& config)
+      : udp_session_impl(ctx, role::client, peer, config) {
+    own_socket_.emplace(std::move(own_socket));
+    socket_ = &*own_socket_;
+    local_ = socket_->local_endpoint();
+    describe();
+  }
+  ~udp_session_impl() override = default;
+
+  // ---- what the handle exposes ----
+  std::string_view description() const noexcept { return description_; }
+  const endpoint_type& remote_endpoint() const noexcept { return peer_; }
+  const endpoint_type& local_endpoint() const noexcept { return local_; }
+  bool is_client() const noexcept { return role_ == role::client; }
+  bool is_open() const noexcept { return !closed_; }
+  session_config& config() noexcept { return config_; }
+  context_type& context() noexcept { return ctx_; }
+
+  // libcoap's coap_session_set_mtu / coap_session_max_pdu_size: over UDP the largest PDU is
+  // the MTU (the IP and UDP headers are excluded from it already).
+  void set_mtu(std::size_t mtu) noexcept { config_.mtu = std::max<std::size_t>(mtu, 64); }
+  std::size_t max_pdu_size() const noexcept { return config_.mtu; }
+
+  template <class T>
+  void set_app_data(T* p) noexcept {
+    app_data_ = const_cast<void*>(static_cast<const void*>(p));
+    app_type_ = &typeid(T);
+  }
+  template <class T>
+  T* app_data() const noexcept {
+    return app_type_ && *app_type_ == typeid(T) ? static_cast<T*>(app_data_) : nullptr;
+  }
+
+  // Handle counting (coap_session_reference / coap_session_release).
+  void add_handle() noexcept { ++handles_; }
+  void remove_handle() {
+    if (--handles_ == 0 && role_ == role::client) close(error::session_closed);
+  }
+  std::size_t handles() const noexcept { return handles_; }
+
+  // True when nothing references or waits on the session: it may be pooled and freed.
+  bool idle() const noexcept {
+    return handles_ == 0 && exchanges_.empty() && queue_.empty() && deferred_.empty();
+  }
+  clock::time_point last_activity() const noexcept { return last_activity_; }
+
+  // ---- client operations ----
+  void start_request(owned_message request, response_handler handler) {
+    if (closed_) return fail_soon(std::move(handler), error::session_closed);
+    if (request.code().is_signal() || request.code().is_reserved_class())
+      return fail_soon(std::move(handler), error::invalid_message);
+    if (request.type() != message_type::non_confirmable) request.set_type(message_type::confirmable);
+    if (request.token().empty() && config_.token_length)
+      request.set_token(coap::token::from_uint(ctx_.random(), config_.token_length));
+    if (active_requests() >= std::max(config_.nstart, 1u)) {
+      if (queue_.size() >= config_.max_queued_requests)
+        return fail_soon(std::move(handler), error::queue_full);
+      queue_.push_back(queued{std::move(request), std::move(handler)});
+      return;
+    }
+    send_request(std::move(request), std::move(handler));
+  }
+
+  // Section 4.3: CoAP ping, an empty CON that the peer answers with RST.
+  void start_ping(response_handler handler) {
+    if (closed_) return fail_soon(std::move(handler), error::session_closed);
+    owned_message ping{Allocator(ctx_.get_allocator())};
+    ping.set_type(message_type::confirmable);
+    send_request(std::move(ping), std::move(handler), exchange_kind::ping);
+  }
+
+  // Ends the session: every waiting request fails with `why`.
+  void close(std::error_code why) {
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    auto exchanges = std::move(exchanges_);
+    exchanges_.clear();
+    for (auto& x : exchanges)
+      if (x.handler) complete(x.handler.take(), why, nullptr);
+    while (!queue_.empty()) {
+      auto q = std::move(queue_.front());
+      queue_.pop_front();
+      complete(q.handler.take(), why, nullptr);
+    }
+    deferred_.clear();
+    if (own_socket_) {
+      boost::system::error_code ignored;
+      own_socket_->close(ignored);
+    }
+    ctx_.emit(why == error::session_closed ? session_event::closed : session_event::failed,
+              description_, why == error::session_closed ? std::error_code() : why);
+  }
+
+  // Client sessions read their own socket.
+  void start_receiving() {
+    if (!own_socket_ || closed_) return;
+    if (receive_buffer_.empty()) receive_buffer_.resize(receive_buffer_size);
+    auto self = this->shared_from_this();
+    own_socket_->async_receive_from(
+        boost::asio::buffer(receive_buffer_), sender_,
+        [self](const boost::system::error_code& ec, std::size_t n) { self->on_client_receive(ec, n); });
+  }
+
+  // ---- one datagram from the peer (section 4) ----
+  void on_datagram(std::span<const std::uint8_t> d) {
+    if (closed_) return;
+    last_activity_ = clock::now();
+    message_view m;
+    if (auto ec = udp_codec::parse(d, m)) return reject_malformed(d, ec);
+    const code c = m.code();
+    switch (m.type()) {
+      case message_type::confirmable:
+      case message_type::non_confirmable:
+        if (c.is_empty()) {
+          // Section 4.3: an empty CON is a ping, answered by RST; an empty NON is ignored.
+          if (m.type() == message_type::confirmable) send_empty(message_type::reset, m.message_id());
+          return;
+        }
+        if (c.is_reserved_class() || c.is_signal()) {
+          // Section 4.2/4.3: reject (RST for a CON; ignore a NON).
+          if (m.type() == message_type::confirmable) send_empty(message_type::reset, m.message_id());
+          return;
+        }
+        if (c.is_request()) return on_request(m);
+        return on_separate_response(m);
+      case message_type::acknowledgement: return on_ack(m);
+      case message_type::reset: return on_reset(m);
+    }
+  }
+
+  // ---- deferred_response::sink: a separate response (section 5.2.2) ----
+  void send_deferred(std::uint64_t id, const coap::message& response) override {
+    auto it = std::find_if(deferred_.begin(), deferred_.end(),
+                           [&](const deferred_entry& d) { return d.id == id; });
+    if (it == deferred_.end() || closed_) return;
+    const deferred_entry d = *it;
+    deferred_.erase(it);
+    owned_message out{Allocator(ctx_.get_allocator())};
+    out.set_code(response.code());
+    for (auto o : response.options()) out.add_option(o.number(), o.value());
+    out.set_payload(response.payload());
+    out.set_token(d.request_token);
+    out.set_type(d.confirmable ? message_type::confirmable : message_type::non_confirmable);
+    out.set_message_id(next_message_id());
+    bytes wire{rebind<std::uint8_t>(ctx_.get_allocator())};
+    if (udp_codec::encode(out, wire)) return;  // the handler's message cannot be sent
+    if (d.confirmable) {
+      exchange x(ctx_.get_allocator());
+      x.kind = exchange_kind::separate_response;
+      x.message_id = out.message_id();
+      x.wire = std::move(wire);
+      x.confirmable = true;
+      begin_exchange(std::move(x));
+    } else {
+      send_bytes(wire);
+    }
+  }
+
+ private:
+  static constexpr std::size_t receive_buffer_size = 65536;
+
+  enum class exchange_kind : std::uint8_t { request, ping, separate_response };
+
+  // One message we sent and whose outcome we wait for.
+  struct exchange {
+    exchange_kind kind = exchange_kind::request;
+    std::uint16_t message_id = 0;
+    coap::token token;
+    bool confirmable = true;
+    bool acknowledged = false;  // an empty ACK came: the response follows separately
+    unsigned retransmissions = 0;
+    clock::duration interval{};
+    clock::time_point deadline{};
+    bytes wire;
+    detail::handler_slot<response_signature> handler;
+    explicit exchange(const Allocator& a) : wire(rebind<std::uint8_t>(a)) {}
+  };
+  struct queued {
+    owned_message request;
+    detail::handler_slot<response_signature> handler;
+  };
+  struct deferred_entry {
+    std::uint64_t id;
+    coap::token request_token;
+    bool confirmable;
+  };
+
+  udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
+      : ctx_(ctx), role_(r), peer_(peer), config_(config), timer_(ctx.get_executor()),
+        dedup_(config.dedup_capacity, ctx.get_allocator()),
+        exchanges_(rebind<exchange>(ctx.get_allocator())),
+        queue_(rebind<queued>(ctx.get_allocator())),
+        deferred_(rebind<deferred_entry>(ctx.get_allocator())),
+        receive_buffer_(rebind<std::uint8_t>(ctx.get_allocator())),
+        response_(Allocator(ctx.get_allocator())),
+        description_(rebind<char>(ctx.get_allocator())),
+        message_id_(static_cast<std::uint16_t>(ctx.random())),
+        last_activity_(clock::now()) {}
+
+  void describe() {
+    auto text = [](const endpoint_type& e) {
+      const auto a = e.address();
+      return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(e.port())
+                       : a.to_string() + ":" + std::to_string(e.port());
+    };
+    // libcoap's coap_session_str: local <-> remote, then the protocol.
+    const std::string s = text(local_) + " <-> " + text(peer_) + (Security::secure ? " DTLS" : " UDP");
+    description_.assign(s.begin(), s.end());
+  }
+
+  std::uint16_t next_message_id() noexcept { return ++message_id_; }
+
+  std::size_t active_requests() const noexcept {
+    return static_cast<std::size_t>(std::count_if(exchanges_.begin(), exchanges_.end(), [](const exchange& x) {
+      return x.kind != exchange_kind::separate_response;
+    }));
+  }
+
+  // ---- sending ----
+  void send_bytes(std::span<const std::uint8_t> wire) {
+    boost::system::error_code ec;
+    // Non-blocking: a full socket buffer drops the datagram, as the network could; CON
+    // retransmission recovers it.
+    socket_->send_to(boost::asio::buffer(wire.data(), wire.size()), peer_, 0, ec);
+  }
+
+  void send_empty(message_type t, std::uint16_t mid) {
+    const std::uint8_t wire[4] = {static_cast<std::uint8_t>(0x40 | (static_cast<unsigned>(t) << 4)), 0,
+                                  static_cast<std::uint8_t>(mid >> 8), static_cast<std::uint8_t>(mid)};
+    send_bytes(wire);
+  }
+
+  void send_request(owned_message request, response_handler handler,
+                    exchange_kind kind = exchange_kind::request) {
+    request.set_message_id(next_message_id());
+    exchange x(ctx_.get_allocator());
+    if (auto ec = udp_codec::encode(request, x.wire)) return fail_soon(std::move(handler), ec);
+    if (x.wire.size() > max_pdu_size()) return fail_soon(std::move(handler), error::message_too_large);
+    x.kind = kind;
+    x.message_id = request.message_id();
+    x.token = request.token_value();
+    x.confirmable = request.type() == message_type::confirmable;
+    x.handler = std::move(handler);
+    begin_exchange(std::move(x));
+  }
+
+  // Section 4.2: the first transmission, and the timer for the retransmissions.
+  void begin_exchange(exchange x) {
+    const auto now = clock::now();
+    if (x.confirmable) {
+      // The initial timeout is random between ACK_TIMEOUT and ACK_TIMEOUT * ACK_RANDOM_FACTOR.
+      const double factor = 1.0 + (config_.ack_random_factor - 1.0) *
+                                      (static_cast<double>(ctx_.random() >> 11) / 9007199254740992.0);
+      x.interval = std::chrono::duration_cast<clock::duration>(config_.ack_timeout * factor);
+      x.deadline = now + x.interval;
+    } else {
+      x.deadline = now + config_.response_timeout;
+    }
+    send_bytes(x.wire);
+    exchanges_.push_back(std::move(x));
+    arm_timer();
+  }
+
+  void arm_timer() {
+    if (exchanges_.empty() || closed_) return;
+    auto earliest = std::min_element(exchanges_.begin(), exchanges_.end(),
+                                     [](const exchange& a, const exchange& b) { return a.deadline < b.deadline; })
+                        ->deadline;
+    if (timer_armed_ && timer_deadline_ <= earliest) return;
+    timer_armed_ = true;
+    timer_deadline_ = earliest;
+    timer_.expires_at(earliest);
+    auto self = this->shared_from_this();
+    timer_.async_wait([self, earliest](const boost::system::error_code& ec) {
+      if (self->timer_deadline_ == earliest) self->timer_armed_ = false;
+      if (!ec) self->on_timer();
+      else self->arm_timer();
+    });
+  }
+
+  // Section 4.2: retransmit an unacknowledged CON with a doubled timeout, MAX_RETRANSMIT
+  // times; then give up. A NON request, or a CON answered by an empty ACK, times out after
+  // response_timeout.
+  void on_timer() {
+    if (closed_) return;
+    const auto now = clock::now();
+    for (std::size_t i = 0; i < exchanges_.size();) {
+      exchange& x = exchanges_[i];
+      if (x.deadline > now) {
+        ++i;
+        continue;
+      }
+      if (x.confirmable && !x.acknowledged && x.retransmissions < config_.max_retransmit) {
+        ++x.retransmissions;
+        x.interval *= 2;
+        x.deadline = now + x.interval;
+        send_bytes(x.wire);
+        ++i;
+        continue;
+      }
+      finish(i, error::timeout, nullptr);
+    }
+    arm_timer();
+  }
+
+  // Completes exchanges_[i] and starts a queued request if a slot opened.
+  void finish(std::size_t i, std::error_code ec, const message_view* response) {
+    exchange x = std::move(exchanges_[i]);
+    exchanges_.erase(exchanges_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (x.handler) complete(x.handler.take(), ec, response);
+    while (!queue_.empty() && active_requests() < std::max(config_.nstart, 1u) && !closed_) {
+      auto q = std::move(queue_.front());
+      queue_.pop_front();
+      send_request(std::move(q.request), q.handler.take());
+    }
+  }
+
+  void complete(response_handler h, std::error_code ec, const message_view* response) {
+    owned_message m{Allocator(ctx_.get_allocator())};
+    if (response) m.assign(*response);
+    deliver(std::move(h), ec, std::move(m));
+  }
+  void fail_soon(response_handler h, std::error_code ec) {
+    deliver(std::move(h), ec, owned_message{Allocator(ctx_.get_allocator())});
+  }
+  // Posted, never run inline: the handler may start requests or release sessions freely.
+  // (A lambda rather than asio::append: Boost 1.81's any_completion_handler recurses when
+  // asio copies it as an lvalue.)
+  void deliver(response_handler h, std::error_code ec, owned_message m) {
+    boost::asio::post(ctx_.get_executor(), [h = std::move(h), ec, m = std::move(m)]() mutable {
+      std::move(h)(ec, std::move(m));
+    });
+  }
+
+  // ---- receiving ----
+  void on_client_receive(const boost::system::error_code& ec, std::size_t n) {
+    if (ec || closed_) return;
+    // A connected-style filter: a client session hears only its server.
+    if (sender_ == peer_) on_datagram({receive_buffer_.data(), n});
+    start_receiving();
+  }
+
+  void reject_malformed(std::span<const std::uint8_t> d, std::error_code ec) {
+    // Section 3: an unknown version is silently ignored. Section 4.2/4.3: a CON with a format
+    // error is rejected with RST; anything else malformed is dropped.
+    udp_codec::header h;
+    if (ec == error::unsupported_version || udp_codec::parse_header(d, h)) return;
+    if (h.type == message_type::confirmable) send_empty(message_type::reset, h.message_id);
+  }
+
+  std::optional<std::size_t> find_by_message_id(std::uint16_t mid) const noexcept {
+    for (std::size_t i = 0; i < exchanges_.size(); ++i)
+      if (exchanges_[i].message_id == mid) return i;
+    return std::nullopt;
+  }
+  std::optional<std::size_t> find_request_by_token(std::span<const std::uint8_t> tok) const noexcept {
+    for (std::size_t i = 0; i < exchanges_.size(); ++i) {
+      const auto& x = exchanges_[i];
+      if (x.kind == exchange_kind::request && std::ranges::equal(x.token.bytes(), tok)) return i;
+    }
+    return std::nullopt;
+  }
+
+  void on_ack(const message_view& m) {
+    auto i = find_by_message_id(m.message_id());
+    if (!i || !exchanges_[*i].confirmable || exchanges_[*i].acknowledged) return;
+    exchange& x = exchanges_[*i];
+    if (m.code().is_empty()) {
+      if (x.kind == exchange_kind::request) {
+        // Section 5.2.2: the response will come as its own message.
+        x.acknowledged = true;
+        x.deadline = clock::now() + config_.response_timeout;
+        return;
+      }
+      return finish(*i, {}, nullptr);  // a separate response was acknowledged
+    }
+    // Section 5.3.2: a piggybacked response must carry the request's token.
+    if (x.kind != exchange_kind::request || !std::ranges::equal(x.token.bytes(), m.token())) return;
+    finish(*i, {}, &m);
+  }
+
+  void on_reset(const message_view& m) {
+    auto i = find_by_message_id(m.message_id());
+    if (!i) return;
+    // A ping is answered by RST: that is its success.
+    finish(*i, exchanges_[*i].kind == exchange_kind::ping ? std::error_code() : make_error_code(error::reset_by_peer),
+           nullptr);
+  }
+
+  // Section 5.2.2: a separate response (CON or NON) matched by token.
+  void on_separate_response(const message_view& m) {
+    const auto now = clock::now();
+    const bool con = m.type() == message_type::confirmable;
+    if (auto* seen = dedup_.find(m.message_id(), now)) {
+      if (con) send_empty(message_type::acknowledgement, m.message_id());
+      (void)seen;
+      return;
+    }
+    auto i = find_request_by_token(m.token());
+    if (!i) {
+      // Section 5.3.2: a response to no request of ours; reject a CON with RST.
+      if (con) send_empty(message_type::reset, m.message_id());
+      return;
+    }
+    dedup_.insert(m.message_id(), now + (con ? config_.exchange_lifetime : non_lifetime())).status =
+        dedup_state::answered;
+    if (con) send_empty(message_type::acknowledgement, m.message_id());
+    finish(*i, {}, &m);
+  }
+
+  using dedup_state = typename detail::dedup_cache<Allocator>::state;
+
+  std::chrono::seconds non_lifetime() const noexcept {
+    // Section 4.8.2: NON_LIFETIME = MAX_TRANSMIT_SPAN + MAX_LATENCY (100 s).
+    return std::chrono::duration_cast<std::chrono::seconds>(config_.max_transmit_span()) +
+           std::chrono::seconds(100);
+  }
+
+  // Section 4.5 then 5.7: deduplicate, then dispatch to the resources.
+  void on_request(const message_view& m) {
+    const auto now = clock::now();
+    const bool con = m.type() == message_type::confirmable;
+    if (auto* seen = dedup_.find(m.message_id(), now)) {
+      // A duplicate: the same answer again (a CON), or nothing (a NON, or still in progress).
+      if (con && seen->status == dedup_state::answered && !seen->answer.empty())
+        send_bytes(seen->answer);
+      return;
+    }
+    dedup_.insert(m.message_id(), now + (con ? config_.exchange_lifetime : non_lifetime()));
+
+    response_.clear();
+    basic_response<Allocator> res(response_);
+    res.bind(this->weak_from_this(), ++deferred_ids_);
+    // Registered before the handler runs, so that a deferred response sent from inside the
+    // handler still finds its exchange.
+    deferred_.push_back(deferred_entry{deferred_ids_, token_of(m), con});
+    const request req(m, description());
+    const auto outcome = detail::dispatch_request(ctx_.resources(), req, res);
+    if (!res.deferred() || outcome == detail::dispatch_outcome::drop) {
+      auto it = std::find_if(deferred_.begin(), deferred_.end(),
+                             [&](const deferred_entry& d) { return d.id == deferred_ids_; });
+      if (it != deferred_.end()) deferred_.erase(it);
+    }
+    if (outcome == detail::dispatch_outcome::drop) {
+      forget(m.message_id(), now);
+      return;
+    }
+
+    if (res.deferred()) {
+      auto& entry = *dedup_.find(m.message_id(), now);
+      entry.status = dedup_state::answered;
+      if (con) {
+        // Section 5.2.2: acknowledge now; the response follows.
+        const std::uint8_t ack[4] = {0x60, 0, static_cast<std::uint8_t>(m.message_id() >> 8),
+                                     static_cast<std::uint8_t>(m.message_id())};
+        entry.answer.assign(std::begin(ack), std::end(ack));
+        send_bytes(entry.answer);
+      }
+      return;
+    }
+
+    // Section 5.2.1 (piggybacked in the ACK) or 5.2.3 (a NON request gets a NON response).
+    response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
+    response_.set_message_id(con ? m.message_id() : next_message_id());
+    response_.set_token(token_of(m));
+    auto& entry = *dedup_.find(m.message_id(), now);
+    entry.status = dedup_state::answered;
+    if (auto ec = udp_codec::encode(response_, entry.answer); ec || entry.answer.size() > max_pdu_size()) {
+      // The handler's answer cannot be sent as it is: say so rather than stay silent.
+      response_.clear();
+      response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
+      response_.set_message_id(con ? m.message_id() : message_id_);
+      response_.set_token(token_of(m));
+      response_.set_code(response_code::internal_server_error);
+      response_.set_payload(std::string_view(ec ? "response not encodable" : "response too large"));
+      (void)udp_codec::encode(response_, entry.answer);
+    }
+    send_bytes(entry.answer);
+  }
+
+  void forget(std::uint16_t mid, clock::time_point now) {
+    // A dropped request leaves its ID remembered without an answer: duplicates are dropped too.
+    if (auto* e = dedup_.find(mid, now)) e->status = dedup_state::answered;
+  }
+
+  static coap::token token_of(const message_view& m) noexcept {
+    coap::token t;
+    t.assign(m.token());
+    return t;
+  }
+
+  context_type& ctx_;
+  role role_;
+  bool closed_ = false;
+  bool timer_armed_ = false;
+  endpoint_type peer_;
+  endpoint_type local_;
+  endpoint_type sender_;
+  session_config config_;
+  socket_type* socket_ = nullptr;
+  std::optional<socket_type> own_socket_;
+  boost::asio::steady_timer timer_;
+  clock::time_point timer_deadline_{};
+  detail::dedup_cache<Allocator> dedup_;
+  std::vector<exchange, rebind<exchange>> exchanges_;
+  std::deque<queued, rebind<queued>> queue_;
+  std::vector<deferred_entry, rebind<deferred_entry>> deferred_;
+  bytes receive_buffer_;
+  owned_message response_;
+  std::basic_string<char, std::char_traits<char>, rebind<char>> description_;
+  std::uint16_t message_id_;
+  std::uint64_t deferred_ids_ = 0;
+  std::size_t handles_ = 0;
+  clock::time_point last_activity_;
+  void* app_data_ = nullptr;
+  const std::type_info* app_type_ = nullptr;
+};
+
+}  // namespace coap::transports
