@@ -481,6 +481,20 @@ BOOST_AUTO_TEST_CASE(ipv6_and_default_port) {
   BOOST_TEST(d.remote_endpoint().port() == 5683);
 }
 
+BOOST_AUTO_TEST_CASE(client_from_uri) {
+  std::error_code ec;
+  for (std::string host : {"127.0.0.1", "localhost"}) {
+    auto s = udp_session::create_client(client, "coap://" + host + ":" + std::to_string(port) + "/ignored", ec);
+    BOOST_TEST_REQUIRE(!ec, host << ": " << ec.message());
+    BOOST_TEST(request(s, get("hello")).response.payload_string() == "world");
+  }
+  auto wrong = udp_session::create_client(client, "coaps://127.0.0.1/", ec);
+  BOOST_TEST((ec == coap::error::unsupported_scheme));
+  BOOST_TEST(!wrong);
+  udp_session::create_client(client, "http://[::1", ec);
+  BOOST_TEST(static_cast<bool>(ec));
+}
+
 BOOST_AUTO_TEST_CASE(completion_tokens) {
   auto s = connect();
   // use_future, with the context running on another thread.

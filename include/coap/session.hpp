@@ -9,6 +9,7 @@
 #include <coap/message.hpp>
 #include <coap/policies.hpp>
 #include <coap/session_config.hpp>
+#include <coap/uri.hpp>
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -65,6 +66,32 @@ class session {
                                std::error_code& ec, std::optional<endpoint_type> local_if = std::nullopt) {
     if (server.port() == 0) server.port(Security::secure ? Transport::default_secure_port : Transport::default_port);
     return session(Transport::template make_client<Security>(ctx, server, local_if, config, ec));
+  }
+
+  // A client session from a URI ("coap://host:port", "coap://[::1]/"): the scheme must fit the
+  // transport and security (coap, coaps, coap+tcp, coaps+tcp); the host is resolved (blocking,
+  // first address) and the scheme's default port applies when the URI names none.
+  static session create_client(context_type& ctx, std::string_view uri_text, std::error_code& ec,
+                               std::optional<endpoint_type> local_if = std::nullopt) {
+    uri u;
+    if ((ec = parse_uri(uri_text, u))) return {};
+    if (is_reliable(u.scheme) != Transport::reliable || is_secure(u.scheme) != Security::secure) {
+      ec = error::unsupported_scheme;
+      return {};
+    }
+    typename Transport::protocol_type::resolver resolver(ctx.get_executor());
+    boost::system::error_code bec;
+    auto results = resolver.resolve(u.host, std::to_string(u.port),
+                                    Transport::protocol_type::resolver::numeric_service, bec);
+    if (bec) {
+      ec = bec;
+      return {};
+    }
+    if (results.empty()) {
+      ec = make_error_code(std::errc::host_unreachable);
+      return {};
+    }
+    return create_client(ctx, results.begin()->endpoint(), ec, local_if);
   }
 
   // ---- coap_session_reference / coap_session_release ----
