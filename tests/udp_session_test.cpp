@@ -88,12 +88,14 @@ struct fixture {
 
   template <class Pred>
   bool run_until(Pred done, std::chrono::milliseconds limit = 5s) {
+    // The predicate may consume input: it is called until it first says yes, never after.
     const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end) {
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= end) return false;
       io.run_for(5ms);
       io.restart();
     }
-    return done();
+    return true;
   }
 
   struct outcome {
@@ -479,6 +481,43 @@ BOOST_AUTO_TEST_CASE(ipv6_and_default_port) {
   // No port: the default 5683 (coap_new_client_session).
   auto d = udp_session::create_client(client, {loopback, 0}, ec);
   BOOST_TEST(d.remote_endpoint().port() == 5683);
+}
+
+BOOST_AUTO_TEST_CASE(handler_removes_its_own_resource) {
+  server.add_resource("once").on(coap::method::get, [this](const coap::request&, coap::basic_response<>& res) {
+    server.resources().remove("once");
+    res.set_payload(std::string_view("bye"));
+  });
+  auto s = connect();
+  BOOST_TEST(request(s, get("once")).response.payload_string() == "bye");
+  auto gone = request(s, get("once")).response;
+  BOOST_TEST(coap::to_string(gone.code()) == "4.04 Not Found");
+  BOOST_TEST(gone.payload_string() == "Not Found");  // the reason phrase, as libcoap sends it
+}
+
+BOOST_AUTO_TEST_CASE(server_that_comes_up_late) {
+  // The first transmissions meet a closed port (ICMP port unreachable on the connected
+  // socket); the session keeps listening, and a retransmission reaches the server once up.
+  asio::ip::udp::socket probe(io, {loopback, 0});
+  const auto late_port = probe.local_endpoint().port();
+  probe.close();
+  auto s = connect({loopback, late_port});
+  fixture::outcome out;
+  s.async_request(get("late"), [&](std::error_code ec, coap::message m) {
+    out.ec = ec;
+    out.response = std::move(m);
+    out.done = true;
+  });
+  io.run_for(100ms);
+  io.restart();
+  coap::context late(io.get_executor());
+  late.add_resource("late").on(coap::method::get, [](const coap::request&, coap::basic_response<>& res) {
+    res.set_payload(std::string_view("here"));
+  });
+  BOOST_TEST_REQUIRE(!late.add_endpoint<coap::udp>(loopback, late_port));
+  BOOST_TEST(run_until([&] { return out.done; }));
+  BOOST_TEST(!out.ec, out.ec.message());
+  BOOST_TEST(out.response.payload_string() == "here");
 }
 
 BOOST_AUTO_TEST_CASE(client_from_uri) {

@@ -8,6 +8,7 @@
 #include <coap/context.hpp>
 #include <coap/detail/dedup_cache.hpp>
 #include <coap/detail/handler_slot.hpp>
+#include <coap/detail/session_common.hpp>
 #include <coap/detail/server_dispatch.hpp>
 #include <coap/message.hpp>
 #include <coap/udp_codec.hpp>
@@ -31,29 +32,41 @@ namespace coap::transports {
 
 template <class Security, class Allocator>
 class udp_session_impl final
-    : public deferred_response::sink,
+    : public detail::session_common<udp_session_impl<Security, Allocator>,
+                                    boost::asio::ip::udp::endpoint, Allocator>,
+      public deferred_response::sink,
       public std::enable_shared_from_this<udp_session_impl<Security, Allocator>> {
+  using common = detail::session_common<udp_session_impl, boost::asio::ip::udp::endpoint, Allocator>;
+  friend common;
   template <class T>
-  using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
+  using rebind = typename common::template rebind<T>;
   using clock = std::chrono::steady_clock;
   using bytes = std::vector<std::uint8_t, rebind<std::uint8_t>>;
+  using common::closed_;
+  using common::config_;
+  using common::ctx_;
+  using common::last_activity_;
+  using common::peer_;
+  using common::local_;
+  using common::handles_;
 
  public:
   using protocol_type = boost::asio::ip::udp;
   using socket_type = protocol_type::socket;
-  using endpoint_type = protocol_type::endpoint;
-  using context_type = basic_context<Allocator>;
-  using owned_message = basic_message<Allocator>;
-  using response_signature = void(std::error_code, owned_message);
-  using response_handler = boost::asio::any_completion_handler<response_signature>;
-  enum class role : std::uint8_t { client, server };
+  using typename common::endpoint_type;
+  using typename common::context_type;
+  using typename common::owned_message;
+  using typename common::response_signature;
+  using typename common::response_handler;
+  using typename common::role;
+  using common::description;
 
   // A server session on its endpoint's socket.
   udp_session_impl(context_type& ctx, socket_type& shared_socket, const endpoint_type& peer)
       : udp_session_impl(ctx, role::server, peer, ctx.config().session) {
     socket_ = &shared_socket;
     local_ = shared_socket.local_endpoint();
-    describe();
+    this->describe(Security::secure ? "DTLS" : "UDP");
   }
   // A client session on a socket of its own (already bound and non-blocking).
   udp_session_impl(context_type& ctx, socket_type own_socket, const endpoint_type& peer,
@@ -62,40 +75,14 @@ class udp_session_impl final
     own_socket_.emplace(std::move(own_socket));
     socket_ = &*own_socket_;
     local_ = socket_->local_endpoint();
-    describe();
+    this->describe(Security::secure ? "DTLS" : "UDP");
   }
   ~udp_session_impl() override = default;
-
-  // ---- what the handle exposes ----
-  std::string_view description() const noexcept { return description_; }
-  const endpoint_type& remote_endpoint() const noexcept { return peer_; }
-  const endpoint_type& local_endpoint() const noexcept { return local_; }
-  bool is_client() const noexcept { return role_ == role::client; }
-  bool is_open() const noexcept { return !closed_; }
-  session_config& config() noexcept { return config_; }
-  context_type& context() noexcept { return ctx_; }
 
   // libcoap's coap_session_set_mtu / coap_session_max_pdu_size: over UDP the largest PDU is
   // the MTU (the IP and UDP headers are excluded from it already).
   void set_mtu(std::size_t mtu) noexcept { config_.mtu = std::max<std::size_t>(mtu, 64); }
   std::size_t max_pdu_size() const noexcept { return config_.mtu; }
-
-  template <class T>
-  void set_app_data(T* p) noexcept {
-    app_data_ = const_cast<void*>(static_cast<const void*>(p));
-    app_type_ = &typeid(T);
-  }
-  template <class T>
-  T* app_data() const noexcept {
-    return app_type_ && *app_type_ == typeid(T) ? static_cast<T*>(app_data_) : nullptr;
-  }
-
-  // Handle counting (coap_session_reference / coap_session_release).
-  void add_handle() noexcept { ++handles_; }
-  void remove_handle() {
-    if (--handles_ == 0 && role_ == role::client) close(error::session_closed);
-  }
-  std::size_t handles() const noexcept { return handles_; }
 
   // True when nothing references or waits on the session: it may be pooled and freed.
   bool idle() const noexcept {
@@ -105,15 +92,15 @@ class udp_session_impl final
 
   // ---- client operations ----
   void start_request(owned_message request, response_handler handler) {
-    if (closed_) return fail_soon(std::move(handler), error::session_closed);
+    if (closed_) return this->fail_soon(std::move(handler), error::session_closed);
     if (request.code().is_signal() || request.code().is_reserved_class())
-      return fail_soon(std::move(handler), error::invalid_message);
+      return this->fail_soon(std::move(handler), error::invalid_message);
     if (request.type() != message_type::non_confirmable) request.set_type(message_type::confirmable);
     if (request.token().empty() && config_.token_length)
       request.set_token(coap::token::from_uint(ctx_.random(), config_.token_length));
     if (active_requests() >= std::max(config_.nstart, 1u)) {
       if (queue_.size() >= config_.max_queued_requests)
-        return fail_soon(std::move(handler), error::queue_full);
+        return this->fail_soon(std::move(handler), error::queue_full);
       queue_.push_back(queued{std::move(request), std::move(handler)});
       return;
     }
@@ -122,7 +109,7 @@ class udp_session_impl final
 
   // Section 4.3: CoAP ping, an empty CON that the peer answers with RST.
   void start_ping(response_handler handler) {
-    if (closed_) return fail_soon(std::move(handler), error::session_closed);
+    if (closed_) return this->fail_soon(std::move(handler), error::session_closed);
     owned_message ping{Allocator(ctx_.get_allocator())};
     ping.set_type(message_type::confirmable);
     send_request(std::move(ping), std::move(handler), exchange_kind::ping);
@@ -136,19 +123,18 @@ class udp_session_impl final
     auto exchanges = std::move(exchanges_);
     exchanges_.clear();
     for (auto& x : exchanges)
-      if (x.handler) complete(x.handler.take(), why, nullptr);
+      if (x.handler) this->complete(x.handler.take(), why, nullptr);
     while (!queue_.empty()) {
       auto q = std::move(queue_.front());
       queue_.pop_front();
-      complete(q.handler.take(), why, nullptr);
+      this->complete(q.handler.take(), why, nullptr);
     }
     deferred_.clear();
     if (own_socket_) {
       boost::system::error_code ignored;
       own_socket_->close(ignored);
     }
-    ctx_.emit(why == error::session_closed ? session_event::closed : session_event::failed,
-              description_, why == error::session_closed ? std::error_code() : why);
+    this->emit_closed(why);
   }
 
   // Client sessions read their own socket.
@@ -246,27 +232,14 @@ class udp_session_impl final
   };
 
   udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
-      : ctx_(ctx), role_(r), peer_(peer), config_(config), timer_(ctx.get_executor()),
+      : common(ctx, r, peer, config), timer_(ctx.get_executor()),
         dedup_(config.dedup_capacity, ctx.get_allocator()),
         exchanges_(rebind<exchange>(ctx.get_allocator())),
         queue_(rebind<queued>(ctx.get_allocator())),
         deferred_(rebind<deferred_entry>(ctx.get_allocator())),
         receive_buffer_(rebind<std::uint8_t>(ctx.get_allocator())),
         response_(Allocator(ctx.get_allocator())),
-        description_(rebind<char>(ctx.get_allocator())),
-        message_id_(static_cast<std::uint16_t>(ctx.random())),
-        last_activity_(clock::now()) {}
-
-  void describe() {
-    auto text = [](const endpoint_type& e) {
-      const auto a = e.address();
-      return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(e.port())
-                       : a.to_string() + ":" + std::to_string(e.port());
-    };
-    // libcoap's coap_session_str: local <-> remote, then the protocol.
-    const std::string s = text(local_) + " <-> " + text(peer_) + (Security::secure ? " DTLS" : " UDP");
-    description_.assign(s.begin(), s.end());
-  }
+        message_id_(static_cast<std::uint16_t>(ctx.random())) {}
 
   std::uint16_t next_message_id() noexcept { return ++message_id_; }
 
@@ -294,8 +267,8 @@ class udp_session_impl final
                     exchange_kind kind = exchange_kind::request) {
     request.set_message_id(next_message_id());
     exchange x(ctx_.get_allocator());
-    if (auto ec = udp_codec::encode(request, x.wire)) return fail_soon(std::move(handler), ec);
-    if (x.wire.size() > max_pdu_size()) return fail_soon(std::move(handler), error::message_too_large);
+    if (auto ec = udp_codec::encode(request, x.wire)) return this->fail_soon(std::move(handler), ec);
+    if (x.wire.size() > max_pdu_size()) return this->fail_soon(std::move(handler), error::message_too_large);
     x.kind = kind;
     x.message_id = request.message_id();
     x.token = request.token_value();
@@ -367,7 +340,7 @@ class udp_session_impl final
   void finish(std::size_t i, std::error_code ec, const message_view* response) {
     exchange x = std::move(exchanges_[i]);
     exchanges_.erase(exchanges_.begin() + static_cast<std::ptrdiff_t>(i));
-    if (x.handler) complete(x.handler.take(), ec, response);
+    if (x.handler) this->complete(x.handler.take(), ec, response);
     while (!queue_.empty() && active_requests() < std::max(config_.nstart, 1u) && !closed_) {
       auto q = std::move(queue_.front());
       queue_.pop_front();
@@ -375,28 +348,12 @@ class udp_session_impl final
     }
   }
 
-  void complete(response_handler h, std::error_code ec, const message_view* response) {
-    owned_message m{Allocator(ctx_.get_allocator())};
-    if (response) m.assign(*response);
-    deliver(std::move(h), ec, std::move(m));
-  }
-  void fail_soon(response_handler h, std::error_code ec) {
-    deliver(std::move(h), ec, owned_message{Allocator(ctx_.get_allocator())});
-  }
-  // Posted, never run inline: the handler may start requests or release sessions freely.
-  // (A lambda rather than asio::append: Boost 1.81's any_completion_handler recurses when
-  // asio copies it as an lvalue.)
-  void deliver(response_handler h, std::error_code ec, owned_message m) {
-    boost::asio::post(ctx_.get_executor(), [h = std::move(h), ec, m = std::move(m)]() mutable {
-      std::move(h)(ec, std::move(m));
-    });
-  }
-
   // ---- receiving ----
   void on_client_receive(const boost::system::error_code& ec, std::size_t n) {
-    if (ec || closed_) return;
-    // A connected-style filter: a client session hears only its server.
-    if (sender_ == peer_) on_datagram({receive_buffer_.data(), n});
+    if (closed_ || ec == boost::asio::error::operation_aborted) return;
+    // Other errors (an ICMP port-unreachable shows up as connection_refused on a connected
+    // socket) do not end the session: the server may come up while we retransmit.
+    if (!ec && sender_ == peer_) on_datagram({receive_buffer_.data(), n});
     start_receiving();
   }
 
@@ -549,14 +506,8 @@ class udp_session_impl final
     return t;
   }
 
-  context_type& ctx_;
-  role role_;
-  bool closed_ = false;
   bool timer_armed_ = false;
-  endpoint_type peer_;
-  endpoint_type local_;
   endpoint_type sender_;
-  session_config config_;
   socket_type* socket_ = nullptr;
   std::optional<socket_type> own_socket_;
   boost::asio::steady_timer timer_;
@@ -567,13 +518,8 @@ class udp_session_impl final
   std::vector<deferred_entry, rebind<deferred_entry>> deferred_;
   bytes receive_buffer_;
   owned_message response_;
-  std::basic_string<char, std::char_traits<char>, rebind<char>> description_;
   std::uint16_t message_id_;
   std::uint64_t deferred_ids_ = 0;
-  std::size_t handles_ = 0;
-  clock::time_point last_activity_;
-  void* app_data_ = nullptr;
-  const std::type_info* app_type_ = nullptr;
 };
 
 }  // namespace coap::transports

@@ -207,7 +207,8 @@ class basic_resource_registry {
   // Adds (or returns the existing) resource at path ("a/b" or "/a/b").
   resource& add(std::string_view path);
   bool remove(std::string_view path);
-  resource* find(const request& r) noexcept;
+  // Shared, so that a handler may remove its own resource while it runs.
+  std::shared_ptr<resource> find(const request& r) noexcept;
   resource* find(std::string_view path) noexcept;
   // Called for requests to paths with no resource (libcoap's "unknown resource"); the
   // default answers 4.04 Not Found.
@@ -219,7 +220,7 @@ class basic_resource_registry {
   std::string well_known_core(const request* filter = nullptr) const;
 
  private:
-  std::vector<std::unique_ptr<resource>> resources_;
+  std::vector<std::shared_ptr<resource>> resources_;
   handler unknown_;
 };
 

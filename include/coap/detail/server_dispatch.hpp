@@ -42,6 +42,14 @@ constexpr response_code default_success(method m) noexcept {
   }
 }
 
+// Errors the library answers by itself carry their reason phrase as diagnostic payload
+// (RFC 7252 section 5.5.2), as libcoap's do: its client prints "4.04 Not Found".
+template <class Allocator>
+void refuse(basic_response<Allocator>& res, response_code c) {
+  res.set_code(c);
+  res.set_payload(name(c));
+}
+
 inline bool is_well_known_core(const request& r) noexcept {
   return path_equals(r, ".well-known/core");
 }
@@ -58,27 +66,28 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
     return dispatch_outcome::respond;
   }
   if (m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme)) {
-    res.set_code(response_code::proxying_not_supported);
+    refuse(res, response_code::proxying_not_supported);
     return dispatch_outcome::respond;
   }
   const unsigned method_index = m.code().detail();
   if (method_index < 1 || method_index > 7) {
-    res.set_code(response_code::method_not_allowed);
+    refuse(res, response_code::method_not_allowed);
     return dispatch_outcome::respond;
   }
   res.set_code(default_success(req.method()));
 
-  auto* resource = registry.find(req);
+  // Held while the handler runs: it may remove its own resource.
+  const auto resource = registry.find(req);
   const typename basic_resource<Allocator>::handler* handler = nullptr;
   if (resource) {
     handler = &resource->handlers[method_index - 1];
     if (!*handler) {
-      res.set_code(response_code::method_not_allowed);
+      refuse(res, response_code::method_not_allowed);
       return dispatch_outcome::respond;
     }
   } else if (is_well_known_core(req)) {
     if (req.method() != method::get) {
-      res.set_code(response_code::method_not_allowed);
+      refuse(res, response_code::method_not_allowed);
       return dispatch_outcome::respond;
     }
     res.set_content_format(content_format::link_format);
@@ -87,7 +96,7 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
   } else if (registry.unknown_handler()) {
     handler = &registry.unknown_handler();
   } else {
-    res.set_code(response_code::not_found);
+    refuse(res, response_code::not_found);
     return dispatch_outcome::respond;
   }
 

@@ -33,7 +33,7 @@ template <class Allocator>
 auto basic_resource_registry<Allocator>::add(std::string_view path) -> resource& {
   path = detail::trim_slashes(path);
   if (auto* existing = find(path)) return *existing;
-  auto r = std::make_unique<resource>();
+  auto r = std::make_shared<resource>();
   r->path = std::string(path);
   resources_.push_back(std::move(r));
   return *resources_.back();
@@ -58,9 +58,9 @@ auto basic_resource_registry<Allocator>::find(std::string_view path) noexcept ->
 }
 
 template <class Allocator>
-auto basic_resource_registry<Allocator>::find(const request& req) noexcept -> resource* {
+auto basic_resource_registry<Allocator>::find(const request& req) noexcept -> std::shared_ptr<resource> {
   for (auto& r : resources_)
-    if (r->matches(req)) return r.get();
+    if (r->matches(req)) return r;
   return nullptr;
 }
 
