@@ -28,6 +28,19 @@ struct session_config {
   // Section 4.6: libcoap's default MTU for UDP.
   std::size_t mtu = 1152;
 
+  // ---- Reliable transports (RFC 8323) ----
+  // The largest message we accept, announced in our CSM as Max-Message-Size (section 5.3.1).
+  // The receive buffer never grows beyond it; a larger frame is answered with Abort.
+  std::size_t max_message_size = 65536 + 8;
+  // How long requests wait for the peer's CSM before failing with error::csm_timeout.
+  std::chrono::milliseconds csm_timeout{10000};
+  // Connection set-up limit for clients.
+  std::chrono::milliseconds connect_timeout{10000};
+  // A peer that starts a frame and stops sending is disconnected after this long.
+  std::chrono::milliseconds partial_frame_timeout{10000};
+  // Section 5.4: a Ping after this long without traffic (0: never).
+  std::chrono::milliseconds keepalive_interval{0};
+
   // Section 4.8.2: MAX_TRANSMIT_SPAN and EXCHANGE_LIFETIME follow from the above.
   std::chrono::milliseconds max_transmit_span() const noexcept {
     return std::chrono::milliseconds(static_cast<long long>(

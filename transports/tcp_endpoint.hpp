@@ -1,0 +1,166 @@
+// libcoap's coap_endpoint_t over TCP (RFC 8323 section 3): an acceptor, a session per
+// connection, the idle pool and the context's session cap, as for UDP.
+#pragma once
+
+#include <coap/context.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "tcp_session.hpp"
+
+namespace coap::transports {
+
+template <class Security, class Allocator>
+class tcp_endpoint final : public detail::endpoint_base,
+                           public std::enable_shared_from_this<tcp_endpoint<Security, Allocator>> {
+  template <class T>
+  using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
+  using clock = std::chrono::steady_clock;
+
+ public:
+  using session_impl = tcp_session_impl<Security, Allocator>;
+  using protocol_type = boost::asio::ip::tcp;
+  using endpoint_type = protocol_type::endpoint;
+  using context_type = basic_context<Allocator>;
+
+  tcp_endpoint(context_type& ctx, const endpoint_type& local, std::error_code& ec)
+      : ctx_(ctx), acceptor_(ctx.get_executor()), sweep_timer_(ctx.get_executor()),
+        sessions_(rebind<std::shared_ptr<session_impl>>(ctx.get_allocator())) {
+    boost::system::error_code bec;
+    acceptor_.open(local.protocol(), bec);
+    if (!bec) acceptor_.set_option(protocol_type::acceptor::reuse_address(true), bec);
+    if (!bec && local.address().is_v6()) acceptor_.set_option(boost::asio::ip::v6_only(true), bec);
+    if (!bec) acceptor_.bind(local, bec);
+    if (!bec) acceptor_.listen(protocol_type::acceptor::max_listen_connections, bec);
+    ec = bec;
+    if (ec) return;
+    const auto bound = acceptor_.local_endpoint(bec);
+    description_ = bound.address().to_string() + ":" + std::to_string(bound.port()) + " TCP";
+  }
+
+  void start() {
+    accept();
+    schedule_sweep();
+  }
+  std::uint16_t local_port() const {
+    boost::system::error_code ec;
+    return acceptor_.local_endpoint(ec).port();
+  }
+
+  // ---- endpoint_base ----
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    sweep_timer_.cancel();
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    auto sessions = std::move(sessions_);
+    sessions_.clear();
+    for (auto& s : sessions) s->close(error::session_closed);
+  }
+  std::size_t session_count() const noexcept override { return sessions_.size(); }
+  std::optional<clock::time_point> oldest_idle() const noexcept override {
+    std::optional<clock::time_point> oldest;
+    for (const auto& s : sessions_)
+      if (s->idle() && (!oldest || s->last_activity() < *oldest)) oldest = s->last_activity();
+    return oldest;
+  }
+  bool evict_oldest_idle() override {
+    auto victim = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
+      if ((*it)->idle() && (victim == sessions_.end() || (*it)->last_activity() < (*victim)->last_activity()))
+        victim = it;
+    if (victim == sessions_.end()) return false;
+    free_session(victim);
+    return true;
+  }
+  std::string_view description() const noexcept override { return description_; }
+
+ private:
+  void accept() {
+    if (closed_) return;
+    auto self = this->shared_from_this();
+    acceptor_.async_accept([self](const boost::system::error_code& ec, protocol_type::socket socket) {
+      if (self->closed_) return;
+      if (!ec) self->on_accept(std::move(socket));
+      self->accept();
+    });
+  }
+
+  void on_accept(protocol_type::socket socket) {
+    boost::system::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) return;  // already gone
+    if (!ctx_.make_room_for_session()) {
+      // Refused for now: a CSM then an Abort saying why (RFC 8323 section 5.6), then close.
+      static constexpr std::uint8_t refusal[] = {
+          0x00, 0xe1,                                                   // CSM, no options
+          0xd0, 0x01, 0xe5, 0xff, 's', 'e', 's', 's', 'i', 'o', 'n', ' ', 'l', 'i', 'm', 'i', 't'};  // Abort
+      socket.non_blocking(true, ec);
+      socket.send(boost::asio::buffer(refusal), 0, ec);
+      socket.close(ec);
+      return;
+    }
+    auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, std::move(socket), peer,
+                                                ctx_.config().session);
+    sessions_.push_back(s);
+    auto it = std::prev(sessions_.end());
+    std::weak_ptr<tcp_endpoint> weak = this->shared_from_this();
+    // When the connection ends, the session leaves the endpoint at once.
+    s->on_close([weak, it, raw = s.get()] {
+      if (auto self = weak.lock(); self && !self->closed_ && *it && it->get() == raw) {
+        auto keep = std::move(*it);
+        self->sessions_.erase(it);
+      }
+    });
+    ctx_.emit(session_event::session_created, s->description());
+    s->start_server();
+  }
+
+  void schedule_sweep() {
+    if (closed_) return;
+    const auto timeout = std::chrono::duration_cast<clock::duration>(ctx_.config().idle_session_timeout);
+    sweep_timer_.expires_after(std::clamp<clock::duration>(timeout / 4, std::chrono::milliseconds(10),
+                                                           std::chrono::seconds(5)));
+    auto self = this->shared_from_this();
+    sweep_timer_.async_wait([self](const boost::system::error_code& ec) {
+      if (ec || self->closed_) return;
+      self->sweep();
+      self->schedule_sweep();
+    });
+  }
+  void sweep() {
+    const auto now = clock::now();
+    const auto timeout = ctx_.config().idle_session_timeout;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      auto next = std::next(it);
+      if ((*it)->idle() && now - (*it)->last_activity() >= timeout) free_session(it);
+      it = next;
+    }
+  }
+  template <class It>
+  void free_session(It it) {
+    auto s = std::move(*it);
+    sessions_.erase(it);
+    s->on_close(nullptr);  // it is already out of the list
+    ctx_.emit(session_event::session_freed, s->description());
+    s->close(error::session_closed);
+  }
+
+  context_type& ctx_;
+  protocol_type::acceptor acceptor_;
+  boost::asio::steady_timer sweep_timer_;
+  std::list<std::shared_ptr<session_impl>, rebind<std::shared_ptr<session_impl>>> sessions_;
+  std::string description_;
+  bool closed_ = false;
+};
+
+}  // namespace coap::transports

@@ -1,0 +1,500 @@
+// RFC 8323 sections 3 to 5 for one TCP connection: framing on a byte stream, the
+// Capabilities and Settings Message exchange (section 5.3), Ping/Pong (5.4), Release (5.5) and
+// Abort (5.6), requests matched by token (no types, IDs, retransmission or deduplication:
+// the connection is reliable), and the server side shared with UDP (section 5.7 of RFC 7252).
+#pragma once
+
+#include <coap/context.hpp>
+#include <coap/detail/handler_slot.hpp>
+#include <coap/detail/server_dispatch.hpp>
+#include <coap/detail/session_common.hpp>
+#include <coap/message.hpp>
+#include <coap/tcp_codec.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace coap::transports {
+
+template <class Security, class Allocator>
+class tcp_session_impl final
+    : public detail::session_common<tcp_session_impl<Security, Allocator>,
+                                    boost::asio::ip::tcp::endpoint, Allocator>,
+      public deferred_response::sink,
+      public std::enable_shared_from_this<tcp_session_impl<Security, Allocator>> {
+  using common = detail::session_common<tcp_session_impl, boost::asio::ip::tcp::endpoint, Allocator>;
+  friend common;
+  template <class T>
+  using rebind = typename common::template rebind<T>;
+  using clock = std::chrono::steady_clock;
+  using bytes = std::vector<std::uint8_t, rebind<std::uint8_t>>;
+  using common::closed_;
+  using common::config_;
+  using common::ctx_;
+  using common::handles_;
+  using common::last_activity_;
+  using common::local_;
+  using common::peer_;
+
+ public:
+  using protocol_type = boost::asio::ip::tcp;
+  using socket_type = protocol_type::socket;
+  using typename common::context_type;
+  using typename common::endpoint_type;
+  using typename common::owned_message;
+  using typename common::response_handler;
+  using typename common::response_signature;
+  using typename common::role;
+  using common::description;
+
+  // Section 5.3.1: until the peer's CSM says otherwise, 1152 bytes.
+  static constexpr std::size_t default_max_message_size = 1152;
+
+  // A server session on an accepted connection.
+  tcp_session_impl(context_type& ctx, socket_type accepted, const endpoint_type& peer,
+                   const session_config& config)
+      : tcp_session_impl(ctx, role::server, peer, config, std::move(accepted)) {
+    boost::system::error_code ec;
+    local_ = socket_.local_endpoint(ec);
+    this->describe(Security::secure ? "TLS" : "TCP");
+  }
+  // A client session that will connect to `server`.
+  tcp_session_impl(context_type& ctx, const endpoint_type& server, const session_config& config)
+      : tcp_session_impl(ctx, role::client, server, config, socket_type(ctx.get_executor())) {
+    this->describe(Security::secure ? "TLS" : "TCP");
+  }
+
+  // Called by the endpoint or the transport once the object is owned by a shared_ptr.
+  void start_server() {
+    connected_ = true;
+    socket_.set_option(protocol_type::no_delay(true));
+    send_csm();
+    read();
+    arm_timer();
+  }
+  void start_client(const std::optional<endpoint_type>& local_if, std::error_code& ec) {
+    boost::system::error_code bec;
+    socket_.open(peer_.protocol(), bec);
+    if (!bec && local_if) socket_.bind(*local_if, bec);
+    if ((ec = bec)) return;
+    connect_deadline_ = clock::now() + config_.connect_timeout;
+    auto self = this->shared_from_this();
+    socket_.async_connect(peer_, [self](const boost::system::error_code& e) { self->on_connect(e); });
+    arm_timer();
+  }
+  // The endpoint hears about the end of a server session through this.
+  void on_close(std::function<void()> f) { on_close_ = std::move(f); }
+
+  // libcoap's coap_session_max_pdu_size: over TCP, the peer's Max-Message-Size (section
+  // 5.3.1), or a smaller limit set with set_mtu.
+  void set_mtu(std::size_t mtu) noexcept { mtu_limit_ = std::max<std::size_t>(mtu, 64); }
+  std::size_t max_pdu_size() const noexcept { return std::min(peer_max_message_size_, mtu_limit_); }
+  bool peer_csm_received() const noexcept { return ready_; }
+  bool peer_block_wise() const noexcept { return peer_block_wise_; }
+
+  bool idle() const noexcept {
+    return handles_ == 0 && pending_.empty() && queue_.empty() && deferred_.empty();
+  }
+
+  // ---- client operations ----
+  void start_request(owned_message request, response_handler handler) {
+    if (closed_) return this->fail_soon(std::move(handler), close_reason_);
+    if (request.code().is_signal() || request.code().is_reserved_class() || request.code().is_empty())
+      return this->fail_soon(std::move(handler), error::invalid_message);
+    if (request.token().empty() && config_.token_length)
+      request.set_token(coap::token::from_uint(ctx_.random(), config_.token_length));
+    if (!ready_) {
+      // Section 5.3: nothing but the CSM goes out before the peer's CSM is in.
+      if (queue_.size() >= config_.max_queued_requests)
+        return this->fail_soon(std::move(handler), error::queue_full);
+      queue_.push_back(queued{std::move(request), std::move(handler)});
+      return;
+    }
+    send_request(request, std::move(handler), pending_kind::request);
+  }
+
+  // Section 5.4: Ping, answered by Pong.
+  void start_ping(response_handler handler) {
+    if (closed_) return this->fail_soon(std::move(handler), close_reason_);
+    owned_message ping{coap::code(signal_code::ping), message_type::confirmable, Allocator(ctx_.get_allocator())};
+    ping.set_token(coap::token::from_uint(ctx_.random(), config_.token_length ? config_.token_length : 1));
+    if (!ready_) {
+      queue_.push_back(queued{std::move(ping), std::move(handler)});
+      return;
+    }
+    send_request(ping, std::move(handler), pending_kind::ping);
+  }
+
+  // Ends the session: waiting requests fail with `why`; the connection is closed once what
+  // is queued for it (an Abort, say) has been written.
+  void close(std::error_code why) {
+    if (closed_) return;
+    closed_ = true;
+    close_reason_ = why;
+    timer_.cancel();
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& p : pending) this->complete(p.handler.take(), why, nullptr);
+    while (!queue_.empty()) {
+      auto q = std::move(queue_.front());
+      queue_.pop_front();
+      this->complete(q.handler.take(), why, nullptr);
+    }
+    deferred_.clear();
+    if (!writing_) shutdown_socket();
+    this->emit_closed(why);
+    if (auto f = std::move(on_close_)) f();
+  }
+
+  // ---- deferred_response::sink ----
+  void send_deferred(std::uint64_t id, const coap::message& response) override {
+    auto it = std::find_if(deferred_.begin(), deferred_.end(), [&](const deferred_entry& d) { return d.id == id; });
+    if (it == deferred_.end() || closed_) return;
+    const coap::token token = it->request_token;
+    deferred_.erase(it);
+    owned_message out{response.code(), message_type::confirmable, Allocator(ctx_.get_allocator())};
+    for (auto o : response.options()) out.add_option(o.number(), o.value());
+    out.set_payload(response.payload());
+    out.set_token(token);
+    send_message(out);
+  }
+
+ private:
+  enum class pending_kind : std::uint8_t { request, ping };
+  struct pending {
+    pending_kind kind;
+    coap::token token;
+    clock::time_point deadline;
+    detail::handler_slot<response_signature> handler;
+  };
+  struct queued {
+    owned_message request;
+    detail::handler_slot<response_signature> handler;
+  };
+  struct deferred_entry {
+    std::uint64_t id;
+    coap::token request_token;
+  };
+
+  // Output beyond this is a peer that does not read: the session fails rather than grow.
+  std::size_t max_output() const noexcept { return 16 * config_.max_message_size + 65536; }
+  // Our largest frame: header (at most 6 bytes), token and Max-Message-Size.
+  std::size_t max_frame() const noexcept { return 6 + 8 + config_.max_message_size; }
+
+  tcp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config,
+                   socket_type socket)
+      : common(ctx, r, peer, config), socket_(std::move(socket)), timer_(ctx.get_executor()),
+        pending_(rebind<pending>(ctx.get_allocator())), queue_(rebind<queued>(ctx.get_allocator())),
+        deferred_(rebind<deferred_entry>(ctx.get_allocator())), in_(rebind<std::uint8_t>(ctx.get_allocator())),
+        out_(rebind<std::uint8_t>(ctx.get_allocator())), out_writing_(rebind<std::uint8_t>(ctx.get_allocator())),
+        response_(Allocator(ctx.get_allocator())) {}
+
+  // ---- connection set-up ----
+  void on_connect(const boost::system::error_code& ec) {
+    if (closed_) return;
+    connect_deadline_.reset();
+    if (ec) return close(ec);
+    connected_ = true;
+    boost::system::error_code ignored;
+    local_ = socket_.local_endpoint(ignored);
+    socket_.set_option(protocol_type::no_delay(true), ignored);
+    this->describe(Security::secure ? "TLS" : "TCP");
+    send_csm();
+    read();
+    arm_timer();
+  }
+
+  // Section 5.3: our CSM: Max-Message-Size. (Block-Wise-Transfer is not offered: this
+  // library does not do RFC 7959 transfers yet.)
+  void send_csm() {
+    owned_message csm{coap::code(signal_code::csm), message_type::confirmable, Allocator(ctx_.get_allocator())};
+    csm.add_uint_option(2, static_cast<std::uint32_t>(config_.max_message_size));
+    send_message(csm);
+    csm_deadline_ = clock::now() + config_.csm_timeout;
+  }
+
+  // ---- writing ----
+  void send_request(owned_message& request, response_handler handler, pending_kind kind) {
+    std::size_t size = 0;
+    if (auto ec = tcp_codec::encoded_size(request, size)) return this->fail_soon(std::move(handler), ec);
+    // Section 5.3.1: never more than the peer accepts (the frame's header is not counted).
+    if (size - 2 - request.token().size() > max_pdu_size())
+      return this->fail_soon(std::move(handler), error::message_too_large);
+    pending_.push_back(pending{kind, request.token_value(), clock::now() + config_.response_timeout,
+                               std::move(handler)});
+    send_message(request);
+    arm_timer();
+  }
+
+  template <class M>
+  void send_message(const M& m) {
+    std::size_t size = 0;
+    if (tcp_codec::encoded_size(m, size)) return;
+    if (out_.size() + size > max_output()) return close(error::queue_full);
+    const std::size_t at = out_.size();
+    out_.resize(at + size);
+    std::size_t written = 0;
+    (void)tcp_codec::encode(m, std::span<std::uint8_t>(out_.data() + at, size), written);
+    flush();
+  }
+
+  void flush() {
+    if (writing_ || out_.empty() || !connected_) return;
+    writing_ = true;
+    out_writing_.swap(out_);
+    auto self = this->shared_from_this();
+    boost::asio::async_write(socket_, boost::asio::buffer(out_writing_),
+                             [self](const boost::system::error_code& ec, std::size_t) {
+                               self->writing_ = false;
+                               self->out_writing_.clear();
+                               if (ec) return self->close(ec);
+                               if (self->closed_) return self->shutdown_socket();
+                               self->flush();
+                             });
+  }
+
+  void shutdown_socket() {
+    boost::system::error_code ignored;
+    socket_.shutdown(protocol_type::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+  // Section 5.6: Abort with a diagnostic payload, then the connection closes.
+  void abort(std::string_view diagnostic, std::optional<std::uint32_t> bad_csm_option = std::nullopt) {
+    if (closed_) return;
+    owned_message a{coap::code(signal_code::abort), message_type::confirmable, Allocator(ctx_.get_allocator())};
+    if (bad_csm_option) a.add_uint_option(2, *bad_csm_option);
+    a.set_payload(diagnostic);
+    send_message(a);
+    close(error::invalid_message);
+  }
+
+  // ---- reading ----
+  void read() {
+    if (closed_) return;
+    if (in_.size() - in_used_ < 512) {
+      // Grow geometrically, never past the largest frame we accept.
+      const std::size_t want = std::min(std::max<std::size_t>(in_.size() * 2, 2048), max_frame());
+      if (want <= in_.size()) return abort("frame too large");
+      in_.resize(want);
+    }
+    auto self = this->shared_from_this();
+    socket_.async_read_some(boost::asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
+                            [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(const boost::system::error_code& ec, std::size_t n) {
+    if (closed_) return;
+    if (ec) {
+      // An orderly close by the peer ends the session normally.
+      return close(ec == boost::asio::error::eof ? make_error_code(error::session_closed) : std::error_code(ec));
+    }
+    last_activity_ = clock::now();
+    in_used_ += n;
+    std::size_t consumed = 0;
+    while (!closed_) {
+      const std::span<const std::uint8_t> rest(in_.data() + consumed, in_used_ - consumed);
+      std::uint64_t size = 0;
+      if (tcp_codec::frame_size(rest, size)) return abort("malformed frame");
+      // Section 5.3.1: a frame beyond our Max-Message-Size is refused before it is buffered.
+      if (size > max_frame()) return abort("message larger than Max-Message-Size");
+      if (size == 0 || size > rest.size()) break;
+      message_view m;
+      if (auto perr = tcp_codec::parse(rest.first(static_cast<std::size_t>(size)), m))
+        return abort("malformed frame: " + perr.message());
+      consumed += static_cast<std::size_t>(size);
+      on_message(m);
+    }
+    if (closed_) return;
+    // Keep the unfinished frame at the front of the buffer.
+    if (consumed) {
+      std::memmove(in_.data(), in_.data() + consumed, in_used_ - consumed);
+      in_used_ -= consumed;
+    }
+    partial_deadline_ = in_used_ ? std::optional(clock::now() + config_.partial_frame_timeout) : std::nullopt;
+    arm_timer();
+    read();
+  }
+
+  void on_message(const message_view& m) {
+    const code c = m.code();
+    if (!ready_ && c != code(signal_code::csm))
+      return abort("the first message must be a CSM");  // section 5.3
+    if (c.is_empty()) return;  // an empty message (0.00) is always allowed and ignored
+    if (c.is_signal()) return on_signal(m);
+    if (c.is_request()) return on_request(m);
+    if (c.is_response()) return on_response(m);
+    // Classes 1 and 6 are reserved: nothing sensible can be answered.
+  }
+
+  void on_signal(const message_view& m) {
+    const code c = m.code();
+    // Section 5.2: unknown critical options in a signal are a connection error.
+    for (option_view o : m.options()) {
+      if (is_critical(o.number()) && !find_signal_option(c, o.number())) {
+        if (c == code(signal_code::csm)) return abort("unsupported critical CSM option", o.number());
+        return abort("unsupported critical signalling option");
+      }
+    }
+    switch (static_cast<signal_code>(c.raw())) {
+      case signal_code::csm: {
+        if (auto o = m.find(2)) peer_max_message_size_ = std::max<std::size_t>(o->as_uint(), 64);
+        peer_block_wise_ = m.find(4).has_value();
+        if (!ready_) {
+          ready_ = true;
+          csm_deadline_.reset();
+          if (this->is_client()) ctx_.emit(session_event::connected, description());
+          while (!queue_.empty() && !closed_) {
+            auto q = std::move(queue_.front());
+            queue_.pop_front();
+            send_request(q.request, q.handler.take(),
+                         q.request.code() == code(signal_code::ping) ? pending_kind::ping : pending_kind::request);
+          }
+        }
+        return;
+      }
+      case signal_code::ping: {
+        owned_message pong{coap::code(signal_code::pong), message_type::confirmable, Allocator(ctx_.get_allocator())};
+        pong.set_token(m.token());
+        if (m.find(2)) pong.add_empty_option(2);  // Custody: answered at once, nothing queued
+        return send_message(pong);
+      }
+      case signal_code::pong: {
+        if (auto i = find_pending(m.token())) finish(*i, {}, nullptr);
+        return;
+      }
+      case signal_code::release:
+        // Section 5.5: the peer will close; an Alternative-Address is not followed.
+        return close(error::session_closed);
+      case signal_code::abort:
+        return close(error::aborted_by_peer);
+    }
+    abort("unknown signalling code");
+  }
+
+  void on_response(const message_view& m) {
+    if (auto i = find_pending(m.token()); i && pending_[*i].kind == pending_kind::request) finish(*i, {}, &m);
+  }
+
+  void on_request(const message_view& m) {
+    response_.clear();
+    basic_response<Allocator> res(response_);
+    res.bind(this->weak_from_this(), ++deferred_ids_);
+    deferred_.push_back(deferred_entry{deferred_ids_, token_of(m)});
+    const request req(m, description());
+    detail::dispatch_request(ctx_.resources(), req, res);
+    if (res.deferred()) return;
+    auto it = std::find_if(deferred_.begin(), deferred_.end(),
+                           [&](const deferred_entry& d) { return d.id == deferred_ids_; });
+    if (it != deferred_.end()) deferred_.erase(it);
+    response_.set_token(token_of(m));
+    std::size_t size = 0;
+    if (tcp_codec::encoded_size(response_, size) || size - 2 - m.token().size() > max_pdu_size()) {
+      response_.clear();
+      response_.set_code(response_code::internal_server_error);
+      response_.set_token(token_of(m));
+      response_.set_payload(std::string_view("response too large or not encodable"));
+    }
+    send_message(response_);
+  }
+
+  std::optional<std::size_t> find_pending(std::span<const std::uint8_t> token) const noexcept {
+    for (std::size_t i = 0; i < pending_.size(); ++i)
+      if (std::ranges::equal(pending_[i].token.bytes(), token)) return i;
+    return std::nullopt;
+  }
+
+  void finish(std::size_t i, std::error_code ec, const message_view* response) {
+    auto handler = pending_[i].handler.take();
+    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+    this->complete(std::move(handler), ec, response);
+  }
+
+  static coap::token token_of(const message_view& m) noexcept {
+    coap::token t;
+    t.assign(m.token());
+    return t;
+  }
+
+  // ---- one timer for every deadline of the connection ----
+  std::optional<clock::time_point> next_deadline() const noexcept {
+    std::optional<clock::time_point> next;
+    auto consider = [&](std::optional<clock::time_point> t) {
+      if (t && (!next || *t < *next)) next = t;
+    };
+    consider(connect_deadline_);
+    if (!ready_) consider(csm_deadline_);
+    consider(partial_deadline_);
+    for (const auto& p : pending_) consider(p.deadline);
+    if (config_.keepalive_interval.count() > 0 && ready_) consider(last_activity_ + config_.keepalive_interval);
+    return next;
+  }
+
+  void arm_timer() {
+    if (closed_) return;
+    const auto next = next_deadline();
+    if (!next || (timer_armed_ && timer_deadline_ <= *next)) return;
+    timer_armed_ = true;
+    timer_deadline_ = *next;
+    timer_.expires_at(*next);
+    auto self = this->shared_from_this();
+    const auto when = *next;
+    timer_.async_wait([self, when](const boost::system::error_code& ec) {
+      if (self->timer_deadline_ == when) self->timer_armed_ = false;
+      if (!ec) self->on_timer();
+      self->arm_timer();
+    });
+  }
+
+  void on_timer() {
+    if (closed_) return;
+    const auto now = clock::now();
+    if (connect_deadline_ && *connect_deadline_ <= now) return close(make_error_code(error::timeout));
+    if (!ready_ && csm_deadline_ && *csm_deadline_ <= now) return close(error::csm_timeout);
+    if (partial_deadline_ && *partial_deadline_ <= now) return close(error::timeout);
+    for (std::size_t i = 0; i < pending_.size();) {
+      if (pending_[i].deadline <= now) finish(i, error::timeout, nullptr);
+      else ++i;
+    }
+    if (config_.keepalive_interval.count() > 0 && ready_ && last_activity_ + config_.keepalive_interval <= now) {
+      // Section 5.4: a keepalive Ping; its Pong (or any traffic) resets the clock.
+      last_activity_ = now;
+      owned_message ping{coap::code(signal_code::ping), message_type::confirmable, Allocator(ctx_.get_allocator())};
+      send_message(ping);
+    }
+  }
+
+  socket_type socket_;
+  boost::asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  clock::time_point timer_deadline_{};
+  bool connected_ = false;
+  bool ready_ = false;  // the peer's CSM arrived
+  bool writing_ = false;
+  bool peer_block_wise_ = false;
+  std::size_t peer_max_message_size_ = default_max_message_size;
+  std::size_t mtu_limit_ = static_cast<std::size_t>(-1);
+  std::optional<clock::time_point> connect_deadline_, csm_deadline_, partial_deadline_;
+  std::error_code close_reason_ = make_error_code(error::session_closed);
+  std::vector<pending, rebind<pending>> pending_;
+  std::deque<queued, rebind<queued>> queue_;
+  std::vector<deferred_entry, rebind<deferred_entry>> deferred_;
+  bytes in_;
+  std::size_t in_used_ = 0;
+  bytes out_, out_writing_;
+  owned_message response_;
+  std::uint64_t deferred_ids_ = 0;
+  std::function<void()> on_close_;
+};
+
+}  // namespace coap::transports
