@@ -1,0 +1,295 @@
+// coap-server: a small CoAP test server in the manner of libcoap's coap-server. RFC 7252
+// section 5.8 (method semantics and their success codes) and RFC 6690 (/.well-known/core,
+// served by the library from the resource attributes set here). See examples/README.md.
+//
+//   /          GET: what this server is
+//   /time      GET: the current time (UTC); "?ticks" gives seconds since the epoch
+//   /echo      PUT, POST: the request's payload and content-format back, 2.04 Changed
+//   /counter   GET: the count; POST: one more, then the count (2.04 Changed)
+//   other      PUT creates (2.01) or replaces (2.04); GET returns it; DELETE removes it (2.02)
+#include <coap/context.hpp>
+#include <coap/resource.hpp>
+#include <coap/transports/tcp.hpp>
+#include <coap/transports/udp.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdint>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace po = boost::program_options;
+
+constexpr int warning_level = 4;
+constexpr int info_level = 6;   // listening addresses
+constexpr int debug_level = 7;  // every request a handler sees
+// PUT stops creating resources beyond this many, so that a peer cannot grow the server at will.
+constexpr std::size_t max_dynamic_resources = 256;
+
+const std::string text_ct = std::to_string(static_cast<unsigned>(coap::content_format::text_plain));
+
+using response = coap::basic_response<>;
+
+class server {
+ public:
+  server(coap::context& ctx, int verbosity) : ctx_(ctx), verbosity_(verbosity) {}
+
+  void add_resources() {
+    ctx_.add_resource("")
+        .on(coap::method::get, [this](const coap::request& r, response& res) { describe(r, res); })
+        .attribute("title", "General Info")
+        .attribute("ct", text_ct);
+    ctx_.add_resource("time")
+        .on(coap::method::get, [this](const coap::request& r, response& res) { time(r, res); })
+        .attribute("rt", "ticks")
+        .attribute("title", "Internal Clock")
+        .attribute("ct", text_ct);
+    auto echo = [this](const coap::request& r, response& res) { this->echo(r, res); };
+    ctx_.add_resource("echo")
+        .on(coap::method::put, echo)
+        .on(coap::method::post, echo)
+        .attribute("title", "Echo");
+    ctx_.add_resource("counter")
+        .on(coap::method::get, [this](const coap::request& r, response& res) { counter(r, res, false); })
+        .on(coap::method::post, [this](const coap::request& r, response& res) { counter(r, res, true); })
+        .attribute("rt", "counter")
+        .attribute("title", "Request Counter")
+        .attribute("ct", text_ct);
+    ctx_.resources().set_unknown_handler(
+        [this](const coap::request& r, response& res) { unknown(r, res); });
+  }
+
+ private:
+  // What PUT stored at a path.
+  struct stored {
+    std::string payload;
+    std::optional<coap::content_format> format;
+  };
+
+  void log(const coap::request& r) const {
+    if (verbosity_ < debug_level) return;
+    std::cerr << r.session() << ": " << coap::name(coap::code(r.method())) << " /" << r.path_string()
+              << " (" << r.payload().size() << " bytes)\n";
+  }
+
+  void describe(const coap::request& r, response& res) const {
+    log(r);
+    res.set(coap::response_code::content,
+            "This is a test server made with coap-cpp, a C++20 CoAP library on Boost.Asio.\n"
+            "Resources: /time, /echo, /counter; PUT creates others. "
+            "See /.well-known/core.\n",
+            coap::content_format::text_plain);
+  }
+
+  // libcoap's /time: "Nov 25 08:27:46", in UTC; Max-Age 1 since it changes every second.
+  void time(const coap::request& r, response& res) const {
+    log(r);
+    const std::time_t now = std::time(nullptr);
+    std::string text;
+    if (r.query("ticks")) {
+      text = std::to_string(static_cast<long long>(now));
+    } else {
+      std::tm utc{};
+      gmtime_r(&now, &utc);
+      char buffer[32];
+      text.assign(buffer, std::strftime(buffer, sizeof buffer, "%b %d %H:%M:%S", &utc));
+    }
+    res.message().add(coap::options::max_age{}, 1);
+    res.set(coap::response_code::content, text, coap::content_format::text_plain);
+  }
+
+  // Section 5.9.1.4: 2.04 Changed answers PUT and POST alike; 2.05 Content is for GET (and
+  // FETCH) only.
+  void echo(const coap::request& r, response& res) const {
+    log(r);
+    res.set_code(coap::response_code::changed);
+    if (auto f = r.content_format()) res.set_content_format(*f);
+    res.set_payload(r.payload());
+  }
+
+  void counter(const coap::request& r, response& res, bool increment) {
+    log(r);
+    if (increment) ++count_;
+    res.set(increment ? coap::response_code::changed : coap::response_code::content,
+            std::to_string(count_), coap::content_format::text_plain);
+  }
+
+  // A path with no resource: PUT creates one (section 5.8.3), anything else finds nothing.
+  // libcoap answers 4.04 with the reason phrase as its diagnostic payload; so does this.
+  void unknown(const coap::request& r, response& res) {
+    log(r);
+    if (r.method() != coap::method::put) return not_found(res);
+    std::string path = r.path_string();
+    for (std::string_view segment : r.path())
+      if (segment.empty() || segment.find('/') != std::string_view::npos)
+        return res.set(coap::response_code::bad_request, "Bad Request");
+    if (store_.size() >= max_dynamic_resources)
+      return res.set(coap::response_code::service_unavailable, "Too Many Resources");
+    store(path, r);
+    auto& resource = ctx_.add_resource(path);
+    resource.on(coap::method::get, [this, path](const coap::request& q, response& a) { get(path, q, a); })
+        .on(coap::method::put, [this, path](const coap::request& q, response& a) { put(path, q, a); })
+        .on(coap::method::delete_, [this, path](const coap::request& q, response& a) { remove(path, q, a); });
+    describe_dynamic(resource, path);
+    res.set_code(coap::response_code::created);
+  }
+
+  void get(const std::string& path, const coap::request& r, response& res) const {
+    log(r);
+    auto it = store_.find(path);
+    if (it == store_.end()) return not_found(res);
+    res.set_code(coap::response_code::content);
+    if (it->second.format) res.set_content_format(*it->second.format);
+    res.set_payload(std::string_view(it->second.payload));
+  }
+
+  void put(const std::string& path, const coap::request& r, response& res) {
+    log(r);
+    const bool existed = store_.count(path) != 0;
+    store(path, r);
+    if (auto* resource = ctx_.resources().find(path)) describe_dynamic(*resource, path);
+    res.set_code(existed ? coap::response_code::changed : coap::response_code::created);
+  }
+
+  // The resource leaves the registry only after this handler has returned: removing it now
+  // would destroy the very handler that is running. Until then its handlers answer from
+  // store_, which forgets the path at once.
+  void remove(const std::string& path, const coap::request& r, response& res) {
+    log(r);
+    if (store_.erase(path) == 0) return not_found(res);
+    asio::post(ctx_.get_executor(), [this, path] {
+      if (!store_.count(path)) ctx_.resources().remove(path);
+    });
+    res.set_code(coap::response_code::deleted);
+  }
+
+  void store(const std::string& path, const coap::request& r) {
+    store_[path] = stored{std::string(r.payload_string()), r.content_format()};
+  }
+
+  void describe_dynamic(coap::context::resource& resource, const std::string& path) const {
+    resource.attributes.clear();
+    resource.attribute("rt", "dynamic").attribute("title", "Created by PUT");
+    const auto& s = store_.at(path);
+    if (s.format) resource.attribute("ct", std::to_string(static_cast<unsigned>(*s.format)));
+  }
+
+  static void not_found(response& res) { res.set(coap::response_code::not_found, "Not Found"); }
+
+  coap::context& ctx_;
+  int verbosity_;
+  std::uint64_t count_ = 0;
+  std::map<std::string, stored> store_;
+};
+
+// The addresses to listen on: -A (an address or a name), or 0.0.0.0 and :: like libcoap.
+std::vector<asio::ip::address> listen_addresses(asio::io_context& io, const std::string& a,
+                                                std::error_code& ec) {
+  if (a.empty()) return {asio::ip::address_v4::any(), asio::ip::address_v6::any()};
+  boost::system::error_code bec;
+  if (auto literal = asio::ip::make_address(a, bec); !bec) return {literal};
+  asio::ip::udp::resolver resolver(io);
+  const auto results = resolver.resolve(a, "", asio::ip::udp::resolver::passive, bec);
+  ec = bec;
+  std::vector<asio::ip::address> out;
+  for (const auto& r : results)
+    if (std::find(out.begin(), out.end(), r.endpoint().address()) == out.end())
+      out.push_back(r.endpoint().address());
+  return out;
+}
+
+std::string endpoint_text(const asio::ip::address& a, std::uint16_t port) {
+  return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(port)
+                   : a.to_string() + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description visible("Options");
+  visible.add_options()
+      ("help", "show this help")
+      (",A", po::value<std::string>()->default_value(""),
+       "address to listen on (default: 0.0.0.0 and ::)")
+      (",p", po::value<unsigned>()->default_value(5683), "port for UDP and TCP (0 picks a free one)")
+      (",v", po::value<int>()->default_value(3), "verbosity; 6 shows the listening addresses, 7 the requests");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, visible), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "coap-server: " << e.what() << '\n' << visible;
+    return 1;
+  }
+  if (vm.count("help")) {
+    std::cout << "Usage: coap-server [-A address] [-p port] [-v num]\n" << visible;
+    return 0;
+  }
+  if (vm["-p"].as<unsigned>() > 0xffff) {
+    std::cerr << "coap-server: -p takes a port from 0 to 65535\n";
+    return 1;
+  }
+  const int verbosity = vm["-v"].as<int>();
+
+  asio::io_context io;
+  coap::context ctx(io.get_executor());
+  server app(ctx, verbosity);
+  app.add_resources();
+
+  std::error_code ec;
+  const auto addresses = listen_addresses(io, vm["-A"].as<std::string>(), ec);
+  if (ec || addresses.empty()) {
+    std::cerr << "coap-server: cannot resolve " << vm["-A"].as<std::string>() << ": "
+              << (ec ? ec.message() : std::string("no address")) << '\n';
+    return 1;
+  }
+  // With -p 0, the first endpoint's port is used for the others too.
+  auto port = static_cast<std::uint16_t>(vm["-p"].as<unsigned>());
+  std::size_t listening = 0;
+  std::string failures;
+  for (const auto& address : addresses) {
+    std::uint16_t bound = 0;
+    if (auto e = ctx.add_endpoint<coap::udp>(address, port, &bound)) {
+      failures += "coap-server: cannot listen on " + endpoint_text(address, port) + ": " + e.message() + '\n';
+      continue;
+    }
+    port = bound;
+    ++listening;
+    if (verbosity >= info_level)
+      std::cerr << "coap-server: listening on " << endpoint_text(address, bound) << " UDP\n";
+    // RFC 8323: CoAP over TCP on the same port number.
+    if (auto e = ctx.add_endpoint<coap::tcp>(address, port)) {
+      failures += "coap-server: cannot listen on " + endpoint_text(address, port) + " TCP: " + e.message() + '\n';
+      continue;
+    }
+    ++listening;
+    if (verbosity >= info_level)
+      std::cerr << "coap-server: listening on " << endpoint_text(address, port) << " TCP\n";
+  }
+  // One family may be missing (a host without IPv6): the other suffices, with a warning.
+  if (listening == 0 || verbosity >= warning_level) std::cerr << failures;
+  if (listening == 0) return 1;
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& e, int signal) {
+    if (e) return;
+    if (verbosity >= info_level) std::cerr << "coap-server: signal " << signal << ", stopping\n";
+    ctx.stop();
+  });
+  io.run();
+  return 0;
+}
