@@ -285,6 +285,20 @@ BOOST_AUTO_TEST_CASE(release_and_abort_from_peer_fail_pending_requests) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(closing_sends_release) {
+  raw_server srv(io);
+  auto s = connect(srv.port());
+  auto peer = srv.accept(*this);
+  peer.send(csm(1000));
+  BOOST_TEST_REQUIRE(peer.next(*this).has_value());  // our CSM
+  BOOST_TEST(run_until([&] { return s.max_pdu_size() == 1000u; }));  // the peer's CSM is in
+  s.release();  // the last handle: the session closes in good order
+  auto release = peer.next(*this);
+  BOOST_TEST_REQUIRE(release.has_value());
+  BOOST_TEST((release->code() == coap::code(coap::signal_code::release)));
+  BOOST_TEST(peer.closed(*this));
+}
+
 BOOST_AUTO_TEST_CASE(bad_input_is_aborted) {
   auto expect_abort = [&](const bytes& input, std::string_view reason) {
     auto peer = dial(*this);

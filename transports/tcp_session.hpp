@@ -136,9 +136,15 @@ class tcp_session_impl final
   }
 
   // Ends the session: waiting requests fail with `why`; the connection is closed once what
-  // is queued for it (an Abort, say) has been written.
+  // is queued for it (an Abort, say) has been written. A session that we close in good order
+  // (released, evicted, stopped) tells the peer with Release (section 5.5).
   void close(std::error_code why) {
     if (closed_) return;
+    if (why == error::session_closed && connected_ && !peer_closing_) {
+      owned_message release{coap::code(signal_code::release), message_type::confirmable,
+                            Allocator(ctx_.get_allocator())};
+      send_message(release);
+    }
     closed_ = true;
     close_reason_ = why;
     timer_.cancel();
@@ -297,6 +303,7 @@ class tcp_session_impl final
     if (closed_) return;
     if (ec) {
       // An orderly close by the peer ends the session normally.
+      peer_closing_ = true;
       return close(ec == boost::asio::error::eof ? make_error_code(error::session_closed) : std::error_code(ec));
     }
     last_activity_ = clock::now();
@@ -375,8 +382,10 @@ class tcp_session_impl final
       }
       case signal_code::release:
         // Section 5.5: the peer will close; an Alternative-Address is not followed.
+        peer_closing_ = true;
         return close(error::session_closed);
       case signal_code::abort:
+        peer_closing_ = true;
         return close(error::aborted_by_peer);
     }
     abort("unknown signalling code");
@@ -482,6 +491,7 @@ class tcp_session_impl final
   bool ready_ = false;  // the peer's CSM arrived
   bool writing_ = false;
   bool peer_block_wise_ = false;
+  bool peer_closing_ = false;  // the peer ended the connection: no Release goes back
   std::size_t peer_max_message_size_ = default_max_message_size;
   std::size_t mtu_limit_ = static_cast<std::size_t>(-1);
   std::optional<clock::time_point> connect_deadline_, csm_deadline_, partial_deadline_;
