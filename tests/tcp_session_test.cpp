@@ -32,7 +32,7 @@ bytes frame(const coap::message& m) {
   return out;
 }
 bytes csm(std::optional<std::uint32_t> max_size = std::nullopt) {
-  coap::message m(coap::code(coap::signal_code::csm));
+  coap::message m{coap::code(coap::signal_code::csm)};
   if (max_size) m.add_uint_option(2, *max_size);
   return frame(m);
 }
