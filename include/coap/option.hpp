@@ -5,7 +5,10 @@
 
 #include <coap/code.hpp>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 namespace coap {
@@ -104,11 +107,25 @@ inline constexpr signal_option_entry signal_option_registry[] = {
 };
 }  // namespace detail
 
+namespace detail {
+// Every registered number is below 293: a direct index makes lookups one load (the encoder
+// looks up every option it writes).
+inline constexpr std::size_t option_index_size = 293;
+constexpr std::array<std::int8_t, option_index_size> make_option_index() noexcept {
+  std::array<std::int8_t, option_index_size> index{};
+  for (auto& i : index) i = -1;
+  for (std::size_t i = 0; i < std::size(option_registry); ++i)
+    index[option_registry[i].number] = static_cast<std::int8_t>(i);
+  return index;
+}
+inline constexpr auto option_index = make_option_index();
+}  // namespace detail
+
 // The registered definition of a request/response option, or nullptr when unknown.
 constexpr const option_definition* find_option(std::uint16_t number) noexcept {
-  for (const auto& d : detail::option_registry)
-    if (d.number == number) return &d;
-  return nullptr;
+  if (number >= detail::option_index_size) return nullptr;
+  const auto i = detail::option_index[number];
+  return i < 0 ? nullptr : &detail::option_registry[static_cast<std::size_t>(i)];
 }
 
 // The definition of an option inside a signalling message (RFC 8323 section 5).

@@ -86,8 +86,11 @@ inline std::uint8_t* write_option_header(std::uint8_t* out, std::uint32_t delta,
 // Checks what encoding refuses for one option: its length bound, its registered bounds
 // (request/response registry, or the signalling one when `signal` is a 7.xx code), and
 // repetition of a non-repeatable option.
-inline std::error_code check_option(code c, std::uint16_t number, std::size_t length,
-                                    bool repeated) noexcept {
+// (Internal checks return the enum, 0 for none: a std::error_code per option would cost an
+// out-of-line category call each time.)
+inline constexpr error no_error{};
+
+inline error check_option(code c, std::uint16_t number, std::size_t length, bool repeated) noexcept {
   if (length > max_option_length) return error::option_value_too_long;
   const option_definition* def =
       c.is_signal() ? find_signal_option(c, number) : find_option(number);
@@ -95,7 +98,7 @@ inline std::error_code check_option(code c, std::uint16_t number, std::size_t le
     if (length < def->min_length || length > def->max_length) return error::option_value_length;
     if (repeated && !def->repeatable) return error::option_not_repeatable;
   }
-  return {};
+  return no_error;
 }
 
 // Encoded size of the options and payload of any message-like (options ascending by number).
@@ -106,9 +109,10 @@ std::error_code encoded_body_size(const Message& m, std::size_t& size) noexcept 
   bool first = true;
   for (const option_view o : m.options()) {
     if (!first && o.number() < previous) return error::invalid_message;
-    if (auto ec = check_option(m.code(), o.number(), o.value().size(),
-                               !first && o.number() == previous))
-      return ec;
+    if (const error e = check_option(m.code(), o.number(), o.value().size(),
+                                     !first && o.number() == previous);
+        e != no_error)
+      return e;
     n += option_header_size(o.number() - previous, o.value().size()) + o.value().size();
     previous = o.number();
     first = false;
