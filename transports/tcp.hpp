@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <memory>
+#include <new>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -39,11 +40,16 @@ struct tcp {
       basic_context<Allocator>& ctx, const boost::asio::ip::address& address, std::uint16_t port,
       std::error_code& ec) {
     static_assert(supports<Security>, "TLS (psk, pki) over TCP is not available yet");
-    auto ep = std::allocate_shared<tcp_endpoint<Security, Allocator>>(ctx.get_allocator(), ctx,
-                                                                      endpoint_type(address, port), ec);
-    if (ec) return nullptr;
-    ep->start();
-    return ep;
+    try {
+      auto ep = std::allocate_shared<tcp_endpoint<Security, Allocator>>(ctx.get_allocator(), ctx,
+                                                                        endpoint_type(address, port), ec);
+      if (ec) return nullptr;
+      ep->start();
+      return ep;
+    } catch (const std::bad_alloc&) {
+      ec = error::no_memory;
+      return nullptr;
+    }
   }
 
   // A client session: the connection is made in the background; requests wait for it and for
@@ -53,10 +59,15 @@ struct tcp {
       basic_context<Allocator>& ctx, const endpoint_type& server,
       const std::optional<endpoint_type>& local_if, const session_config& config, std::error_code& ec) {
     static_assert(supports<Security>, "TLS (psk, pki) over TCP is not available yet");
-    auto s = std::allocate_shared<tcp_session_impl<Security, Allocator>>(ctx.get_allocator(), ctx, server, config);
-    s->start_client(local_if, ec);
-    if (ec) return nullptr;
-    return s;
+    try {
+      auto s = std::allocate_shared<tcp_session_impl<Security, Allocator>>(ctx.get_allocator(), ctx, server, config);
+      s->start_client(local_if, ec);
+      if (ec) return nullptr;
+      return s;
+    } catch (const std::bad_alloc&) {
+      ec = error::no_memory;
+      return nullptr;
+    }
   }
 };
 static_assert(transport_policy<tcp>);

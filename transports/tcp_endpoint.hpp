@@ -3,6 +3,7 @@
 #pragma once
 
 #include <coap/context.hpp>
+#include <coap/detail/endpoint_text.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <list>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "tcp_session.hpp"
@@ -20,6 +22,7 @@ namespace coap::transports {
 
 template <class Security, class Allocator>
 class tcp_endpoint final : public detail::endpoint_base,
+                           public session_owner<tcp_session_impl<Security, Allocator>>,
                            public std::enable_shared_from_this<tcp_endpoint<Security, Allocator>> {
   template <class T>
   using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
@@ -33,7 +36,8 @@ class tcp_endpoint final : public detail::endpoint_base,
 
   tcp_endpoint(context_type& ctx, const endpoint_type& local, std::error_code& ec)
       : ctx_(ctx), acceptor_(ctx.get_executor()), sweep_timer_(ctx.get_executor()),
-        sessions_(rebind<std::shared_ptr<session_impl>>(ctx.get_allocator())) {
+        sessions_(rebind<std::shared_ptr<session_impl>>(ctx.get_allocator())),
+        description_(rebind<char>(ctx.get_allocator())) {
     boost::system::error_code bec;
     acceptor_.open(local.protocol(), bec);
     if (!bec) acceptor_.set_option(protocol_type::acceptor::reuse_address(true), bec);
@@ -42,8 +46,9 @@ class tcp_endpoint final : public detail::endpoint_base,
     if (!bec) acceptor_.listen(protocol_type::acceptor::max_listen_connections, bec);
     ec = bec;
     if (ec) return;
-    const auto bound = acceptor_.local_endpoint(bec);
-    description_ = bound.address().to_string() + ":" + std::to_string(bound.port()) + " TCP";
+    char text[detail::max_endpoint_text + 8];
+    const auto n = detail::write_endpoint_text(text, acceptor_.local_endpoint(bec));
+    description_.assign(text, detail::append_text(text, n, " TCP"));
   }
 
   void start() {
@@ -84,6 +89,15 @@ class tcp_endpoint final : public detail::endpoint_base,
   }
   std::string_view description() const noexcept override { return description_; }
 
+  // ---- session_owner: a session that ends leaves the endpoint at once ----
+  void session_closed(session_impl& s) override {
+    if (closed_) return;
+    auto it = std::find_if(sessions_.begin(), sessions_.end(), [&](const auto& p) { return p.get() == &s; });
+    if (it == sessions_.end()) return;
+    auto keep = std::move(*it);  // `s` is still running close()
+    sessions_.erase(it);
+  }
+
  private:
   void accept() {
     if (closed_) return;
@@ -101,28 +115,38 @@ class tcp_endpoint final : public detail::endpoint_base,
     if (ec) return;  // already gone
     if (!ctx_.make_room_for_session()) {
       // Refused for now: a CSM then an Abort saying why (RFC 8323 section 5.6), then close.
-      static constexpr std::uint8_t refusal[] = {
-          0x00, 0xe1,                                                   // CSM, no options
-          0xd0, 0x01, 0xe5, 0xff, 's', 'e', 's', 's', 'i', 'o', 'n', ' ', 'l', 'i', 'm', 'i', 't'};  // Abort
-      socket.non_blocking(true, ec);
-      socket.send(boost::asio::buffer(refusal), 0, ec);
+      session_impl::send_refusal(socket, "session limit");
       socket.close(ec);
       return;
     }
-    auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, std::move(socket), peer,
-                                                ctx_.config().session);
-    sessions_.push_back(s);
-    auto it = std::prev(sessions_.end());
-    std::weak_ptr<tcp_endpoint> weak = this->shared_from_this();
-    // When the connection ends, the session leaves the endpoint at once.
-    s->on_close([weak, it, raw = s.get()] {
-      if (auto self = weak.lock(); self && !self->closed_ && *it && it->get() == raw) {
-        auto keep = std::move(*it);
-        self->sessions_.erase(it);
+    // The allocator may refuse the session (or its list node): the peer is refused as at the
+    // cap, and the endpoint goes on.
+    std::shared_ptr<session_impl> s;
+    try {
+      sessions_.emplace_back();  // the node first: on failure, nothing else is left to undo
+      try {
+        s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, std::move(socket), peer,
+                                               ctx_.config().session);
+      } catch (...) {
+        sessions_.pop_back();
+        throw;
       }
-    });
+      sessions_.back() = s;
+    } catch (const std::bad_alloc&) {
+      // The socket is still ours unless the session's constructor took it and then failed.
+      if (socket.is_open()) {
+        session_impl::send_refusal(socket, "out of memory");
+        socket.close(ec);
+      }
+      return;
+    }
+    s->set_owner(this->weak_from_this());
     ctx_.emit(session_event::session_created, s->description());
-    s->start_server();
+    try {
+      s->start_server();
+    } catch (const std::bad_alloc&) {
+      s->refuse("out of memory", error::no_memory);  // leaves sessions_ through session_closed
+    }
   }
 
   void schedule_sweep() {
@@ -150,7 +174,7 @@ class tcp_endpoint final : public detail::endpoint_base,
   void free_session(It it) {
     auto s = std::move(*it);
     sessions_.erase(it);
-    s->on_close(nullptr);  // it is already out of the list
+    s->set_owner({});  // it is already out of the list
     ctx_.emit(session_event::session_freed, s->description());
     s->close(error::session_closed);
   }
@@ -159,7 +183,7 @@ class tcp_endpoint final : public detail::endpoint_base,
   protocol_type::acceptor acceptor_;
   boost::asio::steady_timer sweep_timer_;
   std::list<std::shared_ptr<session_impl>, rebind<std::shared_ptr<session_impl>>> sessions_;
-  std::string description_;
+  std::basic_string<char, std::char_traits<char>, rebind<char>> description_;
   bool closed_ = false;
 };
 

@@ -19,12 +19,23 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
-#include <functional>
 #include <memory>
+#include <memory_resource>
+#include <new>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 namespace coap::transports {
+
+// What a server session tells its endpoint when it ends. (Not a std::function: its capture
+// would be allocated per connection from the global heap, outside the session's allocator.)
+template <class Session>
+class session_owner {
+ public:
+  virtual ~session_owner() = default;
+  virtual void session_closed(Session& s) = 0;
+};
 
 template <class Security, class Allocator>
 class tcp_session_impl final
@@ -74,8 +85,11 @@ class tcp_session_impl final
     this->describe(Security::secure ? "TLS" : "TCP");
   }
 
-  // Called by the endpoint or the transport once the object is owned by a shared_ptr.
+  // Called by the endpoint or the transport once the object is owned by a shared_ptr. The
+  // buffers are allocated first: when the allocator refuses, bad_alloc leaves nothing sent
+  // and the endpoint refuses the peer (refuse()).
   void start_server() {
+    reserve_buffers();
     connected_ = true;
     socket_.set_option(protocol_type::no_delay(true));
     send_csm();
@@ -93,7 +107,35 @@ class tcp_session_impl final
     arm_timer();
   }
   // The endpoint hears about the end of a server session through this.
-  void on_close(std::function<void()> f) { on_close_ = std::move(f); }
+  void set_owner(std::weak_ptr<session_owner<tcp_session_impl>> owner) noexcept { owner_ = std::move(owner); }
+
+  // Section 5.6: a peer we cannot serve gets a CSM and an Abort saying why, written at once
+  // from the stack, and the connection ends (a session that never started).
+  void refuse(std::string_view diagnostic, std::error_code why) {
+    send_refusal(socket_, diagnostic);
+    close(why);
+  }
+  static void send_refusal(socket_type& socket, std::string_view diagnostic) {
+    std::uint8_t frames[64];
+    diagnostic = diagnostic.substr(0, sizeof frames - 8);
+    const std::size_t length = 1 + diagnostic.size();  // payload marker and payload
+    std::size_t n = 0;
+    frames[n++] = 0x00;  // CSM: no options
+    frames[n++] = 0xe1;
+    if (length < 13) {
+      frames[n++] = static_cast<std::uint8_t>(length << 4);
+    } else {
+      frames[n++] = 0xd0;
+      frames[n++] = static_cast<std::uint8_t>(length - 13);
+    }
+    frames[n++] = 0xe5;  // Abort
+    frames[n++] = 0xff;
+    diagnostic.copy(reinterpret_cast<char*>(frames + n), diagnostic.size());
+    n += diagnostic.size();
+    boost::system::error_code ec;
+    socket.non_blocking(true, ec);
+    socket.send(boost::asio::buffer(frames, n), 0, ec);
+  }
 
   // libcoap's coap_session_max_pdu_size: over TCP, the peer's Max-Message-Size (section
   // 5.3.1), or a smaller limit set with set_mtu.
@@ -107,6 +149,8 @@ class tcp_session_impl final
   }
 
   // ---- client operations ----
+  // The queue entry, pending entry and output bytes come from the session's allocator; when
+  // it refuses, the request fails with error::no_memory and nothing else changes.
   void start_request(owned_message request, response_handler handler) {
     if (closed_) return this->fail_soon(std::move(handler), close_reason_);
     if (request.code().is_signal() || request.code().is_reserved_class() || request.code().is_empty())
@@ -117,8 +161,7 @@ class tcp_session_impl final
       // Section 5.3: nothing but the CSM goes out before the peer's CSM is in.
       if (queue_.size() >= config_.max_queued_requests)
         return this->fail_soon(std::move(handler), error::queue_full);
-      queue_.push_back(queued{std::move(request), std::move(handler)});
-      return;
+      return enqueue(std::move(request), std::move(handler));
     }
     send_request(request, std::move(handler), pending_kind::request);
   }
@@ -128,10 +171,7 @@ class tcp_session_impl final
     if (closed_) return this->fail_soon(std::move(handler), close_reason_);
     owned_message ping{coap::code(signal_code::ping), message_type::confirmable, Allocator(ctx_.get_allocator())};
     ping.set_token(coap::token::from_uint(ctx_.random(), config_.token_length ? config_.token_length : 1));
-    if (!ready_) {
-      queue_.push_back(queued{std::move(ping), std::move(handler)});
-      return;
-    }
+    if (!ready_) return enqueue(std::move(ping), std::move(handler));
     send_request(ping, std::move(handler), pending_kind::ping);
   }
 
@@ -143,7 +183,11 @@ class tcp_session_impl final
     if (why == error::session_closed && connected_ && !peer_closing_) {
       owned_message release{coap::code(signal_code::release), message_type::confirmable,
                             Allocator(ctx_.get_allocator())};
-      send_message(release);
+      try {
+        send_message(release);
+      } catch (const std::bad_alloc&) {
+        // No room for the Release: the connection just closes.
+      }
     }
     closed_ = true;
     close_reason_ = why;
@@ -159,23 +203,77 @@ class tcp_session_impl final
     deferred_.clear();
     if (!writing_) shutdown_socket();
     this->emit_closed(why);
-    if (auto f = std::move(on_close_)) f();
+    if (auto owner = std::exchange(owner_, {}).lock()) owner->session_closed(*this);
   }
 
   // ---- deferred_response::sink ----
-  void send_deferred(std::uint64_t id, const coap::message& response) override {
-    auto it = std::find_if(deferred_.begin(), deferred_.end(), [&](const deferred_entry& d) { return d.id == id; });
-    if (it == deferred_.end() || closed_) return;
-    const coap::token token = it->request_token;
-    deferred_.erase(it);
-    owned_message out{response.code(), message_type::confirmable, Allocator(ctx_.get_allocator())};
-    for (auto o : response.options()) out.add_option(o.number(), o.value());
-    out.set_payload(response.payload());
-    out.set_token(token);
-    send_message(out);
+  bool send_deferred(std::uint64_t id, const coap::message& response) override {
+    return send_deferred_as(id, [&](owned_message& out) {
+      out.set_code(response.code());
+      for (auto o : response.options()) out.add_option(o.number(), o.value());
+      out.set_payload(response.payload());
+    });
+  }
+  bool send_deferred(std::uint64_t id, response_code c, std::string_view payload,
+                     std::optional<coap::content_format> cf) override {
+    return send_deferred_as(id, [&](owned_message& out) {
+      out.set_code(c);
+      if (cf) out.set_content_format(*cf);
+      out.set_payload(payload);
+    });
   }
 
  private:
+  static constexpr std::size_t initial_read_size = 2048;
+  // Both output buffers (one filled while the other is written) start with room for a CSM
+  // or a 5.03: answering that the server has no memory must not need any.
+  static constexpr std::size_t initial_output_size = 128;
+
+  void reserve_buffers() {
+    in_.resize(initial_read_size);
+    out_.reserve(initial_output_size);
+    out_writing_.reserve(initial_output_size);
+  }
+
+  // The response is built and its output room reserved before the exchange is taken off
+  // deferred_: when the allocator refuses, send() returns false and may be tried again.
+  template <class Fill>
+  bool send_deferred_as(std::uint64_t id, Fill fill) {
+    auto it = std::find_if(deferred_.begin(), deferred_.end(), [&](const deferred_entry& d) { return d.id == id; });
+    if (it == deferred_.end() || closed_) return false;
+    try {
+      owned_message out{coap::code(), message_type::confirmable, Allocator(ctx_.get_allocator())};
+      fill(out);
+      out.set_token(it->request_token);
+      reserve_output(out);
+      deferred_.erase(it);
+      send_message(out);
+      return true;
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+  }
+
+  // Queues a request until the peer's CSM is in; no effect but error::no_memory when the
+  // allocator refuses the queue entry.
+  void enqueue(owned_message request, response_handler handler) {
+    queued q{std::move(request), std::move(handler)};
+    try {
+      queue_.push_back(std::move(q));  // no effect when it throws: q keeps the handler
+    } catch (const std::bad_alloc&) {
+      this->fail_soon(q.handler.take(), error::no_memory);
+    }
+  }
+
+  // Room in out_ for m, so that send_message(m) does not allocate (beyond max_output, the
+  // session fails in send_message as before).
+  template <class M>
+  void reserve_output(const M& m) {
+    std::size_t size = 0;
+    if (tcp_codec::encoded_size(m, size)) return;
+    if (out_.size() + size <= max_output()) detail::reserve_more(out_, size);
+  }
+
   enum class pending_kind : std::uint8_t { request, ping };
   struct pending {
     pending_kind kind;
@@ -207,9 +305,17 @@ class tcp_session_impl final
 
   // ---- connection set-up ----
   void on_connect(const boost::system::error_code& ec) {
+    try {
+      connected(ec);
+    } catch (const std::bad_alloc&) {
+      close(error::no_memory);
+    }
+  }
+  void connected(const boost::system::error_code& ec) {
     if (closed_) return;
     connect_deadline_.reset();
     if (ec) return close(ec);
+    reserve_buffers();
     connected_ = true;
     boost::system::error_code ignored;
     local_ = socket_.local_endpoint(ignored);
@@ -236,6 +342,13 @@ class tcp_session_impl final
     // Section 5.3.1: never more than the peer accepts (the frame's header is not counted).
     if (size - 2 - request.token().size() > max_pdu_size())
       return this->fail_soon(std::move(handler), error::message_too_large);
+    try {
+      // Every allocation for this exchange, before the handler moves into it.
+      detail::reserve_more(pending_, 1);
+      reserve_output(request);
+    } catch (const std::bad_alloc&) {
+      return this->fail_soon(std::move(handler), error::no_memory);
+    }
     pending_.push_back(pending{kind, request.token_value(), clock::now() + config_.response_timeout,
                                std::move(handler)});
     send_message(request);
@@ -278,10 +391,14 @@ class tcp_session_impl final
   // Section 5.6: Abort with a diagnostic payload, then the connection closes.
   void abort(std::string_view diagnostic, std::optional<std::uint32_t> bad_csm_option = std::nullopt) {
     if (closed_) return;
-    owned_message a{coap::code(signal_code::abort), message_type::confirmable, Allocator(ctx_.get_allocator())};
-    if (bad_csm_option) a.add_uint_option(2, *bad_csm_option);
-    a.set_payload(diagnostic);
-    send_message(a);
+    try {
+      owned_message a{coap::code(signal_code::abort), message_type::confirmable, Allocator(ctx_.get_allocator())};
+      if (bad_csm_option) a.add_uint_option(2, *bad_csm_option);
+      a.set_payload(diagnostic);
+      send_message(a);
+    } catch (const std::bad_alloc&) {
+      // No room for the Abort: the connection just closes.
+    }
     close(error::invalid_message);
   }
 
@@ -299,7 +416,18 @@ class tcp_session_impl final
                             [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
   }
 
+  // A refusal of the allocator while reading (a larger input buffer, a signal's answer, room
+  // for output) ends the connection with error::no_memory; requests refused that way are
+  // answered 5.03 when that needs no memory (on_request).
   void on_read(const boost::system::error_code& ec, std::size_t n) {
+    try {
+      read_some(ec, n);
+    } catch (const std::bad_alloc&) {
+      close(error::no_memory);
+    }
+  }
+
+  void read_some(const boost::system::error_code& ec, std::size_t n) {
     if (closed_) return;
     if (ec) {
       // An orderly close by the peer ends the session normally.
@@ -317,8 +445,10 @@ class tcp_session_impl final
       if (size > max_frame()) return abort("message larger than Max-Message-Size");
       if (size == 0 || size > rest.size()) break;
       message_view m;
-      if (auto perr = tcp_codec::parse(rest.first(static_cast<std::size_t>(size)), m))
+      if (auto perr = tcp_codec::parse(rest.first(static_cast<std::size_t>(size)), m)) {
+        // The reason (a std::string, from the global heap) is formatted on this error path only.
         return abort("malformed frame: " + perr.message());
+      }
       consumed += static_cast<std::size_t>(size);
       on_message(m);
     }
@@ -396,6 +526,28 @@ class tcp_session_impl final
   }
 
   void on_request(const message_view& m) {
+    const auto first_deferred = deferred_ids_;
+    try {
+      dispatch(m);
+    } catch (const std::bad_alloc&) {
+      if (auto it = std::find_if(deferred_.begin(), deferred_.end(),
+                                 [&](const deferred_entry& e) { return e.id > first_deferred; });
+          it != deferred_.end())
+        deferred_.erase(it);
+      // RFC 7252 section 5.9.3.4 (RFC 8323 keeps it): 5.03 with Max-Age, built on the stack;
+      // it still needs room in out_ (its capacity usually has it). Without, on_read closes.
+      alignas(std::max_align_t) std::byte storage[256];
+      std::pmr::monotonic_buffer_resource arena(storage, sizeof storage, std::pmr::null_memory_resource());
+      basic_message<std::pmr::polymorphic_allocator<std::uint8_t>> busy(response_code::service_unavailable,
+                                                                        message_type::confirmable, &arena);
+      busy.set_token(m.token());
+      busy.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 5);
+      busy.set_payload(std::string_view("out of memory"));
+      send_message(busy);
+    }
+  }
+
+  void dispatch(const message_view& m) {
     response_.clear();
     basic_response<Allocator> res(response_);
     res.bind(this->weak_from_this(), ++deferred_ids_);
@@ -460,7 +612,11 @@ class tcp_session_impl final
     const auto when = *next;
     timer_.async_wait([self, when](const boost::system::error_code& ec) {
       if (self->timer_deadline_ == when) self->timer_armed_ = false;
-      if (!ec) self->on_timer();
+      try {
+        if (!ec) self->on_timer();
+      } catch (const std::bad_alloc&) {
+        self->close(error::no_memory);  // a keepalive Ping found no room
+      }
       self->arm_timer();
     });
   }
@@ -504,7 +660,7 @@ class tcp_session_impl final
   bytes out_, out_writing_;
   owned_message response_;
   std::uint64_t deferred_ids_ = 0;
-  std::function<void()> on_close_;
+  std::weak_ptr<session_owner<tcp_session_impl>> owner_;
 };
 
 }  // namespace coap::transports

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/udp.hpp>
 
 #include <memory>
+#include <new>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -39,11 +40,16 @@ struct udp {
       basic_context<Allocator>& ctx, const boost::asio::ip::address& address, std::uint16_t port,
       std::error_code& ec) {
     static_assert(supports<Security>, "DTLS (psk, pki) over UDP is not available yet");
-    auto ep = std::allocate_shared<udp_endpoint<Security, Allocator>>(ctx.get_allocator(), ctx,
-                                                                      endpoint_type(address, port), ec);
-    if (ec) return nullptr;
-    ep->start();
-    return ep;
+    try {
+      auto ep = std::allocate_shared<udp_endpoint<Security, Allocator>>(ctx.get_allocator(), ctx,
+                                                                        endpoint_type(address, port), ec);
+      if (ec) return nullptr;
+      ep->start();
+      return ep;
+    } catch (const std::bad_alloc&) {
+      ec = error::no_memory;
+      return nullptr;
+    }
   }
 
   // A client session (coap_new_client_session): a socket bound to local_if (or any address of
@@ -63,11 +69,16 @@ struct udp {
     if (!bec) socket.non_blocking(true, bec);
     ec = bec;
     if (ec) return nullptr;
-    auto s = std::allocate_shared<udp_session_impl<Security, Allocator>>(ctx.get_allocator(), ctx,
-                                                                         std::move(socket), server, config);
-    s->start_receiving();
-    ctx.emit(session_event::connected, s->description());
-    return s;
+    try {
+      auto s = std::allocate_shared<udp_session_impl<Security, Allocator>>(ctx.get_allocator(), ctx,
+                                                                           std::move(socket), server, config);
+      s->start_receiving();
+      ctx.emit(session_event::connected, s->description());
+      return s;
+    } catch (const std::bad_alloc&) {
+      ec = error::no_memory;  // the socket closes with what owned it
+      return nullptr;
+    }
   }
 };
 static_assert(transport_policy<udp>);

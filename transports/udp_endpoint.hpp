@@ -4,6 +4,8 @@
 #pragma once
 
 #include <coap/context.hpp>
+#include <coap/detail/endpoint_text.hpp>
+#include <coap/detail/stateless_response.hpp>
 #include <coap/udp_codec.hpp>
 
 #include <boost/asio/ip/udp.hpp>
@@ -12,6 +14,7 @@
 
 #include <chrono>
 #include <memory>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,7 +40,8 @@ class udp_endpoint final : public detail::endpoint_base,
       : ctx_(ctx), socket_(ctx.get_executor()), sweep_timer_(ctx.get_executor()),
         buffer_(receive_buffer_size, 0, rebind<std::uint8_t>(ctx.get_allocator())),
         sessions_(16, std::hash<endpoint_type>(), std::equal_to<endpoint_type>(),
-                  rebind<std::pair<const endpoint_type, std::shared_ptr<session_impl>>>(ctx.get_allocator())) {
+                  rebind<std::pair<const endpoint_type, std::shared_ptr<session_impl>>>(ctx.get_allocator())),
+        description_(rebind<char>(ctx.get_allocator())) {
     boost::system::error_code bec;
     socket_.open(local.protocol(), bec);
     // An IPv6 endpoint serves IPv6 only, so that the same port can also serve IPv4.
@@ -46,8 +50,9 @@ class udp_endpoint final : public detail::endpoint_base,
     if (!bec) socket_.non_blocking(true, bec);
     ec = bec;
     if (ec) return;
-    const auto bound = socket_.local_endpoint(bec);
-    description_ = bound.address().to_string() + ":" + std::to_string(bound.port()) + " UDP";
+    char text[detail::max_endpoint_text + 8];
+    const auto n = detail::write_endpoint_text(text, socket_.local_endpoint(bec));
+    description_.assign(text, detail::append_text(text, n, " UDP"));
   }
 
   void start() {
@@ -128,8 +133,13 @@ class udp_endpoint final : public detail::endpoint_base,
     auto it = sessions_.find(sender_);
     if (it == sessions_.end()) {
       if (!admit(d)) return;
-      auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, sender_);
-      it = sessions_.emplace(sender_, std::move(s)).first;
+      try {
+        auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, sender_);
+        it = sessions_.emplace(sender_, std::move(s)).first;  // no effect when it throws
+      } catch (const std::bad_alloc&) {
+        // The allocator refused the session: the peer is refused as at the cap, statelessly.
+        return refuse(d, "out of memory");
+      }
       ctx_.emit(session_event::session_created, it->second->description());
     }
     // Keep the session alive while it handles the datagram, even if it is evicted meanwhile.
@@ -154,18 +164,16 @@ class udp_endpoint final : public detail::endpoint_base,
       return false;
     }
     if (ctx_.make_room_for_session()) return true;
-    // Section 5.9.3.4: refused for now. A CON gets 5.03 with Max-Age, statelessly.
-    if (m.type() == message_type::confirmable) {
-      coap::message busy(response_code::service_unavailable, message_type::acknowledgement);
-      busy.set_message_id(m.message_id());
-      busy.set_token(m.token());
-      busy.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 5);
-      busy.set_payload(std::string_view("session limit"));
-      std::uint8_t wire[64];
-      std::size_t written = 0;
-      if (!udp_codec::encode(busy, wire, written)) send({wire, written});
-    }
+    refuse(d, "session limit");
     return false;
+  }
+
+  // Section 5.9.3.4: refused for now. A CON gets 5.03 with Max-Age, statelessly.
+  void refuse(std::span<const std::uint8_t> d, std::string_view why) {
+    message_view m;
+    if (udp_codec::parse(d, m) || m.type() != message_type::confirmable) return;
+    std::uint8_t wire[detail::max_stateless_response];
+    if (const auto n = detail::encode_service_unavailable(wire, m, why)) send({wire, n});
   }
 
   void send(std::span<const std::uint8_t> wire) {
@@ -218,7 +226,7 @@ class udp_endpoint final : public detail::endpoint_base,
                      std::equal_to<endpoint_type>,
                      rebind<std::pair<const endpoint_type, std::shared_ptr<session_impl>>>>
       sessions_;
-  std::string description_;
+  std::basic_string<char, std::char_traits<char>, rebind<char>> description_;
   bool closed_ = false;
 };
 

@@ -10,6 +10,7 @@
 #include <coap/detail/handler_slot.hpp>
 #include <coap/detail/session_common.hpp>
 #include <coap/detail/server_dispatch.hpp>
+#include <coap/detail/stateless_response.hpp>
 #include <coap/message.hpp>
 #include <coap/udp_codec.hpp>
 
@@ -22,6 +23,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <new>
 #include <optional>
 #include <random>
 #include <string>
@@ -91,6 +93,8 @@ class udp_session_impl final
   clock::time_point last_activity() const noexcept { return last_activity_; }
 
   // ---- client operations ----
+  // The queue entry or exchange comes from the session's allocator; when it refuses, the
+  // request fails with error::no_memory and nothing else changes.
   void start_request(owned_message request, response_handler handler) {
     if (closed_) return this->fail_soon(std::move(handler), error::session_closed);
     if (request.code().is_signal() || request.code().is_reserved_class())
@@ -101,7 +105,12 @@ class udp_session_impl final
     if (active_requests() >= std::max(config_.nstart, 1u)) {
       if (queue_.size() >= config_.max_queued_requests)
         return this->fail_soon(std::move(handler), error::queue_full);
-      queue_.push_back(queued{std::move(request), std::move(handler)});
+      queued q{std::move(request), std::move(handler)};
+      try {
+        queue_.push_back(std::move(q));  // no effect when it throws: q keeps the handler
+      } catch (const std::bad_alloc&) {
+        this->fail_soon(q.handler.take(), error::no_memory);
+      }
       return;
     }
     send_request(std::move(request), std::move(handler));
@@ -148,11 +157,23 @@ class udp_session_impl final
   }
 
   // ---- one datagram from the peer (section 4) ----
+  // A datagram whose handling needs memory the allocator refuses is answered as it can be
+  // without any (see on_request) or dropped, as the network could drop it; the session goes on.
   void on_datagram(std::span<const std::uint8_t> d) {
     if (closed_) return;
     last_activity_ = clock::now();
     message_view m;
     if (auto ec = udp_codec::parse(d, m)) return reject_malformed(d, ec);
+    try {
+      on_message(m);
+    } catch (const std::bad_alloc&) {
+      // Only the deduplication entry of a separate response gets here (requests, responses
+      // and queued requests deal with a refusal themselves): unacknowledged, it comes again.
+    }
+  }
+
+ private:
+  void on_message(const message_view& m) {
     const code c = m.code();
     switch (m.type()) {
       case message_type::confirmable:
@@ -174,32 +195,22 @@ class udp_session_impl final
     }
   }
 
+ public:
   // ---- deferred_response::sink: a separate response (section 5.2.2) ----
-  void send_deferred(std::uint64_t id, const coap::message& response) override {
-    auto it = std::find_if(deferred_.begin(), deferred_.end(),
-                           [&](const deferred_entry& d) { return d.id == id; });
-    if (it == deferred_.end() || closed_) return;
-    const deferred_entry d = *it;
-    deferred_.erase(it);
-    owned_message out{Allocator(ctx_.get_allocator())};
-    out.set_code(response.code());
-    for (auto o : response.options()) out.add_option(o.number(), o.value());
-    out.set_payload(response.payload());
-    out.set_token(d.request_token);
-    out.set_type(d.confirmable ? message_type::confirmable : message_type::non_confirmable);
-    out.set_message_id(next_message_id());
-    bytes wire{rebind<std::uint8_t>(ctx_.get_allocator())};
-    if (udp_codec::encode(out, wire)) return;  // the handler's message cannot be sent
-    if (d.confirmable) {
-      exchange x(ctx_.get_allocator());
-      x.kind = exchange_kind::separate_response;
-      x.message_id = out.message_id();
-      x.wire = std::move(wire);
-      x.confirmable = true;
-      begin_exchange(std::move(x));
-    } else {
-      send_bytes(wire);
-    }
+  bool send_deferred(std::uint64_t id, const coap::message& response) override {
+    return send_deferred_as(id, [&](owned_message& out) {
+      out.set_code(response.code());
+      for (auto o : response.options()) out.add_option(o.number(), o.value());
+      out.set_payload(response.payload());
+    });
+  }
+  bool send_deferred(std::uint64_t id, response_code c, std::string_view payload,
+                     std::optional<coap::content_format> cf) override {
+    return send_deferred_as(id, [&](owned_message& out) {
+      out.set_code(c);
+      if (cf) out.set_content_format(*cf);
+      out.set_payload(payload);
+    });
   }
 
  private:
@@ -230,6 +241,44 @@ class udp_session_impl final
     coap::token request_token;
     bool confirmable;
   };
+
+  // Builds the separate response with `fill`, in the session's memory. Everything is
+  // allocated before the exchange is taken off deferred_: when the allocator refuses, the
+  // handler's send() returns false and may be tried again.
+  template <class Fill>
+  bool send_deferred_as(std::uint64_t id, Fill fill) {
+    auto it = std::find_if(deferred_.begin(), deferred_.end(),
+                           [&](const deferred_entry& d) { return d.id == id; });
+    if (it == deferred_.end() || closed_) return false;
+    const deferred_entry d = *it;
+    try {
+      owned_message out{Allocator(ctx_.get_allocator())};
+      fill(out);
+      out.set_token(d.request_token);
+      out.set_type(d.confirmable ? message_type::confirmable : message_type::non_confirmable);
+      out.set_message_id(static_cast<std::uint16_t>(message_id_ + 1));
+      exchange x(ctx_.get_allocator());
+      if (udp_codec::encode(out, x.wire)) {
+        deferred_.erase(it);  // the handler's message cannot be sent
+        return true;
+      }
+      if (d.confirmable) detail::reserve_more(exchanges_, 1);
+      // Nothing allocates from here on.
+      next_message_id();
+      deferred_.erase(it);
+      if (d.confirmable) {
+        x.kind = exchange_kind::separate_response;
+        x.message_id = out.message_id();
+        x.confirmable = true;
+        begin_exchange(std::move(x));
+      } else {
+        send_bytes(x.wire);
+      }
+      return true;
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+  }
 
   udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
       : common(ctx, r, peer, config), timer_(ctx.get_executor()),
@@ -267,7 +316,13 @@ class udp_session_impl final
                     exchange_kind kind = exchange_kind::request) {
     request.set_message_id(next_message_id());
     exchange x(ctx_.get_allocator());
-    if (auto ec = udp_codec::encode(request, x.wire)) return this->fail_soon(std::move(handler), ec);
+    try {
+      // Every allocation of the exchange happens here, before the handler moves into it.
+      if (auto ec = udp_codec::encode(request, x.wire)) return this->fail_soon(std::move(handler), ec);
+      detail::reserve_more(exchanges_, 1);
+    } catch (const std::bad_alloc&) {
+      return this->fail_soon(std::move(handler), error::no_memory);
+    }
     if (x.wire.size() > max_pdu_size()) return this->fail_soon(std::move(handler), error::message_too_large);
     x.kind = kind;
     x.message_id = request.message_id();
@@ -277,7 +332,8 @@ class udp_session_impl final
     begin_exchange(std::move(x));
   }
 
-  // Section 4.2: the first transmission, and the timer for the retransmissions.
+  // Section 4.2: the first transmission, and the timer for the retransmissions. The caller
+  // reserved room in exchanges_: nothing here allocates from the session's allocator.
   void begin_exchange(exchange x) {
     const auto now = clock::now();
     if (x.confirmable) {
@@ -443,6 +499,26 @@ class udp_session_impl final
         send_bytes(seen->answer);
       return;
     }
+    const auto first_deferred = deferred_ids_;
+    try {
+      dispatch(m, now, con);
+    } catch (const std::bad_alloc&) {
+      // Section 5.9.3.4: no memory for this request now. A CON gets 5.03 with Max-Age, built
+      // on the stack; the request is remembered as answered (without a copy to repeat), so
+      // that its retransmissions are not dispatched half-way again.
+      if (auto it = std::find_if(deferred_.begin(), deferred_.end(),
+                                 [&](const deferred_entry& e) { return e.id > first_deferred; });
+          it != deferred_.end())
+        deferred_.erase(it);
+      forget(m.message_id(), now);
+      if (con) {
+        std::uint8_t wire[detail::max_stateless_response];
+        if (const auto n = detail::encode_service_unavailable(wire, m, "out of memory")) send_bytes({wire, n});
+      }
+    }
+  }
+
+  void dispatch(const message_view& m, clock::time_point now, bool con) {
     dedup_.insert(m.message_id(), now + (con ? config_.exchange_lifetime : non_lifetime()));
 
     response_.clear();
@@ -468,10 +544,14 @@ class udp_session_impl final
       entry.status = dedup_state::answered;
       if (con) {
         // Section 5.2.2: acknowledge now; the response follows.
+        send_empty(message_type::acknowledgement, m.message_id());
         const std::uint8_t ack[4] = {0x60, 0, static_cast<std::uint8_t>(m.message_id() >> 8),
                                      static_cast<std::uint8_t>(m.message_id())};
-        entry.answer.assign(std::begin(ack), std::end(ack));
-        send_bytes(entry.answer);
+        // Kept for duplicates when there is memory; without it, a duplicate gets nothing.
+        try {
+          entry.answer.assign(std::begin(ack), std::end(ack));
+        } catch (const std::bad_alloc&) {
+        }
       }
       return;
     }
@@ -495,9 +575,12 @@ class udp_session_impl final
     send_bytes(entry.answer);
   }
 
-  void forget(std::uint16_t mid, clock::time_point now) {
+  void forget(std::uint16_t mid, clock::time_point now) noexcept {
     // A dropped request leaves its ID remembered without an answer: duplicates are dropped too.
-    if (auto* e = dedup_.find(mid, now)) e->status = dedup_state::answered;
+    if (auto* e = dedup_.find(mid, now)) {
+      e->status = dedup_state::answered;
+      e->answer.clear();
+    }
   }
 
   static coap::token token_of(const message_view& m) noexcept {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <random>
 #include <string_view>
@@ -52,7 +53,8 @@ class basic_context {
       std::function<void(session_event, std::string_view description, std::error_code)>;
 
   explicit basic_context(executor_type ex, context_config config = {}, const Allocator& alloc = {})
-      : executor_(std::move(ex)), config_(config), allocator_(alloc), random_(seed()) {}
+      : executor_(std::move(ex)), config_(config), allocator_(alloc),
+        endpoints_(rebind<std::shared_ptr<detail::endpoint_base>>(alloc)), random_(seed()) {}
   basic_context(const basic_context&) = delete;
   basic_context& operator=(const basic_context&) = delete;
   ~basic_context() { stop(); }
@@ -71,10 +73,17 @@ class basic_context {
   // Listens on address:port (port 0 picks one) with the given transport and security; every
   // new peer gets a session made by the library. Include the transport's header
   // (<coap/transports/udp.hpp>) to use it. Returns the bound port in `bound_port`.
+  // The endpoint, its session table and its sessions allocate from the context's allocator
+  // (error::no_memory when it refuses).
   template <class Transport, class Security = typename Transport::default_security>
   std::error_code add_endpoint(const boost::asio::ip::address& address, std::uint16_t port,
                                std::uint16_t* bound_port = nullptr) {
     std::error_code ec;
+    try {
+      endpoints_.reserve(endpoints_.size() + 1);
+    } catch (const std::bad_alloc&) {
+      return error::no_memory;
+    }
     auto ep = Transport::template make_endpoint<Security>(*this, address, port, ec);
     if (ec) return ec;
     if (bound_port) *bound_port = ep->local_port();
@@ -124,11 +133,17 @@ class basic_context {
     return (std::uint64_t{rd()} << 32) ^ rd();
   }
 
+  template <class T>
+  using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
+
   executor_type executor_;
   context_config config_;
   Allocator allocator_;
+  // Set-up state on the global heap, not in the Allocator: the resources (see resource.hpp)
+  // and the event handler (std::function has no allocator support since C++17). Neither
+  // allocates when called.
   resource_registry resources_;
-  std::vector<std::shared_ptr<detail::endpoint_base>> endpoints_;
+  std::vector<std::shared_ptr<detail::endpoint_base>, rebind<std::shared_ptr<detail::endpoint_base>>> endpoints_;
   event_handler events_;
   std::mt19937_64 random_;
 };

@@ -12,6 +12,7 @@
 #include <coap/token.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -108,6 +109,10 @@ class basic_message {
   void add(Tag, std::string_view value) {
     add_string_option(Tag::number, value);
   }
+  // The literal 0 would otherwise become a null `const char*` and then a string_view.
+  template <class Tag>
+    requires options::string_option<Tag>
+  void add(Tag, std::nullptr_t) = delete;
   template <class Tag>
     requires options::uint_option<Tag>
   void add(Tag, std::uint32_t value) {

@@ -23,4 +23,24 @@ concept security_policy = requires {
   { S::secure } -> std::convertible_to<bool>;
 };
 
+// A transport says which security policies it can carry (udp: no_sec now, DTLS later).
+template <class T, class S>
+concept transport_supports = transport_policy<T> && security_policy<S> && T::template supports<S>;
+
+// The default security of a transport, or void for what is not one: session<int> then fails
+// on its constraints rather than inside a default template argument.
+namespace detail {
+template <class T>
+struct default_security {
+  using type = void;
+};
+template <class T>
+  requires requires { typename T::default_security; }
+struct default_security<T> {
+  using type = typename T::default_security;
+};
+}  // namespace detail
+template <class T>
+using default_security_t = typename detail::default_security<T>::type;
+
 }  // namespace coap

@@ -74,8 +74,20 @@ class request {
   option_values queries() const noexcept {
     return {message_.options(), static_cast<std::uint16_t>(option_number::uri_query)};
   }
-  // "a/b/c" (allocates; for logging and convenience).
+  // "a/b/c" (allocates from the global heap; for logging and convenience).
   std::string path_string() const;
+  // The same in a string of the caller's allocator (the session's, say: res.message().get_allocator()).
+  template <class CharAllocator>
+  std::basic_string<char, std::char_traits<char>, CharAllocator> path_string(const CharAllocator& alloc) const {
+    std::basic_string<char, std::char_traits<char>, CharAllocator> out(alloc);
+    bool first = true;
+    for (std::string_view s : path()) {
+      if (!first) out += '/';
+      out += s;
+      first = false;
+    }
+    return out;
+  }
   // The value of the first "key=value" Uri-Query item, or of a bare "key" (empty value).
   std::optional<std::string_view> query(std::string_view key) const noexcept;
 
@@ -96,32 +108,33 @@ class request {
 };
 
 // A separate response (RFC 7252 section 5.2.2) that a handler promised with defer(): call
-// send() once, from the context's executor, when the result is ready.
+// send() once, from the context's executor, when the result is ready. It holds a weak_ptr to
+// the session: no allocation (the control block is the session's, from its allocator).
 class deferred_response {
  public:
   struct sink {
     virtual ~sink() = default;
-    // Sends the response built by `fill` for the exchange identified by this token.
-    virtual void send_deferred(std::uint64_t exchange_id, const coap::message& response) = 0;
+    // Sends the response for the exchange with this id, copied into the session's memory.
+    // False when the session's allocator refuses (the exchange stays: send may be retried).
+    virtual bool send_deferred(std::uint64_t exchange_id, const coap::message& response) = 0;
+    // The same, built in the session's memory directly (no message of the caller's).
+    virtual bool send_deferred(std::uint64_t exchange_id, response_code c, std::string_view payload,
+                               std::optional<coap::content_format> cf) = 0;
   };
 
   deferred_response() = default;
   deferred_response(std::weak_ptr<sink> s, std::uint64_t id) : sink_(std::move(s)), id_(id) {}
 
-  // False when the session is gone (the response can no longer be delivered).
+  // False when the session is gone (the response can no longer be delivered), or when the
+  // session's allocator refused the response (it may be sent again later).
   bool send(const coap::message& response) const {
-    if (auto s = sink_.lock()) {
-      s->send_deferred(id_, response);
-      return true;
-    }
+    if (auto s = sink_.lock()) return s->send_deferred(id_, response);
     return false;
   }
   bool send(response_code c, std::string_view payload = {},
             std::optional<coap::content_format> cf = std::nullopt) const {
-    coap::message m(c);
-    if (cf) m.set_content_format(*cf);
-    m.set_payload(payload);
-    return send(m);
+    if (auto s = sink_.lock()) return s->send_deferred(id_, c, payload, cf);
+    return false;
   }
 
  private:
@@ -174,6 +187,9 @@ class basic_response {
 };
 
 // A resource: a path, a handler per method, and its RFC 6690 attributes.
+// Memory: resources are the context's set-up, shared by every session; they live on the
+// global heap (std::string, std::function, std::shared_ptr), not in the Allocator. Calling a
+// handler allocates nothing; only adding or removing resources does.
 template <class Allocator = std::allocator<std::uint8_t>>
 struct basic_resource {
   using handler = std::function<void(const request&, basic_response<Allocator>&)>;
@@ -218,6 +234,9 @@ class basic_resource_registry {
 
   // The /.well-known/core body, filtered by the request's query (RFC 6690 section 4.1).
   std::string well_known_core(const request* filter = nullptr) const;
+  // The same, appended to a string of the caller's (sessions use their allocator's).
+  template <class String>
+  void write_well_known_core(String& out, const request* filter = nullptr) const;
 
  private:
   std::vector<std::shared_ptr<resource>> resources_;

@@ -23,12 +23,10 @@
 
 namespace coap {
 
-template <class Transport, class Security = typename Transport::default_security,
+template <transport_policy Transport, security_policy Security = default_security_t<Transport>,
           class Allocator = std::allocator<std::uint8_t>>
+  requires transport_supports<Transport, Security>
 class session {
-  static_assert(transport_policy<Transport>, "Transport must model coap::transport_policy");
-  static_assert(security_policy<Security>, "Security must model coap::security_policy");
-
  public:
   using transport_type = Transport;
   using security_type = Security;
@@ -110,8 +108,12 @@ class session {
 
   // ---- requests (RFC 7252 section 4 and 5) ----
   // Sends a request; completes with the response, or an error (timeout, reset_by_peer,
-  // session_closed, message_too_large, queue_full). Any Asio completion token works.
-  // The message ID is assigned; an empty token is replaced by a random one.
+  // session_closed, message_too_large, queue_full, no_memory). Any Asio completion token
+  // works. The message ID is assigned; an empty token is replaced by a random one.
+  // Memory: the exchange (its encoded copy, queue and pending entries, the response message)
+  // comes from the session's Allocator; the type-erased handler from the handler's associated
+  // allocator (asio::bind_allocator(alloc, handler)). When either refuses, the handler gets
+  // error::no_memory and the session goes on.
   template <class CompletionToken>
   auto async_request(message_type request, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, response_signature>(
@@ -121,7 +123,7 @@ class session {
           auto ex = impl->context().get_executor();
           boost::asio::dispatch(ex, [impl = std::move(impl), request = std::move(request),
                                      handler = std::move(handler)]() mutable {
-            impl->start_request(std::move(request), std::move(handler));
+            if (auto erased = impl->erase_handler(handler)) impl->start_request(std::move(request), std::move(*erased));
           });
         },
         token, impl_, std::move(request));
@@ -134,7 +136,7 @@ class session {
           if (!impl) return fail_empty(std::move(handler));
           auto ex = impl->context().get_executor();
           boost::asio::dispatch(ex, [impl = std::move(impl), handler = std::move(handler)]() mutable {
-            impl->start_ping(std::move(handler));
+            if (auto erased = impl->erase_handler(handler)) impl->start_ping(std::move(*erased));
           });
         },
         token, impl_);
@@ -143,6 +145,15 @@ class session {
   // ---- coap_session_set_mtu / coap_session_max_pdu_size ----
   void set_mtu(std::size_t mtu) noexcept { impl_->set_mtu(mtu); }
   std::size_t max_pdu_size() const noexcept { return impl_->max_pdu_size(); }
+
+  // ---- reliable transports only (RFC 8323 section 5.3) ----
+  // True once the peer's Capabilities and Settings Message arrived; only a reliable transport
+  // has one, so a session<udp> has no such member.
+  bool peer_csm_received() const noexcept
+    requires Transport::reliable
+  {
+    return impl_ && impl_->peer_csm_received();
+  }
 
   // ---- coap_session_set_app_data / coap_session_get_app_data, typed ----
   // app_data<T>() is nullptr unless a T* was stored.

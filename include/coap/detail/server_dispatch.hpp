@@ -6,7 +6,10 @@
 #include <coap/option.hpp>
 #include <coap/resource.hpp>
 
+#include <charconv>
 #include <exception>
+#include <new>
+#include <string>
 
 namespace coap::detail {
 
@@ -61,8 +64,12 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
   if (const auto number = unrecognized_critical_option(m)) {
     if (!req.confirmable()) return dispatch_outcome::drop;
     res.set_code(response_code::bad_option);
-    const std::string diagnostic = "unrecognized critical option " + std::to_string(number);
-    res.set_payload(diagnostic);
+    // Formatted on the stack: the response's storage is the only allocation, the session's.
+    static constexpr std::string_view prefix = "unrecognized critical option ";
+    char diagnostic[prefix.size() + 8];
+    prefix.copy(diagnostic, prefix.size());
+    const auto end = std::to_chars(diagnostic + prefix.size(), diagnostic + sizeof diagnostic, number).ptr;
+    res.set_payload(std::string_view(diagnostic, static_cast<std::size_t>(end - diagnostic)));
     return dispatch_outcome::respond;
   }
   if (m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme)) {
@@ -91,7 +98,11 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
       return dispatch_outcome::respond;
     }
     res.set_content_format(content_format::link_format);
-    res.set_payload(registry.well_known_core(&req));
+    // Built in the session's memory (the response message's allocator), not on the heap.
+    using char_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<char>;
+    std::basic_string<char, std::char_traits<char>, char_allocator> body(char_allocator(res.message().get_allocator()));
+    registry.write_well_known_core(body, &req);
+    res.set_payload(std::string_view(body));
     return dispatch_outcome::respond;
   } else if (registry.unknown_handler()) {
     handler = &registry.unknown_handler();
@@ -102,6 +113,9 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
 
   try {
     (*handler)(req, res);
+  } catch (const std::bad_alloc&) {
+    // Out of memory: the session answers as it can without any (5.03, see its on_request).
+    throw;
   } catch (const std::exception& e) {
     // A failing handler answers 5.00 with its reason as the diagnostic payload.
     res.message().clear();

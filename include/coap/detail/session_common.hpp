@@ -5,6 +5,7 @@
 #pragma once
 
 #include <coap/context.hpp>
+#include <coap/detail/endpoint_text.hpp>
 #include <coap/detail/handler_slot.hpp>
 #include <coap/message.hpp>
 #include <coap/message_view.hpp>
@@ -12,12 +13,24 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <new>
+#include <optional>
 #include <string>
 #include <typeinfo>
 
 namespace coap::detail {
+
+// Makes room for `extra` more elements, growing geometrically: the one place a session
+// allocates for a new exchange, done before any state changes so that a refusal (bad_alloc)
+// leaves the session as it was.
+template <class Vector>
+void reserve_more(Vector& v, std::size_t extra) {
+  if (v.capacity() - v.size() >= extra) return;
+  v.reserve(std::max(v.size() + extra, 2 * v.capacity()));
+}
 
 template <class Derived, class Endpoint, class Allocator>
 class session_common {
@@ -68,15 +81,16 @@ class session_common {
 
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
 
-  // libcoap's coap_session_str: "local <-> remote PROTOCOL".
+  // libcoap's coap_session_str: "local <-> remote PROTOCOL". Formatted on the stack: the only
+  // allocation is description_'s own, from the session's allocator.
   void describe(std::string_view protocol) {
-    auto text = [](const endpoint_type& e) {
-      const auto a = e.address();
-      return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(e.port())
-                       : a.to_string() + ":" + std::to_string(e.port());
-    };
-    const std::string s = text(local_) + " <-> " + text(peer_) + " " + std::string(protocol);
-    description_.assign(s.begin(), s.end());
+    char text[2 * max_endpoint_text + 16];
+    std::size_t n = write_endpoint_text(text, local_);
+    n = append_text(text, n, " <-> ");
+    n += write_endpoint_text(std::span<char>(text).subspan(n), peer_);
+    n = append_text(text, n, " ");
+    n = append_text(text, n, protocol);
+    description_.assign(text, n);
   }
 
   // Ends the session's life-cycle for observers: closed, or failed with a reason.
@@ -88,21 +102,53 @@ class session_common {
 
   // Completions are posted, never run inline: a handler may start requests or release the
   // session freely. (A lambda rather than asio::append: Boost 1.81's any_completion_handler
-  // recurses when asio copies it as an lvalue.)
+  // recurses when asio copies it as an lvalue.) The posted function's memory is Asio's: the
+  // context's any_io_executor type-erases it with std::allocator, which Asio recycles per
+  // thread; the handler's own memory follows its associated allocator (see erase_handler).
   void deliver(response_handler h, std::error_code ec, owned_message m) {
     boost::asio::post(ctx_.get_executor(), [h = std::move(h), ec, m = std::move(m)]() mutable {
       std::move(h)(ec, std::move(m));
     });
   }
+  // The response is copied into a message from the session's allocator; when that refuses,
+  // the request completes with error::no_memory (the session itself goes on).
   void complete(response_handler h, std::error_code ec, const message_view* response) {
     owned_message m{Allocator(ctx_.get_allocator())};
-    if (response) m.assign(*response);
+    if (response) {
+      try {
+        m.assign(*response);
+      } catch (const std::bad_alloc&) {
+        m = owned_message{Allocator(ctx_.get_allocator())};
+        ec = error::no_memory;
+      }
+    }
     deliver(std::move(h), ec, std::move(m));
   }
   void fail_soon(response_handler h, std::error_code ec) {
     deliver(std::move(h), ec, owned_message{Allocator(ctx_.get_allocator())});
   }
 
+ public:
+  // Type-erases a completion handler (asio::any_completion_handler): its storage comes from
+  // the handler's associated allocator (asio::bind_allocator), which is how an Asio user
+  // keeps handler memory in an arena. When that allocator refuses, the handler is completed
+  // with error::no_memory as it is, and nullopt is returned.
+  template <class Handler>
+  std::optional<response_handler> erase_handler(Handler& handler) {
+    std::optional<response_handler> erased;
+    try {
+      // any_completion_handler allocates before it moves the handler: on failure `handler`
+      // is intact.
+      erased.emplace(std::move(handler));
+    } catch (const std::bad_alloc&) {
+      boost::asio::post(ctx_.get_executor(), [h = std::move(handler), a = Allocator(ctx_.get_allocator())]() mutable {
+        std::move(h)(make_error_code(error::no_memory), owned_message{a});
+      });
+    }
+    return erased;
+  }
+
+ protected:
   context_type& ctx_;
   role role_;
   bool closed_ = false;

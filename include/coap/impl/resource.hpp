@@ -81,7 +81,13 @@ bool passes_filter(const Resource& r, std::string_view item) {
   auto match = [&](std::string_view have) {
     return prefix ? have.substr(0, want.size()) == want : have == want;
   };
-  if (name == "href") return match("/" + r.path);
+  if (name == "href") {
+    // The href is "/" + path; compared without building it.
+    if (want.empty()) return prefix;
+    if (want.front() != '/') return false;
+    want.remove_prefix(1);
+    return prefix ? std::string_view(r.path).substr(0, want.size()) == want : r.path == want;
+  }
   for (const auto& [n, v] : r.attributes) {
     if (n != name) continue;
     // rt and if hold space-separated lists: any one entry may match.
@@ -99,16 +105,24 @@ bool passes_filter(const Resource& r, std::string_view item) {
 
 template <class Allocator>
 std::string basic_resource_registry<Allocator>::well_known_core(const request* filter) const {
+  std::string out;
+  write_well_known_core(out, filter);
+  return out;
+}
+
+template <class Allocator>
+template <class String>
+void basic_resource_registry<Allocator>::write_well_known_core(String& out, const request* filter) const {
   std::string_view item;
   if (filter)
     for (std::string_view q : filter->queries()) {
       item = q;
       break;
     }
-  std::string out;
+  const auto start = out.size();
   for (const auto& r : resources_) {
     if (r->hidden || !detail::passes_filter(*r, item)) continue;
-    if (!out.empty()) out += ',';
+    if (out.size() != start) out += ',';
     out += "</";
     out += r->path;
     out += '>';
@@ -131,7 +145,6 @@ std::string basic_resource_registry<Allocator>::well_known_core(const request* f
       out += '"';
     }
   }
-  return out;
 }
 
 }  // namespace coap
