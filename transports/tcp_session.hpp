@@ -92,6 +92,7 @@ class tcp_session_impl final
     reserve_buffers();
     connected_ = true;
     socket_.set_option(protocol_type::no_delay(true));
+    socket_.non_blocking(true);
     send_csm();
     read();
     arm_timer();
@@ -201,6 +202,8 @@ class tcp_session_impl final
       this->complete(q.handler.take(), why, nullptr);
     }
     deferred_.clear();
+    batching_ = false;
+    flush();  // what is queued (an Abort, a Release) still goes out before the shutdown
     if (!writing_) shutdown_socket();
     this->emit_closed(why);
     if (auto owner = std::exchange(owner_, {}).lock()) owner->session_closed(*this);
@@ -320,6 +323,7 @@ class tcp_session_impl final
     boost::system::error_code ignored;
     local_ = socket_.local_endpoint(ignored);
     socket_.set_option(protocol_type::no_delay(true), ignored);
+    socket_.non_blocking(true, ignored);
     this->describe(Security::secure ? "TLS" : "TCP");
     send_csm();
     read();
@@ -368,7 +372,17 @@ class tcp_session_impl final
   }
 
   void flush() {
-    if (writing_ || out_.empty() || !connected_) return;
+    if (batching_ || writing_ || out_.empty() || !connected_) return;
+    // Most writes fit the socket buffer: write at once on the non-blocking socket, and leave
+    // only what did not fit to an asynchronous write (saving a completion per response).
+    boost::system::error_code wec;
+    const std::size_t sent = socket_.write_some(boost::asio::buffer(out_), wec);
+    if (wec && wec != boost::asio::error::would_block) return close(wec);
+    if (sent == out_.size()) {
+      out_.clear();
+      return;
+    }
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(sent));
     writing_ = true;
     out_writing_.swap(out_);
     auto self = this->shared_from_this();
@@ -436,6 +450,19 @@ class tcp_session_impl final
     }
     last_activity_ = clock::now();
     in_used_ += n;
+    // The answers to every frame of this read go out in one write.
+    struct batch {
+      tcp_session_impl& s;
+      explicit batch(tcp_session_impl& session) : s(session) { s.batching_ = true; }
+      ~batch() {
+        s.batching_ = false;
+        try {
+          s.flush();
+        } catch (const std::bad_alloc&) {
+          // Asio could not allocate the write: the next message or timer flushes again.
+        }
+      }
+    } one_write(*this);
     std::size_t consumed = 0;
     while (!closed_) {
       const std::span<const std::uint8_t> rest(in_.data() + consumed, in_used_ - consumed);
@@ -646,6 +673,7 @@ class tcp_session_impl final
   bool connected_ = false;
   bool ready_ = false;  // the peer's CSM arrived
   bool writing_ = false;
+  bool batching_ = false;  // frames of one read are being handled: flush once, after them
   bool peer_block_wise_ = false;
   bool peer_closing_ = false;  // the peer ended the connection: no Release goes back
   std::size_t peer_max_message_size_ = default_max_message_size;
