@@ -81,9 +81,15 @@ class basic_message {
   void add_option(std::uint16_t number, std::span<const std::uint8_t> value) {
     const auto offset = static_cast<std::uint32_t>(option_data_.size());
     option_data_.insert(option_data_.end(), value.begin(), value.end());
+    const option_record record{number, offset, static_cast<std::uint32_t>(value.size())};
+    // Options are usually added in order: append without searching.
+    if (options_.empty() || options_.back().number <= number) {
+      options_.push_back(record);
+      return;
+    }
     auto pos = std::upper_bound(options_.begin(), options_.end(), number,
                                 [](std::uint16_t n, const option_record& r) { return n < r.number; });
-    options_.insert(pos, option_record{number, offset, static_cast<std::uint32_t>(value.size())});
+    options_.insert(pos, record);
   }
   void add_option(option_number n, std::span<const std::uint8_t> value) {
     add_option(static_cast<std::uint16_t>(n), value);
