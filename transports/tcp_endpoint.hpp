@@ -3,6 +3,7 @@
 #pragma once
 
 #include <coap/context.hpp>
+#include <coap/detail/idle_pool.hpp>
 #include <coap/detail/endpoint_text.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -73,16 +74,12 @@ class tcp_endpoint final : public detail::endpoint_base,
   }
   std::size_t session_count() const noexcept override { return sessions_.size(); }
   std::optional<clock::time_point> oldest_idle() const noexcept override {
-    std::optional<clock::time_point> oldest;
-    for (const auto& s : sessions_)
-      if (s->idle() && (!oldest || s->last_activity() < *oldest)) oldest = s->last_activity();
-    return oldest;
+    const auto it = detail::find_oldest_idle(sessions_, session_of);
+    if (it == sessions_.end()) return std::nullopt;
+    return session_of(*it).last_activity();
   }
   bool evict_oldest_idle() override {
-    auto victim = sessions_.end();
-    for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
-      if ((*it)->idle() && (victim == sessions_.end() || (*it)->last_activity() < (*victim)->last_activity()))
-        victim = it;
+    const auto victim = detail::find_oldest_idle(sessions_, session_of);
     if (victim == sessions_.end()) return false;
     free_session(victim);
     return true;
@@ -151,24 +148,14 @@ class tcp_endpoint final : public detail::endpoint_base,
 
   void schedule_sweep() {
     if (closed_) return;
-    const auto timeout = std::chrono::duration_cast<clock::duration>(ctx_.config().idle_session_timeout);
-    sweep_timer_.expires_after(std::clamp<clock::duration>(timeout / 4, std::chrono::milliseconds(10),
-                                                           std::chrono::seconds(5)));
+    sweep_timer_.expires_after(detail::sweep_period(ctx_.config().idle_session_timeout));
     auto self = this->shared_from_this();
     sweep_timer_.async_wait([self](const boost::system::error_code& ec) {
       if (ec || self->closed_) return;
-      self->sweep();
+      detail::free_expired(self->sessions_, session_of, self->ctx_.config().idle_session_timeout,
+                           [&](auto it) { self->free_session(it); });
       self->schedule_sweep();
     });
-  }
-  void sweep() {
-    const auto now = clock::now();
-    const auto timeout = ctx_.config().idle_session_timeout;
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      auto next = std::next(it);
-      if ((*it)->idle() && now - (*it)->last_activity() >= timeout) free_session(it);
-      it = next;
-    }
   }
   template <class It>
   void free_session(It it) {
@@ -178,6 +165,8 @@ class tcp_endpoint final : public detail::endpoint_base,
     ctx_.emit(session_event::session_freed, s->description());
     s->close(error::session_closed);
   }
+
+  static constexpr auto session_of = [](auto& entry) -> auto& { return *entry; };
 
   context_type& ctx_;
   protocol_type::acceptor acceptor_;
