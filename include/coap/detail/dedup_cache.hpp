@@ -49,7 +49,9 @@ class dedup_cache {
 
   // Records a new message ID (the caller checked find() first). Evicts the oldest at capacity.
   entry& insert(std::uint16_t mid, clock::time_point expires) {
-    if (index_.empty()) index_.assign(table_size(), -1);
+    // The index grows with the entries (kept at most half full), so that a session that has
+    // seen a few messages holds a few slots, not the index for its whole capacity.
+    if (index_.empty() || (size_ + 1) * 2 > index_.size()) grow_index();
     std::size_t slot;
     if (size_ == capacity_) {
       slot = oldest_;
@@ -95,6 +97,21 @@ class dedup_cache {
     std::size_t n = 8;
     while (n < capacity_ * 2) n <<= 1;
     return n;
+  }
+  // Doubles the index (8 slots at first, table_size() at most) and re-indexes the live entries.
+  void grow_index() {
+    const std::size_t target = index_.empty() ? 8 : std::min(index_.size() * 2, table_size());
+    if (target <= index_.size()) return;
+    index_.assign(target, -1);
+    for (std::size_t k = 0; k < size_; ++k) {
+      const std::size_t slot = (oldest_ + k) % capacity_;
+      for (std::size_t i = slot_of(entries_[slot].message_id);; i = (i + 1) & mask()) {
+        if (index_[i] < 0) {
+          index_[i] = static_cast<std::int32_t>(slot);
+          break;
+        }
+      }
+    }
   }
   std::size_t mask() const noexcept { return index_.size() - 1; }
   std::size_t slot_of(std::uint16_t mid) const noexcept {
