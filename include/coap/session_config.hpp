@@ -44,7 +44,8 @@ struct session_config {
   // Section 4.8.2: MAX_TRANSMIT_SPAN and EXCHANGE_LIFETIME follow from the above.
   std::chrono::milliseconds max_transmit_span() const noexcept {
     return std::chrono::milliseconds(static_cast<long long>(
-        ack_timeout.count() * ((1ull << max_retransmit) - 1) * ack_random_factor));
+        static_cast<double>(ack_timeout.count()) *
+        static_cast<double>((1ull << max_retransmit) - 1) * ack_random_factor));
   }
 };
 
