@@ -36,7 +36,7 @@ std::error_code encoded_size(const Message& m, std::size_t& size) noexcept {
   if (c.is_reserved_class() || c.is_signal()) return error::reserved_code_class;
   if (m.token().size() > 8) return error::token_too_long;
   std::size_t body = 0;
-  if (auto ec = detail::encoded_body_size(m, body)) return ec;
+  if (auto ec = coap::detail::encoded_body_size(m, body)) return ec;
   if (c.is_empty() && (!m.token().empty() || body != 0)) return error::empty_message_not_empty;
   // Section 4.2/4.3: an ACK carries a response or nothing; a request is CON or NON.
   if (m.type() == message_type::acknowledgement && c.is_request()) return error::invalid_message;
@@ -45,32 +45,41 @@ std::error_code encoded_size(const Message& m, std::size_t& size) noexcept {
   return {};
 }
 
-// Encodes into out; `written` is the size on success. Nothing is allocated.
+namespace detail {
+// Writes a message that encoded_size accepted into `out`, which holds its size.
 template <class Message>
-std::error_code encode(const Message& m, std::span<std::uint8_t> out, std::size_t& written) noexcept {
-  std::size_t size = 0;
-  if (auto ec = encoded_size(m, size)) return ec;
-  if (out.size() < size) return error::buffer_too_small;
-  std::uint8_t* p = out.data();
+std::size_t write(const Message& m, std::uint8_t* out) noexcept {
+  std::uint8_t* p = out;
   const auto tkl = static_cast<std::uint8_t>(m.token().size());
   *p++ = static_cast<std::uint8_t>((version << 6) | (static_cast<unsigned>(m.type()) << 4) | tkl);
   *p++ = m.code().raw();
   *p++ = static_cast<std::uint8_t>(m.message_id() >> 8);
   *p++ = static_cast<std::uint8_t>(m.message_id());
   for (auto b : m.token()) *p++ = b;
-  p = detail::write_body(m, p);
-  written = static_cast<std::size_t>(p - out.data());
+  p = coap::detail::write_body(m, p);
+  return static_cast<std::size_t>(p - out);
+}
+}  // namespace detail
+
+// Encodes into out; `written` is the size on success. Nothing is allocated.
+template <class Message>
+std::error_code encode(const Message& m, std::span<std::uint8_t> out, std::size_t& written) noexcept {
+  std::size_t size = 0;
+  if (auto ec = encoded_size(m, size)) return ec;
+  if (out.size() < size) return error::buffer_too_small;
+  written = detail::write(m, out.data());
   return {};
 }
 
-// Encodes into a resizable byte container (std::vector, with any allocator).
+// Encodes into a resizable byte container (std::vector, with any allocator); the message is
+// checked once (this runs per response on a server).
 template <class Message, class Container>
 std::error_code encode(const Message& m, Container& out) {
   std::size_t size = 0;
   if (auto ec = encoded_size(m, size)) return ec;
   out.resize(size);
-  std::size_t written = 0;
-  return encode(m, std::span<std::uint8_t>(out.data(), out.size()), written);
+  detail::write(m, out.data());
+  return {};
 }
 
 }  // namespace coap::udp_codec

@@ -24,7 +24,7 @@ std::error_code parse(std::span<const std::uint8_t> d, message_view& out) noexce
   if (d.size() < header_size + h.token_length) return error::truncated_token;
   const auto token = d.subspan(header_size, h.token_length);
   std::span<const std::uint8_t> options, payload;
-  if (auto ec = detail::split_body(d.subspan(header_size + h.token_length), options, payload))
+  if (auto ec = coap::detail::split_body(d.subspan(header_size + h.token_length), options, payload))
     return ec;
   out = message_view({h.type, h.code, h.message_id, token, options, payload});
   return {};
