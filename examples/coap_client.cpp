@@ -4,6 +4,8 @@
 // its diagnostic payload to stderr. See examples/README.md.
 #include <coap/content_format.hpp>
 #include <coap/message.hpp>
+#include <coap/security/pki.hpp>
+#include <coap/security/psk.hpp>
 #include <coap/session.hpp>
 #include <coap/transports/tcp.hpp>
 #include <coap/transports/udp.hpp>
@@ -26,6 +28,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -46,6 +49,14 @@ struct request_spec {
   std::optional<coap::token> token;
   std::chrono::seconds wait{default_wait_seconds};
   int verbosity = 3;
+};
+
+// libcoap's security flags: -u/-k (PSK), -c/-j/-C/-R/-n (certificates).
+struct security_spec {
+  std::optional<std::string> identity, key;
+  std::optional<std::string> cert, private_key, ca, roots;
+  bool no_verify = false;
+  bool psk() const { return identity || key; }
 };
 
 // The outcome for main: the process exit status.
@@ -219,11 +230,21 @@ exit_status print_response(const coap::message& response) {
 
 // Sends one request over Session (one transport and security) and waits at most spec.wait in
 // all. Everything transport-specific is the Session type.
-template <class Session>
-exit_status exchange(const request_spec& spec, const coap::uri& u) {
+template <class Session, class... SecurityConfig>
+exit_status exchange(const request_spec& spec, const coap::uri& u, const security_spec& sec,
+                     const SecurityConfig&... security) {
   using protocol = typename Session::transport_type::protocol_type;
   asio::io_context io;
   coap::context ctx(io.get_executor());
+  if constexpr (std::is_same_v<typename Session::security_type, coap::pki>) {
+    if (sec.roots)
+      if (auto e = coap::security::set_pki_root_cas(ctx, *sec.roots)) {
+        std::cerr << "coap-client: -R " << *sec.roots << ": " << e.message() << '\n';
+        return failure;
+      }
+  } else {
+    (void)sec;
+  }
 
   typename protocol::resolver resolver(io);
   boost::system::error_code bec;
@@ -237,7 +258,7 @@ exit_status exchange(const request_spec& spec, const coap::uri& u) {
   }
 
   std::error_code ec;
-  Session session = Session::create_client(ctx, results.begin()->endpoint(), ec);
+  Session session = Session::create_client(ctx, results.begin()->endpoint(), security..., ec);
   if (ec) {
     std::cerr << "coap-client: cannot create a session to " << results.begin()->endpoint() << ": "
               << ec.message() << '\n';
@@ -271,8 +292,12 @@ exit_status exchange(const request_spec& spec, const coap::uri& u) {
       else
         std::cerr << "coap-client: " << e.message() << '\n';
     } else {
-      if (spec.verbosity >= debug_level)
+      if (spec.verbosity >= debug_level) {
+        if constexpr (Session::security_type::secure)
+          std::cerr << session.description() << ": cipher suite "
+                    << session.implementation()->security_channel().cipher_suite() << '\n';
         std::cerr << session.description() << ": received\n" << summary(response, true) << '\n';
+      }
       status = print_response(response);
     }
     session.release();
@@ -281,26 +306,51 @@ exit_status exchange(const request_spec& spec, const coap::uri& u) {
   return status;
 }
 
-// The one place that maps a scheme to a transport and security policy.
-exit_status dispatch(const request_spec& spec, const coap::uri& u) {
+coap::security::psk_client_config psk_config(const security_spec& sec, const coap::uri& u) {
+  coap::security::psk_client_config c;
+  c.identity = sec.identity.value_or("");
+  const std::string key = sec.key.value_or("");
+  c.key.assign(key.begin(), key.end());
+  if (u.host_kind == coap::host_kind::name) c.sni = u.host;  // RFC 6066: names only
+  return c;
+}
+
+// libcoap's coap-client: the server is verified against -C (its CA) or -R (trusted roots;
+// a self-signed server is accepted too), not at all without them or with -n.
+coap::security::pki_config pki_config(const security_spec& sec, const coap::uri& u) {
+  coap::security::pki_config c;
+  c.key = coap::security::pki_key::from_files(sec.ca.value_or(""), sec.cert.value_or(""),
+                                              sec.private_key.value_or(""));
+  c.verify_peer_cert = (sec.ca || sec.roots) && !sec.no_verify;
+  c.allow_self_signed = sec.roots.has_value();
+  if (u.host_kind == coap::host_kind::name) c.client_sni = u.host;
+  return c;
+}
+
+// The one place that maps a scheme and the security flags to a transport and security policy.
+exit_status dispatch(const request_spec& spec, const coap::uri& u, const security_spec& sec) {
+  using namespace coap;
   switch (u.scheme) {
-    case coap::scheme::coap:
-      return exchange<coap::session<coap::udp>>(spec, u);
-    case coap::scheme::coap_tcp:
-      return exchange<coap::session<coap::tcp>>(spec, u);
-    case coap::scheme::coaps:
-    case coap::scheme::coaps_tcp:
-      break;
+    case scheme::coap:
+      return exchange<session<udp>>(spec, u, sec);
+    case scheme::coap_tcp:
+      return exchange<session<tcp>>(spec, u, sec);
+    case scheme::coaps:
+      if (sec.psk()) return exchange<session<udp, psk>>(spec, u, sec, psk_config(sec, u));
+      return exchange<session<udp, pki>>(spec, u, sec, pki_config(sec, u));
+    case scheme::coaps_tcp:
+      if (sec.psk()) return exchange<session<tcp, psk>>(spec, u, sec, psk_config(sec, u));
+      return exchange<session<tcp, pki>>(spec, u, sec, pki_config(sec, u));
   }
-  std::cerr << "coap-client: " << coap::scheme_name(u.scheme)
-            << ":// is not supported yet (coap:// and coap+tcp:// are)\n";
   return failure;
 }
 
 void usage(std::ostream& out, const po::options_description& visible) {
   out << "Usage: coap-client [-m method] [-e text | -f file] [-t type] [-N] [-T token]\n"
+         "                   [-u identity -k key] [-c cert -j key] [-C ca] [-R roots] [-n]\n"
          "                   [-B seconds] [-v num] URI\n"
-         "  URI is coap://host[:port]/path?query or coap+tcp://... (IPv6 literals in brackets)\n\n"
+         "  URI is coap://, coap+tcp://, coaps:// (DTLS) or coaps+tcp:// (TLS) host[:port]/path?query\n"
+         "  (IPv6 literals in brackets). coaps with -u/-k uses PSK, otherwise certificates.\n\n"
       << visible;
 }
 
@@ -318,7 +368,14 @@ int main(int argc, char** argv) {
       (",N", po::bool_switch(), "send a non-confirmable request")
       (",T", po::value<std::string>(), "token: text (its bytes) or 0x followed by hex, up to 8 bytes")
       (",B", po::value<int>()->default_value(default_wait_seconds), "wait at most this many seconds in all")
-      (",v", po::value<int>()->default_value(3), "verbosity; 7 and above show the messages on stderr");
+      (",v", po::value<int>()->default_value(3), "verbosity; 7 and above show the messages on stderr")
+      (",u", po::value<std::string>(), "PSK identity (coaps, coaps+tcp)")
+      (",k", po::value<std::string>(), "pre-shared key")
+      (",c", po::value<std::string>(), "own certificate (PEM)")
+      (",j", po::value<std::string>(), "private key (PEM, PKCS #8) of the certificate")
+      (",C", po::value<std::string>(), "CA (PEM) the server's certificate must chain to")
+      (",R", po::value<std::string>(), "trusted root CAs (PEM); a self-signed server is accepted")
+      (",n", po::bool_switch(), "do not verify the server's certificate");
   po::options_description all;
   all.add(visible).add_options()("uri", po::value<std::string>());
   po::positional_options_description positional;
@@ -390,5 +447,30 @@ int main(int argc, char** argv) {
     std::cerr << "coap-client: invalid CoAP URI '" << text << "': " << ec.message() << '\n';
     return failure;
   }
-  return dispatch(spec, u);
+  security_spec sec;
+  auto text_of = [&](const char* flag) -> std::optional<std::string> {
+    if (!vm.count(flag)) return std::nullopt;
+    return vm[flag].as<std::string>();
+  };
+  sec.identity = text_of("-u");
+  sec.key = text_of("-k");
+  sec.cert = text_of("-c");
+  sec.private_key = text_of("-j");
+  sec.ca = text_of("-C");
+  sec.roots = text_of("-R");
+  sec.no_verify = vm["-n"].as<bool>();
+  if (sec.psk() && (!sec.identity || !sec.key || sec.identity->empty() || sec.key->empty())) {
+    std::cerr << "coap-client: PSK needs both -u identity and -k key\n";
+    return failure;
+  }
+  if (sec.cert.has_value() != sec.private_key.has_value()) {
+    std::cerr << "coap-client: -c and -j go together\n";
+    return failure;
+  }
+  const bool secure_scheme = u.scheme == coap::scheme::coaps || u.scheme == coap::scheme::coaps_tcp;
+  if (!secure_scheme && (sec.psk() || sec.cert || sec.ca || sec.roots)) {
+    std::cerr << "coap-client: security flags need a coaps:// or coaps+tcp:// URI\n";
+    return failure;
+  }
+  return dispatch(spec, u, sec);
 }

@@ -9,6 +9,8 @@
 //   other      PUT creates (2.01) or replaces (2.04); GET returns it; DELETE removes it (2.02)
 #include <coap/context.hpp>
 #include <coap/resource.hpp>
+#include <coap/security/pki.hpp>
+#include <coap/security/psk.hpp>
 #include <coap/transports/tcp.hpp>
 #include <coap/transports/udp.hpp>
 
@@ -25,6 +27,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -217,6 +220,56 @@ std::string endpoint_text(const asio::ip::address& a, std::uint16_t port) {
                    : a.to_string() + ":" + std::to_string(port);
 }
 
+// Listens with one transport and security on address:port; reports what it did.
+template <class Transport, class Security>
+bool listen(coap::context& ctx, const asio::ip::address& address, std::uint16_t& port, std::string& failures,
+            int verbosity, std::string_view what) {
+  std::uint16_t bound = 0;
+  if (auto e = ctx.add_endpoint<Transport, Security>(address, port, &bound)) {
+    failures += "coap-server: cannot listen on " + endpoint_text(address, port) + " " + std::string(what) + ": " +
+                e.message() + '\n';
+    return false;
+  }
+  port = bound;
+  if (verbosity >= info_level)
+    std::cerr << "coap-server: listening on " << endpoint_text(address, bound) << " " << what << '\n';
+  return true;
+}
+
+// libcoap's coap-server: -k/-h (PSK) or -c/-j with -C/-R (certificates) make it listen for
+// DTLS and TLS on port+1 as well (RFC 7252 section 9, RFC 8323 section 9).
+enum class secure_mode { none, psk, pki };
+
+secure_mode set_up_security(coap::context& ctx, const po::variables_map& vm) {
+  const bool psk = vm.count("-k"), pki = vm.count("-c");
+  if (psk && pki) throw std::runtime_error("give -k (PSK) or -c (certificates), not both");
+  if (psk) {
+    coap::security::psk_server_config config;
+    const auto& key = vm["-k"].as<std::string>();
+    config.key.assign(key.begin(), key.end());
+    if (vm.count("-h")) config.hint = vm["-h"].as<std::string>();
+    if (auto e = coap::security::set_psk(ctx, config)) throw std::runtime_error("PSK: " + e.message());
+    return secure_mode::psk;
+  }
+  if (pki) {
+    if (!vm.count("-j")) throw std::runtime_error("-c needs -j (the private key)");
+    coap::security::pki_config config;
+    const std::string ca = vm.count("-C") ? vm["-C"].as<std::string>() : std::string();
+    config.key = coap::security::pki_key::from_files(ca, vm["-c"].as<std::string>(), vm["-j"].as<std::string>());
+    // Like libcoap: clients must present a certificate when a CA (-C) or trust store (-R) is
+    // given, unless -n.
+    config.verify_peer_cert = (vm.count("-C") || vm.count("-R")) && !vm["-n"].as<bool>();
+    config.require_peer_cert = config.verify_peer_cert;
+    config.allow_self_signed = vm.count("-R") > 0;
+    if (vm.count("-R"))
+      if (auto e = coap::security::set_pki_root_cas(ctx, vm["-R"].as<std::string>()))
+        throw std::runtime_error("-R " + vm["-R"].as<std::string>() + ": " + e.message());
+    if (auto e = coap::security::set_pki(ctx, config)) throw std::runtime_error("certificates: " + e.message());
+    return secure_mode::pki;
+  }
+  return secure_mode::none;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -225,7 +278,14 @@ int main(int argc, char** argv) {
       ("help", "show this help")
       (",A", po::value<std::string>()->default_value(""),
        "address to listen on (default: 0.0.0.0 and ::)")
-      (",p", po::value<unsigned>()->default_value(5683), "port for UDP and TCP (0 picks a free one)")
+      (",p", po::value<unsigned>()->default_value(5683), "port for UDP and TCP (0 picks a free one); DTLS and TLS use port+1")
+      (",k", po::value<std::string>(), "pre-shared key for DTLS/TLS (PSK mode)")
+      (",h", po::value<std::string>(), "PSK identity hint (default: CoAP)")
+      (",c", po::value<std::string>(), "certificate (PEM) for DTLS/TLS (certificate mode)")
+      (",j", po::value<std::string>(), "private key (PEM, PKCS #8) of the certificate")
+      (",C", po::value<std::string>(), "CA (PEM) that client certificates must chain to")
+      (",R", po::value<std::string>(), "trusted root CAs (PEM); self-signed clients are accepted")
+      (",n", po::bool_switch(), "do not verify client certificates")
       (",v", po::value<int>()->default_value(3), "verbosity; 6 shows the listening addresses, 7 the requests");
   po::variables_map vm;
   try {
@@ -236,7 +296,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (vm.count("help")) {
-    std::cout << "Usage: coap-server [-A address] [-p port] [-v num]\n" << visible;
+    std::cout << "Usage: coap-server [-A address] [-p port] [-k key [-h hint]] [-c cert -j key [-C ca] [-R roots] [-n]]\n"
+                 "                   [-v num]\n"
+              << visible;
     return 0;
   }
   if (vm["-p"].as<unsigned>() > 0xffff) {
@@ -249,6 +311,13 @@ int main(int argc, char** argv) {
   coap::context ctx(io.get_executor());
   server app(ctx, verbosity);
   app.add_resources();
+  secure_mode secure = secure_mode::none;
+  try {
+    secure = set_up_security(ctx, vm);
+  } catch (const std::exception& e) {
+    std::cerr << "coap-server: " << e.what() << '\n';
+    return 1;
+  }
 
   std::error_code ec;
   const auto addresses = listen_addresses(io, vm["-A"].as<std::string>(), ec);
@@ -262,23 +331,20 @@ int main(int argc, char** argv) {
   std::size_t listening = 0;
   std::string failures;
   for (const auto& address : addresses) {
-    std::uint16_t bound = 0;
-    if (auto e = ctx.add_endpoint<coap::udp>(address, port, &bound)) {
-      failures += "coap-server: cannot listen on " + endpoint_text(address, port) + ": " + e.message() + '\n';
-      continue;
-    }
-    port = bound;
+    if (!listen<coap::udp, coap::no_sec>(ctx, address, port, failures, verbosity, "UDP")) continue;
     ++listening;
-    if (verbosity >= info_level)
-      std::cerr << "coap-server: listening on " << endpoint_text(address, bound) << " UDP\n";
     // RFC 8323: CoAP over TCP on the same port number.
-    if (auto e = ctx.add_endpoint<coap::tcp>(address, port)) {
-      failures += "coap-server: cannot listen on " + endpoint_text(address, port) + " TCP: " + e.message() + '\n';
-      continue;
+    listening += listen<coap::tcp, coap::no_sec>(ctx, address, port, failures, verbosity, "TCP");
+    if (secure == secure_mode::none) continue;
+    // DTLS and TLS on the next port, as libcoap's coap-server does.
+    std::uint16_t secure_port = static_cast<std::uint16_t>(port + 1);
+    if (secure == secure_mode::psk) {
+      listening += listen<coap::udp, coap::psk>(ctx, address, secure_port, failures, verbosity, "DTLS (PSK)");
+      listening += listen<coap::tcp, coap::psk>(ctx, address, secure_port, failures, verbosity, "TLS (PSK)");
+    } else {
+      listening += listen<coap::udp, coap::pki>(ctx, address, secure_port, failures, verbosity, "DTLS (PKI)");
+      listening += listen<coap::tcp, coap::pki>(ctx, address, secure_port, failures, verbosity, "TLS (PKI)");
     }
-    ++listening;
-    if (verbosity >= info_level)
-      std::cerr << "coap-server: listening on " << endpoint_text(address, port) << " TCP\n";
   }
   // One family may be missing (a host without IPv6): the other suffices, with a warning.
   if (listening == 0 || verbosity >= warning_level) std::cerr << failures;

@@ -3,11 +3,23 @@
 
 #include <coap/policies.hpp>
 
+#include <cstddef>
+#include <string_view>
+
 namespace coap {
 namespace security {
 
 struct no_sec {
   static constexpr bool secure = false;
+  static constexpr std::string_view name = "NoSec";
+  // Nothing to share between sessions, and no record layer: a session holds an empty member.
+  using state_ptr = std::nullptr_t;
+  struct no_channel {
+    template <class Session>
+    explicit no_channel(Session&) noexcept {}
+  };
+  template <class Session>
+  using channel = no_channel;
 };
 static_assert(security_policy<no_sec>);
 

@@ -31,18 +31,23 @@ struct tcp {
   template <class Security, class Allocator>
   using session_impl = tcp_session_impl<Security, Allocator>;
 
+  // no_sec, or a secure policy (psk, pki: TLS 1.2, RFC 8323 section 9).
   template <class Security>
-  static constexpr bool supports = std::is_same_v<Security, no_sec>;
+  static constexpr bool supports = requires { typename Security::state_ptr; };
 
   // A listening endpoint (coap_new_endpoint with COAP_PROTO_TCP), started.
   template <class Security, class Allocator>
   static std::shared_ptr<tcp_endpoint<Security, Allocator>> make_endpoint(
       basic_context<Allocator>& ctx, const boost::asio::ip::address& address, std::uint16_t port,
       std::error_code& ec) {
-    static_assert(supports<Security>, "TLS (psk, pki) over TCP is not available yet");
+    typename Security::state_ptr state{};
+    if constexpr (Security::secure) {
+      state = Security::server_state(ctx, ec);  // set_psk / set_pki
+      if (ec) return nullptr;
+    }
     try {
       auto ep = std::allocate_shared<tcp_endpoint<Security, Allocator>>(ctx.get_allocator(), ctx,
-                                                                        endpoint_type(address, port), ec);
+                                                                        endpoint_type(address, port), state, ec);
       if (ec) return nullptr;
       ep->start();
       return ep;
@@ -57,11 +62,11 @@ struct tcp {
   template <class Security, class Allocator>
   static std::shared_ptr<tcp_session_impl<Security, Allocator>> make_client(
       basic_context<Allocator>& ctx, const endpoint_type& server,
-      const std::optional<endpoint_type>& local_if, const session_config& config, std::error_code& ec) {
-    static_assert(supports<Security>, "TLS (psk, pki) over TCP is not available yet");
+      const std::optional<endpoint_type>& local_if, const session_config& config,
+      const typename Security::state_ptr& state, std::error_code& ec) {
     try {
       auto s = std::allocate_shared<tcp_session_impl<Security, Allocator>>(ctx.get_allocator(), ctx, server, config);
-      s->start_client(local_if, ec);
+      s->start_client(local_if, state, ec);
       if (ec) return nullptr;
       return s;
     } catch (const std::bad_alloc&) {

@@ -35,8 +35,9 @@ class tcp_endpoint final : public detail::endpoint_base,
   using endpoint_type = protocol_type::endpoint;
   using context_type = basic_context<Allocator>;
 
-  tcp_endpoint(context_type& ctx, const endpoint_type& local, std::error_code& ec)
-      : ctx_(ctx), acceptor_(ctx.get_executor()), sweep_timer_(ctx.get_executor()),
+  tcp_endpoint(context_type& ctx, const endpoint_type& local, typename Security::state_ptr security,
+               std::error_code& ec)
+      : ctx_(ctx), security_(std::move(security)), acceptor_(ctx.get_executor()), sweep_timer_(ctx.get_executor()),
         sessions_(rebind<std::shared_ptr<session_impl>>(ctx.get_allocator())),
         description_(rebind<char>(ctx.get_allocator())) {
     boost::system::error_code bec;
@@ -49,7 +50,7 @@ class tcp_endpoint final : public detail::endpoint_base,
     if (ec) return;
     char text[detail::max_endpoint_text + 8];
     const auto n = detail::write_endpoint_text(text, acceptor_.local_endpoint(bec));
-    description_.assign(text, detail::append_text(text, n, " TCP"));
+    description_.assign(text, detail::append_text(text, n, Security::secure ? " TLS" : " TCP"));
   }
 
   void start() {
@@ -110,9 +111,10 @@ class tcp_endpoint final : public detail::endpoint_base,
     boost::system::error_code ec;
     const auto peer = socket.remote_endpoint(ec);
     if (ec) return;  // already gone
-    if (!ctx_.make_room_for_session()) {
+    if (!ctx_.make_room_for_session() || !room_for_handshake()) {
       // Refused for now: a CSM then an Abort saying why (RFC 8323 section 5.6), then close.
-      session_impl::send_refusal(socket, "session limit");
+      // (Over TLS there is no CoAP before the handshake: the connection just closes.)
+      if constexpr (!Security::secure) session_impl::send_refusal(socket, "session limit");
       socket.close(ec);
       return;
     }
@@ -132,7 +134,7 @@ class tcp_endpoint final : public detail::endpoint_base,
     } catch (const std::bad_alloc&) {
       // The socket is still ours unless the session's constructor took it and then failed.
       if (socket.is_open()) {
-        session_impl::send_refusal(socket, "out of memory");
+        if constexpr (!Security::secure) session_impl::send_refusal(socket, "out of memory");
         socket.close(ec);
       }
       return;
@@ -140,9 +142,20 @@ class tcp_endpoint final : public detail::endpoint_base,
     s->set_owner(this->weak_from_this());
     ctx_.emit(session_event::session_created, s->description());
     try {
-      s->start_server();
+      s->start_server(security_);
     } catch (const std::bad_alloc&) {
       s->refuse("out of memory", error::no_memory);  // leaves sessions_ through session_closed
+    }
+  }
+
+  // Connections still in their TLS handshake, within context_config::max_handshakes.
+  bool room_for_handshake() const noexcept {
+    if constexpr (Security::secure) {
+      std::size_t n = 0;
+      for (const auto& s : sessions_) n += s->handshaking();
+      return n < ctx_.config().max_handshakes;
+    } else {
+      return true;
     }
   }
 
@@ -169,6 +182,7 @@ class tcp_endpoint final : public detail::endpoint_base,
   static constexpr auto session_of = [](auto& entry) -> auto& { return *entry; };
 
   context_type& ctx_;
+  typename Security::state_ptr security_;  // TLS credentials and policy (nullptr_t for no_sec)
   protocol_type::acceptor acceptor_;
   boost::asio::steady_timer sweep_timer_;
   std::list<std::shared_ptr<session_impl>, rebind<std::shared_ptr<session_impl>>> sessions_;

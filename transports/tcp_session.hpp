@@ -2,6 +2,9 @@
 // Capabilities and Settings Message exchange (section 5.3), Ping/Pong (5.4), Release (5.5) and
 // Abort (5.6), requests matched by token (no types, IDs, retransmission or deduplication:
 // the connection is reliable), and the server side shared with UDP (section 5.7 of RFC 7252).
+// With a secure policy (psk, pki) the byte stream is TLS 1.2 (RFC 8323 section 9): the
+// security's channel sits between the socket and the framing, and the CSM waits for the
+// handshake.
 #pragma once
 
 #include <coap/context.hpp>
@@ -23,7 +26,10 @@
 #include <memory_resource>
 #include <new>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace coap::transports {
@@ -88,23 +94,26 @@ class tcp_session_impl final
   // Called by the endpoint or the transport once the object is owned by a shared_ptr. The
   // buffers are allocated first: when the allocator refuses, bad_alloc leaves nothing sent
   // and the endpoint refuses the peer (refuse()).
-  void start_server() {
+  void start_server(const typename Security::state_ptr& security) {
     reserve_buffers();
     connected_ = true;
     socket_.set_option(protocol_type::no_delay(true));
     socket_.non_blocking(true);
-    send_csm();
+    if constexpr (Security::secure) tls_.start_server(security, false);
+    else (void)security;
+    send_csm();  // held until the handshake completes when secure
     read();
     arm_timer();
   }
-  void start_client(const std::optional<endpoint_type>& local_if, std::error_code& ec) {
+  void start_client(const std::optional<endpoint_type>& local_if, const typename Security::state_ptr& security,
+                    std::error_code& ec) {
     boost::system::error_code bec;
     socket_.open(peer_.protocol(), bec);
     if (!bec && local_if) socket_.bind(*local_if, bec);
     if ((ec = bec)) return;
     connect_deadline_ = clock::now() + config_.connect_timeout;
     auto self = this->shared_from_this();
-    socket_.async_connect(peer_, [self](const boost::system::error_code& e) { self->on_connect(e); });
+    socket_.async_connect(peer_, [self, security](const boost::system::error_code& e) { self->on_connect(e, security); });
     arm_timer();
   }
   // The endpoint hears about the end of a server session through this.
@@ -113,7 +122,7 @@ class tcp_session_impl final
   // Section 5.6: a peer we cannot serve gets a CSM and an Abort saying why, written at once
   // from the stack, and the connection ends (a session that never started).
   void refuse(std::string_view diagnostic, std::error_code why) {
-    send_refusal(socket_, diagnostic);
+    if constexpr (!Security::secure) send_refusal(socket_, diagnostic);
     close(why);
   }
   static void send_refusal(socket_type& socket, std::string_view diagnostic) {
@@ -148,6 +157,27 @@ class tcp_session_impl final
   bool idle() const noexcept {
     return handles_ == 0 && pending_.empty() && queue_.empty() && deferred_.empty();
   }
+  bool handshaking() const noexcept {
+    if constexpr (Security::secure) return !closed_ && tls_.handshaking();
+    else return false;
+  }
+  const auto& security_channel() const noexcept { return tls_; }
+
+  // ---- the TLS channel's callbacks (security/detail/tls_channel.hpp) ----
+  void tls_wire(std::span<const std::uint8_t> d) {
+    if constexpr (Security::secure) tls_io_.out.insert(tls_io_.out.end(), d.begin(), d.end());
+  }
+  // Decrypted bytes join the stream that read_some cuts into frames; each read adds at most
+  // one read buffer's worth, and read_some refuses frames beyond max_frame().
+  void tls_plaintext(std::span<const std::uint8_t> d) {
+    if (closed_) return;
+    if (in_.size() - in_used_ < d.size()) in_.resize(std::max(in_used_ + d.size(), in_.size() * 2));
+    std::memcpy(in_.data() + in_used_, d.data(), d.size());
+    in_used_ += d.size();
+  }
+  void tls_established() { flush(); }  // what waited (our CSM) goes out now
+  void tls_failed(std::error_code ec) { close(ec); }
+  std::string tls_peer_identity() const { return {}; }
 
   // ---- client operations ----
   // The queue entry, pending entry and output bytes come from the session's allocator; when
@@ -204,6 +234,10 @@ class tcp_session_impl final
     deferred_.clear();
     batching_ = false;
     flush();  // what is queued (an Abort, a Release) still goes out before the shutdown
+    if constexpr (Security::secure) {
+      tls_.close();  // close_notify after it
+      flush();
+    }
     if (!writing_) shutdown_socket();
     this->emit_closed(why);
     if (auto owner = std::exchange(owner_, {}).lock()) owner->session_closed(*this);
@@ -228,11 +262,14 @@ class tcp_session_impl final
 
  private:
   static constexpr std::size_t initial_read_size = 2048;
+  // TLS: raw bytes per read (a full record is 16 KiB plus overhead; Botan keeps partial ones).
+  static constexpr std::size_t tls_read_size = 4096;
   // Both output buffers (one filled while the other is written) start with room for a CSM
   // or a 5.03: answering that the server has no memory must not need any.
   static constexpr std::size_t initial_output_size = 128;
 
   void reserve_buffers() {
+    if constexpr (Security::secure) tls_io_.in.resize(tls_read_size);
     in_.resize(initial_read_size);
     out_.reserve(initial_output_size);
     out_writing_.reserve(initial_output_size);
@@ -307,14 +344,14 @@ class tcp_session_impl final
         response_(Allocator(ctx.get_allocator())) {}
 
   // ---- connection set-up ----
-  void on_connect(const boost::system::error_code& ec) {
+  void on_connect(const boost::system::error_code& ec, const typename Security::state_ptr& security) {
     try {
-      connected(ec);
+      connected(ec, security);
     } catch (const std::bad_alloc&) {
       close(error::no_memory);
     }
   }
-  void connected(const boost::system::error_code& ec) {
+  void connected(const boost::system::error_code& ec, const typename Security::state_ptr& security) {
     if (closed_) return;
     connect_deadline_.reset();
     if (ec) return close(ec);
@@ -325,6 +362,8 @@ class tcp_session_impl final
     socket_.set_option(protocol_type::no_delay(true), ignored);
     socket_.non_blocking(true, ignored);
     this->describe(Security::secure ? "TLS" : "TCP");
+    if constexpr (Security::secure) tls_.start_client(security, false);  // the ClientHello
+    else (void)security;
     send_csm();
     read();
     arm_timer();
@@ -371,20 +410,35 @@ class tcp_session_impl final
     flush();
   }
 
+  // The bytes for the socket: the frames themselves, or the TLS records they became.
+  bytes& wire_out() noexcept {
+    if constexpr (Security::secure) return tls_io_.out;
+    else return out_;
+  }
+
   void flush() {
-    if (batching_ || writing_ || out_.empty() || !connected_) return;
+    if (batching_ || !connected_) return;
+    if constexpr (Security::secure) {
+      // Frames become TLS records once the handshake is done (one record per flush).
+      if (tls_.established() && !out_.empty()) {
+        tls_.send(out_);
+        out_.clear();
+      }
+    }
+    bytes& wire = wire_out();
+    if (writing_ || wire.empty()) return;
     // Most writes fit the socket buffer: write at once on the non-blocking socket, and leave
     // only what did not fit to an asynchronous write (saving a completion per response).
     boost::system::error_code wec;
-    const std::size_t sent = socket_.write_some(boost::asio::buffer(out_), wec);
+    const std::size_t sent = socket_.write_some(boost::asio::buffer(wire), wec);
     if (wec && wec != boost::asio::error::would_block) return close(wec);
-    if (sent == out_.size()) {
-      out_.clear();
+    if (sent == wire.size()) {
+      wire.clear();
       return;
     }
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(sent));
+    wire.erase(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(sent));
     writing_ = true;
-    out_writing_.swap(out_);
+    out_writing_.swap(wire);
     auto self = this->shared_from_this();
     boost::asio::async_write(socket_, boost::asio::buffer(out_writing_),
                              [self](const boost::system::error_code& ec, std::size_t) {
@@ -419,6 +473,13 @@ class tcp_session_impl final
   // ---- reading ----
   void read() {
     if (closed_) return;
+    if constexpr (Security::secure) {
+      // TLS records arrive in tls_io_.in; their plaintext is appended to in_ (tls_plaintext).
+      auto self = this->shared_from_this();
+      socket_.async_read_some(boost::asio::buffer(tls_io_.in),
+                              [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
+      return;
+    }
     if (in_.size() - in_used_ < 512) {
       // Grow geometrically, never past the largest frame we accept.
       const std::size_t want = std::min(std::max<std::size_t>(in_.size() * 2, 2048), max_frame());
@@ -449,7 +510,6 @@ class tcp_session_impl final
       return close(ec == boost::asio::error::eof ? make_error_code(error::session_closed) : std::error_code(ec));
     }
     last_activity_ = clock::now();
-    in_used_ += n;
     // The answers to every frame of this read go out in one write.
     struct batch {
       tcp_session_impl& s;
@@ -463,6 +523,12 @@ class tcp_session_impl final
         }
       }
     } one_write(*this);
+    if constexpr (Security::secure) {
+      tls_.received({tls_io_.in.data(), n});
+      if (closed_) return;
+    } else {
+      in_used_ += n;
+    }
     std::size_t consumed = 0;
     while (!closed_) {
       const std::span<const std::uint8_t> rest(in_.data() + consumed, in_used_ - consumed);
@@ -689,6 +755,17 @@ class tcp_session_impl final
   owned_message response_;
   std::uint64_t deferred_ids_ = 0;
   std::weak_ptr<session_owner<tcp_session_impl>> owner_;
+  // TLS only: the socket's raw input and the records waiting to be written.
+  struct tls_buffers {
+    bytes in, out;
+    explicit tls_buffers(const Allocator& a) : in(rebind<std::uint8_t>(a)), out(rebind<std::uint8_t>(a)) {}
+  };
+  struct no_tls_buffers {
+    explicit no_tls_buffers(const Allocator&) noexcept {}
+  };
+  [[no_unique_address]] std::conditional_t<Security::secure, tls_buffers, no_tls_buffers> tls_io_{ctx_.get_allocator()};
+  // The TLS record layer (empty for no_sec). Last: it refers to the members above.
+  [[no_unique_address]] typename Security::template channel<tcp_session_impl> tls_{*this};
 };
 
 }  // namespace coap::transports

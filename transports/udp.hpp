@@ -31,18 +31,24 @@ struct udp {
   template <class Security, class Allocator>
   using session_impl = udp_session_impl<Security, Allocator>;
 
+  // no_sec, or a secure policy (psk, pki: DTLS 1.2, RFC 7252 section 9.1).
   template <class Security>
-  static constexpr bool supports = std::is_same_v<Security, no_sec>;
+  static constexpr bool supports = requires { typename Security::state_ptr; };
 
   // A server endpoint (coap_new_endpoint), started.
   template <class Security, class Allocator>
   static std::shared_ptr<udp_endpoint<Security, Allocator>> make_endpoint(
       basic_context<Allocator>& ctx, const boost::asio::ip::address& address, std::uint16_t port,
       std::error_code& ec) {
-    static_assert(supports<Security>, "DTLS (psk, pki) over UDP is not available yet");
+    typename Security::state_ptr state{};
+    if constexpr (Security::secure) {
+      // DTLS: the context's set_psk / set_pki (coap_context_set_psk, coap_context_set_pki).
+      state = Security::server_state(ctx, ec);
+      if (ec) return nullptr;
+    }
     try {
       auto ep = std::allocate_shared<udp_endpoint<Security, Allocator>>(ctx.get_allocator(), ctx,
-                                                                        endpoint_type(address, port), ec);
+                                                                        endpoint_type(address, port), state, ec);
       if (ec) return nullptr;
       ep->start();
       return ep;
@@ -53,12 +59,13 @@ struct udp {
   }
 
   // A client session (coap_new_client_session): a socket bound to local_if (or any address of
-  // the server's family and an ephemeral port), talking to `server`.
+  // the server's family and an ephemeral port), talking to `server`. Secure: the DTLS
+  // handshake starts at once with `state` (coap_new_client_session_psk / _pki).
   template <class Security, class Allocator>
   static std::shared_ptr<udp_session_impl<Security, Allocator>> make_client(
       basic_context<Allocator>& ctx, const endpoint_type& server,
-      const std::optional<endpoint_type>& local_if, const session_config& config, std::error_code& ec) {
-    static_assert(supports<Security>, "DTLS (psk, pki) over UDP is not available yet");
+      const std::optional<endpoint_type>& local_if, const session_config& config,
+      const typename Security::state_ptr& state, std::error_code& ec) {
     protocol_type::socket socket(ctx.get_executor());
     const endpoint_type local = local_if ? *local_if : endpoint_type(server.protocol(), 0);
     boost::system::error_code bec;
@@ -73,7 +80,8 @@ struct udp {
       auto s = std::allocate_shared<udp_session_impl<Security, Allocator>>(ctx.get_allocator(), ctx,
                                                                            std::move(socket), server, config);
       s->start_receiving();
-      ctx.emit(session_event::connected, s->description());
+      if constexpr (Security::secure) s->start_handshake_as_client(state);  // "connected" follows the handshake
+      else ctx.emit(session_event::connected, s->description());
       return s;
     } catch (const std::bad_alloc&) {
       ec = error::no_memory;  // the socket closes with what owned it

@@ -37,8 +37,9 @@ class udp_endpoint final : public detail::endpoint_base,
   using endpoint_type = protocol_type::endpoint;
   using context_type = basic_context<Allocator>;
 
-  udp_endpoint(context_type& ctx, const endpoint_type& local, std::error_code& ec)
-      : ctx_(ctx), socket_(ctx.get_executor()), sweep_timer_(ctx.get_executor()),
+  udp_endpoint(context_type& ctx, const endpoint_type& local, typename Security::state_ptr security,
+               std::error_code& ec)
+      : ctx_(ctx), security_(std::move(security)), socket_(ctx.get_executor()), sweep_timer_(ctx.get_executor()),
         buffer_(receive_buffer_size, 0, rebind<std::uint8_t>(ctx.get_allocator())),
         sessions_(16, std::hash<endpoint_type>(), std::equal_to<endpoint_type>(),
                   rebind<std::pair<const endpoint_type, std::shared_ptr<session_impl>>>(ctx.get_allocator())),
@@ -53,7 +54,7 @@ class udp_endpoint final : public detail::endpoint_base,
     if (ec) return;
     char text[detail::max_endpoint_text + 8];
     const auto n = detail::write_endpoint_text(text, socket_.local_endpoint(bec));
-    description_.assign(text, detail::append_text(text, n, " UDP"));
+    description_.assign(text, detail::append_text(text, n, Security::secure ? " DTLS" : " UDP"));
   }
 
   void start() {
@@ -127,8 +128,18 @@ class udp_endpoint final : public detail::endpoint_base,
   void on_datagram(std::size_t n) {
     const std::span<const std::uint8_t> d(buffer_.data(), n);
     auto it = sessions_.find(sender_);
+    if (it != sessions_.end() && !it->second->is_open()) {
+      // A session that ended (a failed handshake, say) does not hold on to its peer's address.
+      free_session(it);
+      it = sessions_.end();
+    }
     if (it == sessions_.end()) {
-      if (!admit(d)) return;
+      std::vector<std::uint8_t> primer;
+      if constexpr (Security::secure) {
+        if (!admit_handshake(d, primer)) return;
+      } else {
+        if (!admit(d)) return;
+      }
       try {
         auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, sender_);
         it = sessions_.emplace(sender_, std::move(s)).first;  // no effect when it throws
@@ -137,6 +148,10 @@ class udp_endpoint final : public detail::endpoint_base,
         return refuse(d, "out of memory");
       }
       ctx_.emit(session_event::session_created, it->second->description());
+      if constexpr (Security::secure) {
+        auto session = it->second;
+        session->start_handshake_as_server(security_, primer);
+      }
     }
     // Keep the session alive while it handles the datagram, even if it is evicted meanwhile.
     auto session = it->second;
@@ -164,8 +179,26 @@ class udp_endpoint final : public detail::endpoint_base,
     return false;
   }
 
-  // Section 5.9.3.4: refused for now. A CON gets 5.03 with Max-Age, statelessly.
+  // RFC 6347 section 4.2.1: a new DTLS peer gets a HelloVerifyRequest and no state until it
+  // returns the cookie; then a session, within the handshake and session caps. Anything else
+  // from an unknown peer is dropped.
+  bool admit_handshake(std::span<const std::uint8_t> d, std::vector<std::uint8_t>& primer) {
+    auto hello = Security::check_client_hello(d, detail::endpoint_string(sender_), *security_);
+    using check = decltype(hello.check);
+    if (hello.check == check::cookie_missing) send(hello.reply);
+    if (hello.check != check::cookie_valid) return false;
+    std::size_t handshakes = 0;
+    for (const auto& entry : sessions_) handshakes += entry.second->handshaking();
+    // Beyond the caps the hello is dropped: the client retransmits it, and may get in later.
+    if (handshakes >= ctx_.config().max_handshakes || !ctx_.make_room_for_session()) return false;
+    primer = std::move(hello.primer);
+    return true;
+  }
+
+  // Section 5.9.3.4: refused for now. A CON gets 5.03 with Max-Age, statelessly (in the clear:
+  // not for DTLS, whose peers are refused by silence).
   void refuse(std::span<const std::uint8_t> d, std::string_view why) {
+    if constexpr (Security::secure) return;
     message_view m;
     if (udp_codec::parse(d, m) || m.type() != message_type::confirmable) return;
     std::uint8_t wire[detail::max_stateless_response];
@@ -205,6 +238,7 @@ class udp_endpoint final : public detail::endpoint_base,
   static constexpr auto session_of = [](auto& entry) -> auto& { return *entry.second; };
 
   context_type& ctx_;
+  typename Security::state_ptr security_;  // DTLS credentials and policy (nullptr_t for no_sec)
   protocol_type::socket socket_;
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::uint8_t, rebind<std::uint8_t>> buffer_;

@@ -2,11 +2,14 @@
 // retransmission with exponential back-off, NSTART, piggybacked and separate responses, RST,
 // ping, deduplication (section 4.5), and the server side of section 5.7/5.4.1 (dispatching
 // requests, 4.02 for unrecognized critical options). One object per peer: a server session
-// shares its endpoint's socket; a client session owns its socket.
+// shares its endpoint's socket; a client session owns its socket. With a secure policy (psk,
+// pki), every datagram is a DTLS record (RFC 7252 section 9.1, RFC 6347): the security's
+// channel sits between the socket and the messages; requests wait for the handshake.
 #pragma once
 
 #include <coap/context.hpp>
 #include <coap/detail/dedup_cache.hpp>
+#include <coap/detail/endpoint_text.hpp>
 #include <coap/detail/handler_slot.hpp>
 #include <coap/detail/session_common.hpp>
 #include <coap/detail/server_dispatch.hpp>
@@ -82,9 +85,33 @@ class udp_session_impl final
   ~udp_session_impl() override = default;
 
   // libcoap's coap_session_set_mtu / coap_session_max_pdu_size: over UDP the largest PDU is
-  // the MTU (the IP and UDP headers are excluded from it already).
+  // the MTU (the IP and UDP headers are excluded from it already), less the DTLS record's
+  // header, nonce and tag when secure.
   void set_mtu(std::size_t mtu) noexcept { config_.mtu = std::max<std::size_t>(mtu, 64); }
-  std::size_t max_pdu_size() const noexcept { return config_.mtu; }
+  std::size_t max_pdu_size() const noexcept {
+    if constexpr (Security::secure) return config_.mtu - tls_.record_overhead();
+    else return config_.mtu;
+  }
+
+  // ---- DTLS (secure policies only) ----
+  // A client starts its handshake; requests wait for it.
+  void start_handshake_as_client(const typename Security::state_ptr& state)
+    requires(Security::secure)
+  {
+    tls_.start_client(state, true);
+  }
+  // A server session starts from the ClientHello whose cookie its endpoint checked: `primer`
+  // (the hello without cookie) first, then the hello itself through on_datagram.
+  void start_handshake_as_server(const typename Security::state_ptr& state, std::span<const std::uint8_t> primer)
+    requires(Security::secure)
+  {
+    tls_.start_server(state, true, primer);
+  }
+  bool handshaking() const noexcept {
+    if constexpr (Security::secure) return !closed_ && tls_.handshaking();
+    else return false;
+  }
+  const auto& security_channel() const noexcept { return tls_; }
 
   // True when nothing references or waits on the session: it may be pooled and freed.
   bool idle() const noexcept {
@@ -102,7 +129,7 @@ class udp_session_impl final
     if (request.type() != message_type::non_confirmable) request.set_type(message_type::confirmable);
     if (request.token().empty() && config_.token_length)
       request.set_token(coap::token::from_uint(ctx_.random(), config_.token_length));
-    if (active_requests() >= std::max(config_.nstart, 1u)) {
+    if (active_requests() >= std::max(config_.nstart, 1u) || !secured()) {
       if (queue_.size() >= config_.max_queued_requests)
         return this->fail_soon(std::move(handler), error::queue_full);
       queued q{std::move(request), std::move(handler)};
@@ -121,6 +148,7 @@ class udp_session_impl final
     if (closed_) return this->fail_soon(std::move(handler), error::session_closed);
     owned_message ping{Allocator(ctx_.get_allocator())};
     ping.set_type(message_type::confirmable);
+    if (!secured()) return start_request(std::move(ping), std::move(handler));  // queued until the handshake
     send_request(std::move(ping), std::move(handler), exchange_kind::ping);
   }
 
@@ -139,6 +167,7 @@ class udp_session_impl final
       this->complete(q.handler.take(), why, nullptr);
     }
     deferred_.clear();
+    if constexpr (Security::secure) tls_.close();
     if (own_socket_) {
       boost::system::error_code ignored;
       own_socket_->close(ignored);
@@ -162,6 +191,29 @@ class udp_session_impl final
   void on_datagram(std::span<const std::uint8_t> d) {
     if (closed_) return;
     last_activity_ = clock::now();
+    if constexpr (Security::secure) {
+      tls_.received(d);  // records come back through tls_plaintext
+      return;
+    }
+    on_plain_datagram(d);
+  }
+
+  // ---- the DTLS channel's callbacks (detail/tls_channel.hpp) ----
+  void tls_wire(std::span<const std::uint8_t> d) { send_datagram(d); }
+  void tls_plaintext(std::span<const std::uint8_t> d) {
+    if (!closed_) on_plain_datagram(d);
+  }
+  void tls_established() {
+    if (closed_) return;
+    if (this->is_client()) ctx_.emit(session_event::connected, description());
+    start_queued();
+  }
+  void tls_failed(std::error_code ec) { close(ec); }
+  std::string tls_peer_identity() const { return detail::endpoint_string(peer_); }
+
+ private:
+  // One CoAP message (decrypted, when secure).
+  void on_plain_datagram(std::span<const std::uint8_t> d) {
     message_view m;
     if (auto ec = udp_codec::parse(d, m)) return reject_malformed(d, ec);
     try {
@@ -298,8 +350,19 @@ class udp_session_impl final
     }));
   }
 
+  // True when requests may go out: always without security, after the handshake with it.
+  bool secured() const noexcept {
+    if constexpr (Security::secure) return tls_.established();
+    else return true;
+  }
+
   // ---- sending ----
+  // One CoAP message, in a DTLS record when secure.
   void send_bytes(std::span<const std::uint8_t> wire) {
+    if constexpr (Security::secure) tls_.send(wire);
+    else send_datagram(wire);
+  }
+  void send_datagram(std::span<const std::uint8_t> wire) {
     boost::system::error_code ec;
     // Non-blocking: a full socket buffer drops the datagram, as the network could; CON
     // retransmission recovers it.
@@ -397,10 +460,16 @@ class udp_session_impl final
     exchange x = std::move(exchanges_[i]);
     exchanges_.erase(exchanges_.begin() + static_cast<std::ptrdiff_t>(i));
     if (x.handler) this->complete(x.handler.take(), ec, response);
-    while (!queue_.empty() && active_requests() < std::max(config_.nstart, 1u) && !closed_) {
+    start_queued();
+  }
+
+  // Queued requests (and pings: empty code) go out while NSTART allows.
+  void start_queued() {
+    while (!queue_.empty() && active_requests() < std::max(config_.nstart, 1u) && !closed_ && secured()) {
       auto q = std::move(queue_.front());
       queue_.pop_front();
-      send_request(std::move(q.request), q.handler.take());
+      const auto kind = q.request.code().is_empty() ? exchange_kind::ping : exchange_kind::request;
+      send_request(std::move(q.request), q.handler.take(), kind);
     }
   }
 
@@ -603,6 +672,8 @@ class udp_session_impl final
   owned_message response_;
   std::uint16_t message_id_;
   std::uint64_t deferred_ids_ = 0;
+  // The DTLS record layer (empty for no_sec). Last: it refers to the members above.
+  [[no_unique_address]] typename Security::template channel<udp_session_impl> tls_{*this};
 };
 
 }  // namespace coap::transports

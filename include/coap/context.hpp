@@ -23,11 +23,16 @@
 #include <random>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace coap {
 
 namespace detail {
+// One address per type: the key of context-held state that the core does not know.
+template <class T>
+inline constexpr char type_key = 0;
+
 // What the context needs of an endpoint, whatever its transport (set-up and eviction only:
 // nothing on the message path goes through these virtual calls).
 class endpoint_base {
@@ -127,6 +132,24 @@ class basic_context {
   }
   std::uint64_t random() noexcept { return random_(); }
 
+  // ---- security set-up (coap_context_set_psk, coap_context_set_pki, ..._pki_root_cas) ----
+  // Kept by type, so that the context itself knows no TLS library: the security policies
+  // (security/psk.hpp, security/pki.hpp) keep their server defaults and root CAs here. Set-up
+  // state, on the global heap like the resources.
+  template <class T>
+  T* find_security_state() const noexcept {
+    for (const auto& [key, state] : security_)
+      if (key == &detail::type_key<T>) return static_cast<T*>(state.get());
+    return nullptr;
+  }
+  template <class T>
+  T& security_state() {
+    if (auto* found = find_security_state<T>()) return *found;
+    auto state = std::make_shared<T>();
+    security_.emplace_back(&detail::type_key<T>, state);
+    return *state;
+  }
+
  private:
   static std::uint64_t seed() {
     std::random_device rd;
@@ -145,6 +168,7 @@ class basic_context {
   resource_registry resources_;
   std::vector<std::shared_ptr<detail::endpoint_base>, rebind<std::shared_ptr<detail::endpoint_base>>> endpoints_;
   event_handler events_;
+  std::vector<std::pair<const void*, std::shared_ptr<void>>> security_;
   std::mt19937_64 random_;
 };
 

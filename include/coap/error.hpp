@@ -52,6 +52,12 @@ enum class error {
   handshake_failed,              // (D)TLS handshake did not complete
   connection_refused,
   cancelled,
+  // ---- Security (RFC 7252 section 9, RFC 8323 section 9) ----
+  // A TLS alert is its own error code: coap::tls_alert (tls_alert.hpp).
+  handshake_timeout,             // the (D)TLS handshake did not finish in time
+  handshake_limit,               // the endpoint refused: too many handshakes in progress
+  security_not_configured,       // no PSK or PKI set-up for a secure session or endpoint
+  invalid_credentials,           // a key, certificate or CRL could not be read or does not fit
 };
 
 const std::error_category& error_category() noexcept;

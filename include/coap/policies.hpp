@@ -43,4 +43,21 @@ struct default_security<T> {
 template <class T>
 using default_security_t = typename detail::default_security<T>::type;
 
+// A security policy's client set-up (psk_client_config, pki_config), or an empty type for a
+// policy without one (no_sec), so that signatures naming it stay well-formed.
+namespace detail {
+struct no_client_config {};
+template <class S>
+struct client_config {
+  using type = no_client_config;
+};
+template <class S>
+  requires requires { typename S::client_config; }
+struct client_config<S> {
+  using type = typename S::client_config;
+};
+}  // namespace detail
+template <class S>
+using client_config_t = typename detail::client_config<S>::type;
+
 }  // namespace coap

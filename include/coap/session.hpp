@@ -55,41 +55,50 @@ class session {
 
   // ---- coap_new_client_session ----
   // A client session to `server`, from local_if when given (coap_session(3)'s local_if).
-  // A server endpoint without a port (port 0) gets the transport's default port.
+  // A server endpoint without a port (port 0) gets the transport's default port (5684 when
+  // secure). A secure session (DTLS, TLS) made this way uses the context's set-up
+  // (security::set_pki; PSK has none: error::security_not_configured).
   static session create_client(context_type& ctx, endpoint_type server, std::error_code& ec,
                                std::optional<endpoint_type> local_if = std::nullopt) {
-    return create_client(ctx, server, ctx.config().session, ec, local_if);
+    return make_client(ctx, server, ctx.config().session, nullptr, ec, local_if);
   }
   static session create_client(context_type& ctx, endpoint_type server, const session_config& config,
                                std::error_code& ec, std::optional<endpoint_type> local_if = std::nullopt) {
-    if (server.port() == 0) server.port(Security::secure ? Transport::default_secure_port : Transport::default_port);
-    return session(Transport::template make_client<Security>(ctx, server, local_if, config, ec));
+    return make_client(ctx, server, config, nullptr, ec, local_if);
   }
 
-  // A client session from a URI ("coap://host:port", "coap://[::1]/"): the scheme must fit the
+  // ---- coap_new_client_session_psk / coap_new_client_session_pki ----
+  // A secure client session with its own PSK (identity, key) or PKI set-up. The handshake
+  // starts at once; requests made meanwhile wait for it. Only a secure session has these.
+  using security_config = client_config_t<Security>;
+  static session create_client(context_type& ctx, endpoint_type server, const security_config& security,
+                               std::error_code& ec, std::optional<endpoint_type> local_if = std::nullopt)
+    requires Security::secure
+  {
+    return make_client(ctx, server, ctx.config().session, &security, ec, local_if);
+  }
+  static session create_client(context_type& ctx, endpoint_type server, const session_config& config,
+                               const security_config& security, std::error_code& ec,
+                               std::optional<endpoint_type> local_if = std::nullopt)
+    requires Security::secure
+  {
+    return make_client(ctx, server, config, &security, ec, local_if);
+  }
+
+  // A client session from a URI ("coap://host:port", "coaps://[::1]/"): the scheme must fit the
   // transport and security (coap, coaps, coap+tcp, coaps+tcp); the host is resolved (blocking,
   // first address) and the scheme's default port applies when the URI names none.
   static session create_client(context_type& ctx, std::string_view uri_text, std::error_code& ec,
                                std::optional<endpoint_type> local_if = std::nullopt) {
-    uri u;
-    if ((ec = parse_uri(uri_text, u))) return {};
-    if (is_reliable(u.scheme) != Transport::reliable || is_secure(u.scheme) != Security::secure) {
-      ec = error::unsupported_scheme;
-      return {};
-    }
-    typename Transport::protocol_type::resolver resolver(ctx.get_executor());
-    boost::system::error_code bec;
-    auto results = resolver.resolve(u.host, std::to_string(u.port),
-                                    Transport::protocol_type::resolver::numeric_service, bec);
-    if (bec) {
-      ec = bec;
-      return {};
-    }
-    if (results.empty()) {
-      ec = make_error_code(std::errc::host_unreachable);
-      return {};
-    }
-    return create_client(ctx, results.begin()->endpoint(), ec, local_if);
+    auto server = resolve(ctx, uri_text, ec);
+    return server ? make_client(ctx, *server, ctx.config().session, nullptr, ec, local_if) : session();
+  }
+  static session create_client(context_type& ctx, std::string_view uri_text, const security_config& security,
+                               std::error_code& ec, std::optional<endpoint_type> local_if = std::nullopt)
+    requires Security::secure
+  {
+    auto server = resolve(ctx, uri_text, ec);
+    return server ? make_client(ctx, *server, ctx.config().session, &security, ec, local_if) : session();
   }
 
   // ---- coap_session_reference / coap_session_release ----
@@ -172,6 +181,42 @@ class session {
   impl_type* implementation() const noexcept { return impl_.get(); }
 
  private:
+  static session make_client(context_type& ctx, endpoint_type server, const session_config& config,
+                             const security_config* security, std::error_code& ec,
+                             const std::optional<endpoint_type>& local_if) {
+    if (server.port() == 0) server.port(Security::secure ? Transport::default_secure_port : Transport::default_port);
+    typename Security::state_ptr state{};
+    if constexpr (Security::secure) {
+      state = Security::client_state(ctx, security, ec);
+      if (ec) return {};
+    } else {
+      (void)security;
+    }
+    return session(Transport::template make_client<Security>(ctx, server, local_if, config, state, ec));
+  }
+
+  static std::optional<endpoint_type> resolve(context_type& ctx, std::string_view uri_text, std::error_code& ec) {
+    uri u;
+    if ((ec = parse_uri(uri_text, u))) return std::nullopt;
+    if (is_reliable(u.scheme) != Transport::reliable || is_secure(u.scheme) != Security::secure) {
+      ec = error::unsupported_scheme;
+      return std::nullopt;
+    }
+    typename Transport::protocol_type::resolver resolver(ctx.get_executor());
+    boost::system::error_code bec;
+    auto results = resolver.resolve(u.host, std::to_string(u.port),
+                                    Transport::protocol_type::resolver::numeric_service, bec);
+    if (bec) {
+      ec = bec;
+      return std::nullopt;
+    }
+    if (results.empty()) {
+      ec = make_error_code(std::errc::host_unreachable);
+      return std::nullopt;
+    }
+    return results.begin()->endpoint();
+  }
+
   template <class Handler>
   static void fail_empty(Handler handler) {
     auto ex = boost::asio::get_associated_executor(handler);

@@ -41,6 +41,12 @@ struct session_config {
   // Section 5.4: a Ping after this long without traffic (0: never).
   std::chrono::milliseconds keepalive_interval{0};
 
+  // ---- Secure transports (DTLS, TLS) ----
+  // A (D)TLS handshake that has not completed after this long fails with
+  // error::handshake_timeout. DTLS retransmits its flights meanwhile (RFC 6347 section 4.2.4;
+  // the timers are the security policy's, tls_policy::dtls_initial).
+  std::chrono::milliseconds handshake_timeout{30000};
+
   // Section 4.8.2: MAX_TRANSMIT_SPAN and EXCHANGE_LIFETIME follow from the above.
   std::chrono::milliseconds max_transmit_span() const noexcept {
     return std::chrono::milliseconds(static_cast<long long>(
@@ -57,6 +63,10 @@ struct context_config {
   // Sessions of all endpoints together. At the cap, the oldest idle session is evicted; with
   // none idle, new peers are refused (a CON gets 5.03 Service Unavailable).
   std::size_t max_sessions = 4096;
+  // Server sessions whose (D)TLS handshake is in progress, per endpoint (libcoap: 100). A DTLS
+  // endpoint answers ClientHellos statelessly (cookies) and makes a session only for a valid
+  // cookie; beyond this many, further hellos are dropped (DTLS) or connections closed (TLS).
+  std::size_t max_handshakes = 100;
   // Applied to every server session the context makes.
   session_config session{};
 };

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace coap::detail {
@@ -50,6 +51,13 @@ std::size_t write_endpoint_text(std::span<char> out, const Endpoint& e) noexcept
   char port[8];
   const auto r = std::to_chars(port, port + sizeof port, e.port());
   return append_text(out, at, std::string_view(port, static_cast<std::size_t>(r.ptr - port)));
+}
+
+// The same as a std::string (set-up paths: DTLS cookie identities).
+template <class Endpoint>
+std::string endpoint_string(const Endpoint& e) {
+  char text[max_endpoint_text];
+  return std::string(text, write_endpoint_text(text, e));
 }
 
 }  // namespace coap::detail

@@ -48,6 +48,10 @@ class category final : public std::error_category {
       case error::handshake_failed: return "handshake failed";
       case error::connection_refused: return "connection refused";
       case error::cancelled: return "cancelled";
+      case error::handshake_timeout: return "(D)TLS handshake timed out";
+      case error::handshake_limit: return "too many (D)TLS handshakes in progress";
+      case error::security_not_configured: return "no PSK or PKI configuration for a secure session";
+      case error::invalid_credentials: return "key, certificate or CRL unreadable or unusable";
     }
     return "unknown coap error";
   }
@@ -69,6 +73,10 @@ bool is_fatal(std::error_code ec) noexcept {
     case error::aborted_by_peer:
     case error::handshake_failed:
     case error::connection_refused:
+    case error::handshake_timeout:
+    case error::handshake_limit:
+    case error::security_not_configured:
+    case error::invalid_credentials:
       return true;
     default:
       return false;

@@ -1,0 +1,231 @@
+// RFC 6347 (DTLS 1.2) and RFC 5246 (TLS 1.2) between a CoAP session and its socket, on Botan 2:
+// ciphertext from the socket goes in (received), CoAP bytes go out (send); Botan's callbacks
+// hand records to the session (tls_plaintext) and bytes to the socket (tls_wire). Botan 2.19
+// has no Asio stream, so this is the glue. A failed handshake reaches the session once, as the
+// TLS alert that ended it (sent or received), error::handshake_timeout, or another error.
+//
+// Session requirements (all called on the session's executor):
+//   void tls_wire(std::span<const std::uint8_t>)       bytes for the socket
+//   void tls_plaintext(std::span<const std::uint8_t>)  one decrypted record
+//   void tls_established()                              the handshake completed
+//   void tls_failed(std::error_code)                    the channel is unusable
+//   std::string tls_peer_identity() const               the peer's address (DTLS cookies)
+//   context(), shared_from_this(), config().handshake_timeout
+// State requirements: credentials(), policy(), is_server(), sni(); optionally verify(...) and
+// on_established(...) (certificates).
+#pragma once
+
+#include <coap/error.hpp>
+#include <coap/tls_alert.hpp>
+#include <coap/security/tls_policy.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <botan/credentials_manager.h>
+#include <botan/rng.h>
+#include <botan/tls_callbacks.h>
+#include <botan/tls_client.h>
+#include <botan/tls_exceptn.h>
+#include <botan/tls_server.h>
+#include <botan/tls_session_manager.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+namespace coap::security::detail {
+
+// Botan's system RNG (thread-safe) and a session cache that keeps nothing (no resumption).
+Botan::RandomNumberGenerator& tls_rng();
+Botan::TLS::Session_Manager& tls_no_session_cache();
+// The error a Botan exception stands for: the alert of a TLS_Exception, bad_record_mac for a
+// failed authentication tag, decode_error for malformed input.
+std::error_code tls_error_of(const std::exception& e) noexcept;
+// Bytes of record header, explicit nonce and tag a record of this suite adds.
+std::size_t tls_record_overhead(const Botan::TLS::Ciphersuite& suite, Botan::TLS::Protocol_Version v);
+
+template <class Session, class State>
+class tls_channel final : public Botan::TLS::Callbacks {
+  using clock = std::chrono::steady_clock;
+
+ public:
+  explicit tls_channel(Session& session) : session_(session), timer_(session.context().get_executor()) {}
+  tls_channel(const tls_channel&) = delete;
+  tls_channel& operator=(const tls_channel&) = delete;
+  ~tls_channel() override = default;
+
+  // The client's first flight goes out from here (ClientHello). TLS offers ALPN "coap"
+  // (RFC 8323 section 4.1).
+  void start_client(std::shared_ptr<const State> state, bool datagram) {
+    start(std::move(state), datagram);
+    run([&] {
+      const std::vector<std::string> alpn = datagram ? std::vector<std::string>{} : std::vector<std::string>{"coap"};
+      const auto version = datagram ? Botan::TLS::Protocol_Version::latest_dtls_version()
+                                    : Botan::TLS::Protocol_Version::latest_tls_version();
+      auto& c = engine_.template emplace<Botan::TLS::Client>(
+          *this, tls_no_session_cache(), mutable_credentials(), state_->policy(), tls_rng(),
+          Botan::TLS::Server_Information(state_->sni()), version, alpn, io_buffer_size());
+      channel_ = &c;
+    });
+  }
+
+  // A server; `primer`, when given, is a ClientHello without its cookie that this DTLS server
+  // answers (silently) with a HelloVerifyRequest, so that the ClientHello with the cookie,
+  // which the endpoint checked statelessly, continues the handshake (tls_endpoint_hello).
+  void start_server(std::shared_ptr<const State> state, bool datagram, std::span<const std::uint8_t> primer = {}) {
+    start(std::move(state), datagram);
+    run([&] {
+      auto& s = engine_.template emplace<Botan::TLS::Server>(*this, tls_no_session_cache(), mutable_credentials(),
+                                                             state_->policy(), tls_rng(), datagram,
+                                                             io_buffer_size());
+      channel_ = &s;
+    });
+    if (!primer.empty() && channel_) {
+      muted_ = true;
+      received(primer);
+      muted_ = false;
+    }
+  }
+
+  // Ciphertext from the peer.
+  void received(std::span<const std::uint8_t> d) {
+    if (!channel_ || failed_) return;
+    run([&] { channel_->received_data(d.data(), d.size()); });
+  }
+  // Plaintext for the peer (only once established()).
+  void send(std::span<const std::uint8_t> d) {
+    if (!channel_ || failed_ || !established_) return;
+    run([&] { channel_->send(d.data(), d.size()); });
+  }
+  // close_notify, and no more callbacks to the session.
+  void close() {
+    timer_.cancel();
+    if (channel_ && !failed_ && established_) run([&] { channel_->close(); });
+    failed_ = true;
+  }
+
+  bool established() const noexcept { return established_; }
+  bool handshaking() const noexcept { return channel_ && !established_ && !failed_; }
+  // Record header, explicit nonce and authentication tag; before the handshake, the largest
+  // of the offered suites (AES-GCM over DTLS: 13 + 8 + 16).
+  std::size_t record_overhead() const noexcept { return overhead_; }
+  // The negotiated suite's name ("PSK_WITH_AES_128_CCM_8"), empty before.
+  const std::string& cipher_suite() const noexcept { return suite_; }
+  const State* state() const noexcept { return state_.get(); }
+
+  // ---- Botan::TLS::Callbacks ----
+  void tls_emit_data(const std::uint8_t data[], std::size_t size) override {
+    if (!muted_) session_.tls_wire({data, size});
+  }
+  void tls_record_received(std::uint64_t, const std::uint8_t data[], std::size_t size) override {
+    if (!failed_) session_.tls_plaintext({data, size});
+  }
+  void tls_alert(Botan::TLS::Alert alert) override {
+    if (alert.type() == Botan::TLS::Alert::CLOSE_NOTIFY) pending_ = make_error_code(error::session_closed);
+    else if (alert.is_fatal()) pending_ = make_error_code(static_cast<coap::tls_alert>(alert.type()));
+  }
+  bool tls_session_established(const Botan::TLS::Session& s) override {
+    if constexpr (requires { state_->on_established(s); }) state_->on_established(s);
+    suite_ = s.ciphersuite().to_string();
+    overhead_ = tls_record_overhead(s.ciphersuite(), s.version());
+    return false;  // nothing to cache
+  }
+  void tls_session_activated() override {
+    if (established_ || failed_) return;
+    established_ = true;
+    timer_.cancel();
+    session_.tls_established();
+  }
+  void tls_verify_cert_chain(const std::vector<Botan::X509_Certificate>& chain,
+                             const std::vector<std::shared_ptr<const Botan::OCSP::Response>>&,
+                             const std::vector<Botan::Certificate_Store*>&, Botan::Usage_Type usage,
+                             const std::string& hostname, const Botan::TLS::Policy&) override {
+    if constexpr (requires { state_->verify(chain, usage, hostname); }) {
+      state_->verify(chain, usage, hostname);
+    } else {
+      throw Botan::TLS::TLS_Exception(Botan::TLS::Alert::UNSUPPORTED_CERTIFICATE, "no certificates in PSK mode");
+    }
+  }
+  std::string tls_server_choose_app_protocol(const std::vector<std::string>& offered) override {
+    for (const auto& p : offered)
+      if (p == "coap") return p;
+    return {};
+  }
+  std::string tls_peer_network_identity() override { return session_.tls_peer_identity(); }
+
+ private:
+  void start(std::shared_ptr<const State> state, bool datagram) {
+    state_ = std::move(state);
+    datagram_ = datagram;
+    overhead_ = datagram ? 13 + 8 + 16 : 5 + 8 + 16;
+    deadline_ = clock::now() + session_.config().handshake_timeout;
+    arm_timer();
+  }
+  std::size_t io_buffer_size() const noexcept { return datagram_ ? 2048 : 4096; }
+  // Botan takes the credentials by non-const reference; they are only read.
+  Botan::Credentials_Manager& mutable_credentials() const {
+    return const_cast<Botan::Credentials_Manager&>(state_->credentials());
+  }
+
+  template <class F>
+  void run(F&& f) {
+    try {
+      f();
+    } catch (const std::bad_alloc&) {
+      fail(make_error_code(error::no_memory));
+    } catch (const std::exception& e) {
+      fail(pending_ ? *pending_ : tls_error_of(e));
+    }
+    if (pending_) fail(*std::exchange(pending_, std::nullopt));
+  }
+
+  void fail(std::error_code ec) {
+    if (failed_) return;
+    failed_ = true;
+    timer_.cancel();
+    session_.tls_failed(ec);
+  }
+
+  // Until the handshake completes: DTLS retransmissions (Botan's timeout_check) and the
+  // handshake timeout.
+  void arm_timer() {
+    const auto now = clock::now();
+    auto next = deadline_;
+    if (datagram_) {
+      const auto tick = std::clamp(std::chrono::duration_cast<clock::duration>(state_->policy().dtls_initial / 4),
+                                   clock::duration(std::chrono::milliseconds(10)),
+                                   clock::duration(std::chrono::milliseconds(100)));
+      next = std::min(deadline_, now + tick);
+    }
+    timer_.expires_at(next);
+    timer_.async_wait([self = session_.shared_from_this(), this](const boost::system::error_code& ec) {
+      if (ec || failed_ || established_) return;
+      if (clock::now() >= deadline_) return fail(make_error_code(error::handshake_timeout));
+      if (datagram_ && channel_) run([&] { channel_->timeout_check(); });
+      if (!failed_ && !established_) arm_timer();
+    });
+  }
+
+  Session& session_;
+  std::shared_ptr<const State> state_;
+  std::variant<std::monostate, Botan::TLS::Client, Botan::TLS::Server> engine_;
+  Botan::TLS::Channel* channel_ = nullptr;
+  boost::asio::steady_timer timer_;
+  clock::time_point deadline_{};
+  std::optional<std::error_code> pending_;
+  std::string suite_;
+  std::size_t overhead_ = 0;
+  bool datagram_ = false;
+  bool established_ = false;
+  bool failed_ = false;
+  bool muted_ = false;
+};
+
+}  // namespace coap::security::detail

@@ -1,0 +1,214 @@
+// RFC 7252 section 9.1.3.3 (Certificate mode; TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8) and RFC 5280
+// (certificate path validation, CRLs): the security policy `pki` of
+// coap::session<Transport, pki>, on Botan 2. Every field of libcoap's coap_dtls_pki_t has its
+// counterpart in pki_config; coap_context_set_pki and coap_context_set_pki_root_cas are
+// set_pki and set_pki_root_cas.
+#pragma once
+
+#include <coap/context.hpp>
+#include <coap/policies.hpp>
+#include <coap/security/detail/secure_policy.hpp>
+#include <coap/security/tls_policy.hpp>
+
+#include <botan/certstor.h>
+#include <botan/credentials_manager.h>
+#include <botan/pkcs8.h>
+#include <botan/x509_crl.h>
+#include <botan/x509cert.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace coap::security {
+
+// libcoap's coap_dtls_key_t: the CA (trusted, or the issuer to present), the certificate (its
+// chain may follow it) and the private key (PKCS #8), from PEM files or from memory (PEM or
+// DER, told apart by their content).
+struct pki_key {
+  std::string ca_file, cert_file, key_file;            // COAP_PKI_KEY_PEM
+  std::vector<std::uint8_t> ca, cert, key;             // COAP_PKI_KEY_PEM_BUF / COAP_PKI_KEY_ASN1
+
+  static pki_key from_files(std::string ca_file, std::string cert_file, std::string key_file) {
+    pki_key k;
+    k.ca_file = std::move(ca_file);
+    k.cert_file = std::move(cert_file);
+    k.key_file = std::move(key_file);
+    return k;
+  }
+  static pki_key from_memory(std::vector<std::uint8_t> ca, std::vector<std::uint8_t> cert,
+                             std::vector<std::uint8_t> key) {
+    pki_key k;
+    k.ca = std::move(ca);
+    k.cert = std::move(cert);
+    k.key = std::move(key);
+    return k;
+  }
+};
+
+// What validate_cn_call_back is given, for each certificate of the peer's chain.
+struct pki_cn_info {
+  std::string_view cn;                    // the subject's CommonName
+  std::span<const std::uint8_t> der;      // the certificate, DER
+  unsigned depth;                         // 0: the peer's own certificate, 1: its issuer...
+  bool validated;                         // the chain validated (or verification is off)
+};
+
+// libcoap's coap_dtls_pki_t.
+struct pki_config {
+  bool verify_peer_cert = true;           // validate the peer's certificate
+  bool require_peer_cert = true;          // server: a client without a certificate fails
+  bool allow_self_signed = false;         // a lone self-signed certificate is trusted
+  bool allow_expired_certs = false;       // expiry (and not-yet-valid) is not an error
+  bool cert_chain_validation = true;      // enforce cert_chain_verify_depth
+  unsigned cert_chain_verify_depth = 3;   // intermediate CAs allowed between peer and root
+  bool check_cert_revocation = false;     // consult the CRLs below
+  bool allow_no_crl = true;               // a missing CRL is not an error
+  bool allow_expired_crl = false;         // a CRL past its nextUpdate still counts
+  std::vector<std::string> crl_files;     // PEM or DER
+  std::vector<std::vector<std::uint8_t>> crls;
+  // validate_cn_call_back: false rejects the peer (TLS alert bad_certificate).
+  std::function<bool(const pki_cn_info&)> validate_cn;
+  // validate_sni_call_back (server): the key to present for an SNI (nullopt: the default).
+  std::function<std::optional<pki_key>(std::string_view sni)> validate_sni;
+  std::string client_sni;                 // the SNI a client sends (empty: none)
+  pki_key key;                            // own certificate, key and CA
+  tls_setup_hook setup;                   // additional_tls_setup_call_back
+};
+
+// Loaded key material: the chain to present and its private key.
+struct pki_identity {
+  std::vector<Botan::X509_Certificate> chain;
+  std::shared_ptr<Botan::Private_Key> key;
+};
+
+// The credentials, trust anchors, CRLs and policy that PKI sessions share: one per server
+// endpoint, one per client session.
+class pki_state final : public Botan::Credentials_Manager {
+ public:
+  // `roots`: the context's root CAs (set_pki_root_cas), may be null.
+  static std::shared_ptr<pki_state> make(const pki_config& config, bool server,
+                                         std::shared_ptr<const Botan::Certificate_Store_In_Memory> roots,
+                                         std::error_code& ec);
+
+  const Botan::Credentials_Manager& credentials() const noexcept { return *this; }
+  const tls_policy& policy() const noexcept { return policy_; }
+  bool is_server() const noexcept { return server_; }
+  const std::string& sni() const noexcept { return config_.client_sni; }
+  const Botan::SymmetricKey& cookie_secret() const noexcept { return cookie_secret_; }
+
+  // The tls_channel's hooks: path validation with this configuration's rules (throws
+  // TLS_Exception with the alert), and require_peer_cert once the handshake is done.
+  void verify(const std::vector<Botan::X509_Certificate>& chain, Botan::Usage_Type usage,
+              const std::string& hostname) const;
+  void on_established(const Botan::TLS::Session& session) const;
+
+  // ---- Botan::Credentials_Manager ----
+  std::vector<Botan::Certificate_Store*> trusted_certificate_authorities(const std::string& type,
+                                                                         const std::string& context) override;
+  std::vector<Botan::X509_Certificate> cert_chain(const std::vector<std::string>& key_types, const std::string& type,
+                                                  const std::string& context) override;
+  Botan::Private_Key* private_key_for(const Botan::X509_Certificate& cert, const std::string& type,
+                                      const std::string& context) override;
+  Botan::SymmetricKey psk(const std::string& type, const std::string& context, const std::string& identity) override;
+
+  pki_state() : policy_(tls_policy::mode::pki) {}
+
+ private:
+  const pki_identity* identity_for(const std::string& sni);
+
+  bool server_ = false;
+  pki_config config_;
+  tls_policy policy_;
+  pki_identity own_;
+  std::map<std::string, std::optional<pki_identity>, std::less<>> by_sni_;
+  Botan::Certificate_Store_In_Memory trusted_;   // CA of the key, and the context's roots
+  Botan::Certificate_Store_In_Memory crl_store_; // the same CAs with the CRLs
+  Botan::SymmetricKey cookie_secret_;
+};
+
+// Loads a pki_key (what validate_sni returns goes through this too).
+std::optional<pki_identity> load_pki_identity(const pki_key& key, std::vector<Botan::X509_Certificate>& cas,
+                                              std::error_code& ec);
+
+// The context's PKI: server defaults (coap_context_set_pki) and root CAs.
+struct pki_context_state {
+  std::optional<pki_config> config;
+  std::shared_ptr<const pki_state> server;
+  std::shared_ptr<Botan::Certificate_Store_In_Memory> roots;
+};
+
+struct pki : detail::secure_policy_base<pki_state> {
+  static constexpr std::string_view name = "PKI";
+  using client_config = pki_config;
+
+  // A client's state: its own configuration, or else the context's (coap_new_client_session
+  // with COAP_PROTO_DTLS after coap_context_set_pki); with only root CAs set, a client that
+  // verifies the server against them and presents no certificate.
+  template <class Allocator>
+  static state_ptr client_state(basic_context<Allocator>& ctx, const client_config* config, std::error_code& ec) {
+    auto* s = ctx.template find_security_state<pki_context_state>();
+    std::shared_ptr<const Botan::Certificate_Store_In_Memory> roots = s ? s->roots : nullptr;
+    if (config) return pki_state::make(*config, false, roots, ec);
+    if (s && s->config) return pki_state::make(*s->config, false, roots, ec);
+    if (roots) return pki_state::make(pki_config{}, false, roots, ec);
+    ec = error::security_not_configured;
+    return nullptr;
+  }
+  template <class Allocator>
+  static state_ptr server_state(basic_context<Allocator>& ctx, std::error_code& ec) {
+    auto* s = ctx.template find_security_state<pki_context_state>();
+    if (!s || !s->config) {
+      ec = error::security_not_configured;
+      return nullptr;
+    }
+    if (!s->server) s->server = pki_state::make(*s->config, true, s->roots, ec);
+    return s->server;
+  }
+};
+static_assert(security_policy<pki>);
+
+// coap_context_set_pki: the server side of every PKI endpoint added afterwards, and the
+// default of client sessions made without their own pki_config.
+template <class Allocator>
+std::error_code set_pki(basic_context<Allocator>& ctx, const pki_config& config) {
+  auto& s = ctx.template security_state<pki_context_state>();
+  std::error_code ec;
+  // Loaded now, so that a bad file is reported here rather than at the first handshake.
+  auto server = pki_state::make(config, true, s.roots, ec);
+  if (ec) return ec;
+  s.config = config;
+  s.server = std::move(server);
+  return {};
+}
+
+// coap_context_set_pki_root_cas: trust anchors from a PEM file and/or a directory of them,
+// added to every PKI session of the context made afterwards.
+std::error_code add_root_cas(Botan::Certificate_Store_In_Memory& store, const std::string& ca_file,
+                             const std::string& ca_dir);
+template <class Allocator>
+std::error_code set_pki_root_cas(basic_context<Allocator>& ctx, const std::string& ca_file,
+                                 const std::string& ca_dir = {}) {
+  auto& s = ctx.template security_state<pki_context_state>();
+  if (!s.roots) s.roots = std::make_shared<Botan::Certificate_Store_In_Memory>();
+  if (auto ec = add_root_cas(*s.roots, ca_file, ca_dir)) return ec;
+  if (s.config) {
+    std::error_code ec;
+    s.server = pki_state::make(*s.config, true, s.roots, ec);
+    return ec;
+  }
+  return {};
+}
+
+}  // namespace coap::security
+
+namespace coap {
+using security::pki;
+}  // namespace coap
