@@ -1,8 +1,7 @@
 // Misuse that must not compile, proven with requires-expressions evaluated to false: a value
 // of the wrong format for a typed option, a response code where a method is expected,
-// RFC 8323 signalling state on a UDP session, credentials set-up on a NoSec session, a
-// security policy no transport carries yet, and a session of something that is not a
-// transport. (A requires-expression is only a test inside a template, so each check is a
+// RFC 8323 signalling state on a UDP session, a security policy no transport carries, and a
+// session of something that is not a transport. (A requires-expression is only a test inside a template, so each check is a
 // concept over the type under test.) The static_asserts are the test; the runtime case
 // only makes this a test binary.
 #include <coap/session.hpp>
@@ -84,10 +83,10 @@ concept has_csm_state = requires(const Session& s) {
 static_assert(has_csm_state<coap::session<coap::tcp>>);
 static_assert(!has_csm_state<coap::session<coap::udp>>);
 
-// ---- Security: policies are checked, and a NoSec session takes no credentials ----
+// ---- Security: policies are checked ----
 
 struct not_a_security_policy {};
-// Models security_policy, as psk and pki will; no transport carries it.
+// Models security_policy but has no state or record layer: no transport carries it.
 struct uncarried_security {
   static constexpr bool secure = true;
 };
@@ -103,28 +102,8 @@ static_assert(coap::security_policy<uncarried_security>);
 static_assert(!session_exists<coap::udp, uncarried_security>);
 static_assert(!session_exists<coap::tcp, uncarried_security>);
 
-// Credentials set-up (the names psk and pki will use, after libcoap's coap_context_set_psk2 /
-// coap_context_set_pki). Written as "exists exactly when the policy is secure", so that it
-// keeps its meaning when DTLS/TLS land: a secure session must then offer it, a NoSec one
-// still must not.
-template <class Session>
-concept has_psk_setup = requires(Session& s, std::string_view identity, std::span<const std::uint8_t> key) {
-  s.set_psk(identity, key);
-};
-template <class Session>
-concept has_pki_setup = requires(Session& s, std::string_view certificate, std::string_view private_key) {
-  s.set_pki(certificate, private_key);
-};
-template <class Session>
-constexpr bool credentials_follow_security = Session::security_type::secure
-                                                 ? (has_psk_setup<Session> || has_pki_setup<Session>)
-                                                 : (!has_psk_setup<Session> && !has_pki_setup<Session>);
-static_assert(!has_psk_setup<coap::session<coap::udp, coap::no_sec>>);
-static_assert(!has_pki_setup<coap::session<coap::udp, coap::no_sec>>);
-static_assert(!has_psk_setup<coap::session<coap::tcp, coap::no_sec>>);
-static_assert(!has_pki_setup<coap::session<coap::tcp, coap::no_sec>>);
-static_assert(credentials_follow_security<coap::session<coap::udp, coap::no_sec>>);
-static_assert(credentials_follow_security<coap::session<coap::tcp, coap::no_sec>>);
+// Credentials (PSK, PKI) and their misuse: tests/security_compile_test.cpp, which links the
+// secure policies.
 
 // ---- Only transport policies make sessions ----
 

@@ -253,8 +253,8 @@ if start_libcoap_server ::1; then
 else
   fail "libcoap's coap-server-notls did not start on ::1"
 fi
-check "coaps:// is refused (for now)" 1 "" $'coap-client: coaps:// is not supported yet (coap:// and coap+tcp:// are)\n' -- \
-  "${oc[@]}" coaps://127.0.0.1/
+check "PSK flags on a coap:// URI are refused" 1 "" $'coap-client: security flags need a coaps:// or coaps+tcp:// URI\n' -- \
+  "${oc[@]}" -u id -k key coap://127.0.0.1/
 check "http:// is not a CoAP URI" 1 "" $'coap-client: invalid CoAP URI \'http://127.0.0.1/\': unsupported URI scheme\n' -- \
   "${oc[@]}" http://127.0.0.1/
 
