@@ -11,6 +11,7 @@
 #include <coap/detail/handler_slot.hpp>
 #include <coap/detail/server_dispatch.hpp>
 #include <coap/detail/session_common.hpp>
+#include <coap/detail/session_owner.hpp>
 #include <coap/message.hpp>
 #include <coap/tcp_codec.hpp>
 
@@ -33,15 +34,6 @@
 #include <vector>
 
 namespace coap::transports {
-
-// What a server session tells its endpoint when it ends. (Not a std::function: its capture
-// would be allocated per connection from the global heap, outside the session's allocator.)
-template <class Session>
-class session_owner {
- public:
-  virtual ~session_owner() = default;
-  virtual void session_closed(Session& s) = 0;
-};
 
 template <class Security, class Allocator>
 class tcp_session_impl final

@@ -26,6 +26,7 @@ namespace coap::transports {
 
 template <class Security, class Allocator>
 class udp_endpoint final : public detail::endpoint_base,
+                           public session_owner<udp_session_impl<Security, Allocator>>,
                            public std::enable_shared_from_this<udp_endpoint<Security, Allocator>> {
   template <class T>
   using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
@@ -92,6 +93,16 @@ class udp_endpoint final : public detail::endpoint_base,
   }
   std::string_view description() const noexcept override { return description_; }
 
+  // ---- session_owner: a session that ends (a failed handshake, close_notify, close()) leaves
+  // the endpoint at once ----
+  void session_closed(session_impl& s) override {
+    if (closed_) return;
+    auto it = sessions_.find(s.remote_endpoint());
+    if (it == sessions_.end() || it->second.get() != &s) return;
+    auto keep = std::move(it->second);  // `s` is still running close()
+    sessions_.erase(it);
+  }
+
   // The session of a peer, if it exists (tests and the session handle use it).
   std::shared_ptr<session_impl> find_session(const endpoint_type& peer) const {
     auto it = sessions_.find(peer);
@@ -147,6 +158,7 @@ class udp_endpoint final : public detail::endpoint_base,
         // The allocator refused the session: the peer is refused as at the cap, statelessly.
         return refuse(d, "out of memory");
       }
+      it->second->set_owner(this->weak_from_this());
       ctx_.emit(session_event::session_created, it->second->description());
       if constexpr (Security::secure) {
         auto session = it->second;
@@ -231,6 +243,7 @@ class udp_endpoint final : public detail::endpoint_base,
   void free_session(It it) {
     auto s = std::move(it->second);
     sessions_.erase(it);
+    s->set_owner({});  // it is already out of the table
     ctx_.emit(session_event::session_freed, s->description());
     s->close(error::session_closed);
   }

@@ -12,6 +12,7 @@
 #include <coap/detail/endpoint_text.hpp>
 #include <coap/detail/handler_slot.hpp>
 #include <coap/detail/session_common.hpp>
+#include <coap/detail/session_owner.hpp>
 #include <coap/detail/server_dispatch.hpp>
 #include <coap/detail/stateless_response.hpp>
 #include <coap/message.hpp>
@@ -111,6 +112,8 @@ class udp_session_impl final
     if constexpr (Security::secure) return !closed_ && tls_.handshaking();
     else return false;
   }
+  // The endpoint hears about the end of a server session through this.
+  void set_owner(std::weak_ptr<session_owner<udp_session_impl>> owner) noexcept { owner_ = std::move(owner); }
   const auto& security_channel() const noexcept { return tls_; }
 
   // True when nothing references or waits on the session: it may be pooled and freed.
@@ -148,7 +151,17 @@ class udp_session_impl final
     if (closed_) return this->fail_soon(std::move(handler), error::session_closed);
     owned_message ping{Allocator(ctx_.get_allocator())};
     ping.set_type(message_type::confirmable);
-    if (!secured()) return start_request(std::move(ping), std::move(handler));  // queued until the handshake
+    if (!secured()) {
+      // Queued until the handshake (start_queued tells it by its empty code).
+      if (queue_.size() >= config_.max_queued_requests) return this->fail_soon(std::move(handler), error::queue_full);
+      queued q{std::move(ping), std::move(handler)};
+      try {
+        queue_.push_back(std::move(q));
+      } catch (const std::bad_alloc&) {
+        this->fail_soon(q.handler.take(), error::no_memory);
+      }
+      return;
+    }
     send_request(std::move(ping), std::move(handler), exchange_kind::ping);
   }
 
@@ -173,6 +186,7 @@ class udp_session_impl final
       own_socket_->close(ignored);
     }
     this->emit_closed(why);
+    if (auto owner = std::exchange(owner_, {}).lock()) owner->session_closed(*this);
   }
 
   // Client sessions read their own socket.
@@ -672,6 +686,7 @@ class udp_session_impl final
   owned_message response_;
   std::uint16_t message_id_;
   std::uint64_t deferred_ids_ = 0;
+  std::weak_ptr<session_owner<udp_session_impl>> owner_;
   // The DTLS record layer (empty for no_sec). Last: it refers to the members above.
   [[no_unique_address]] typename Security::template channel<udp_session_impl> tls_{*this};
 };

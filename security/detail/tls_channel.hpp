@@ -80,6 +80,7 @@ class tls_channel final : public Botan::TLS::Callbacks {
   // answers (silently) with a HelloVerifyRequest, so that the ClientHello with the cookie,
   // which the endpoint checked statelessly, continues the handshake (tls_endpoint_hello).
   void start_server(std::shared_ptr<const State> state, bool datagram, std::span<const std::uint8_t> primer = {}) {
+    server_ = true;
     start(std::move(state), datagram);
     run([&] {
       auto& s = engine_.template emplace<Botan::TLS::Server>(*this, tls_no_session_cache(), mutable_credentials(),
@@ -97,7 +98,10 @@ class tls_channel final : public Botan::TLS::Callbacks {
   // Ciphertext from the peer.
   void received(std::span<const std::uint8_t> d) {
     if (!channel_ || failed_) return;
+    if (datagram_ && server_ && !muted_ && repeat_flight_for(d)) return;
+    new_flight_ = true;
     run([&] { channel_->received_data(d.data(), d.size()); });
+    if (!muted_ && server_) hello_seen_ = true;
   }
   // Plaintext for the peer (only once established()).
   void send(std::span<const std::uint8_t> d) {
@@ -122,7 +126,9 @@ class tls_channel final : public Botan::TLS::Callbacks {
 
   // ---- Botan::TLS::Callbacks ----
   void tls_emit_data(const std::uint8_t data[], std::size_t size) override {
-    if (!muted_) session_.tls_wire({data, size});
+    if (muted_) return;
+    if (datagram_ && server_) keep_flight(data, size);
+    session_.tls_wire({data, size});
   }
   void tls_record_received(std::uint64_t, const std::uint8_t data[], std::size_t size) override {
     if (!failed_) session_.tls_plaintext({data, size});
@@ -169,6 +175,39 @@ class tls_channel final : public Botan::TLS::Callbacks {
     arm_timer();
   }
   std::size_t io_buffer_size() const noexcept { return datagram_ ? 2048 : 4096; }
+
+  // RFC 6347 section 4.2.4: a DTLS server whose flight was lost sees the client's previous
+  // flight again and must send its own again. Botan 2.19 does neither for a repeated
+  // ClientHello (it fails with protocol_version) nor for a repeated final client flight after
+  // the handshake (it ignores it), so the server's last flight is kept here and repeated.
+  void keep_flight(const std::uint8_t* data, std::size_t size) {
+    if (new_flight_) {
+      flight_.clear();
+      flight_sizes_.clear();
+      new_flight_ = false;
+    }
+    flight_.insert(flight_.end(), data, data + size);
+    flight_sizes_.push_back(size);
+  }
+  bool repeat_flight_for(std::span<const std::uint8_t> d) {
+    if (d.size() < 14 || flight_sizes_.empty()) return false;
+    const std::uint8_t type = d[0];
+    const bool epoch0 = d[3] == 0 && d[4] == 0;
+    // Before the handshake completes: the ClientHello (with its cookie) again. After it: any
+    // handshake or ChangeCipherSpec record is the client's final flight again (renegotiation
+    // is refused by the policy).
+    const bool repeated_hello = !established_ && hello_seen_ && type == 22 && epoch0 && d[13] == 1;
+    const bool repeated_final = established_ && (type == 22 || type == 20);
+    if (!repeated_hello && !repeated_final) return false;
+    if (repeated_final && ++repeats_ > max_repeats) return true;  // dropped from now on
+    std::size_t at = 0;
+    for (auto n : flight_sizes_) {
+      session_.tls_wire({flight_.data() + at, n});
+      at += n;
+    }
+    return true;
+  }
+  static constexpr unsigned max_repeats = 8;
   // Botan takes the credentials by non-const reference; they are only read.
   Botan::Credentials_Manager& mutable_credentials() const {
     return const_cast<Botan::Credentials_Manager&>(state_->credentials());
@@ -223,6 +262,12 @@ class tls_channel final : public Botan::TLS::Callbacks {
   std::string suite_;
   std::size_t overhead_ = 0;
   bool datagram_ = false;
+  bool server_ = false;
+  bool hello_seen_ = false;  // the server has taken a ClientHello (after the primer)
+  bool new_flight_ = true;   // the next emitted datagram starts a flight
+  unsigned repeats_ = 0;
+  std::vector<std::uint8_t> flight_;       // DTLS server: the last flight, datagram by datagram
+  std::vector<std::size_t> flight_sizes_;
   bool established_ = false;
   bool failed_ = false;
   bool muted_ = false;
