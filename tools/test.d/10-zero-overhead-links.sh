@@ -21,15 +21,15 @@ graph() {
 nosec=(//examples:snippet_client_session //bench:udp_bench_server //bench:tcp_bench_server)
 for t in "${nosec[@]}"; do
   deps=$(graph "$t") || { fail "bazel query deps($t)"; continue; }
-  if echo "$deps" | grep -qi botan; then fail "$t reaches Botan: $(echo "$deps" | grep -i botan | head -3 | tr '\n' ' ')"
+  if grep -qi botan <<<"$deps"; then fail "$t reaches Botan: $(echo "$deps" | grep -i botan | head -3 | tr '\n' ' ')"
   else ok "$t: no Botan in its build graph ($(echo "$deps" | wc -l) targets)"; fi
 done
 
 deps=$(graph //examples:snippet_client_session_psk) || fail "bazel query psk snippet"
-if echo "$deps" | grep -q '^//security:pki$'; then fail "the PSK snippet reaches //security:pki"
+if grep -q '^//security:pki$' <<<"$deps"; then fail "the PSK snippet reaches //security:pki"
 else ok "//examples:snippet_client_session_psk: no //security:pki in its build graph"; fi
 deps=$(graph //examples:snippet_client_session_pki) || fail "bazel query pki snippet"
-if echo "$deps" | grep -q '^//security:psk$'; then fail "the PKI snippet reaches //security:psk"
+if grep -q '^//security:psk$' <<<"$deps"; then fail "the PKI snippet reaches //security:psk"
 else ok "//examples:snippet_client_session_pki: no //security:psk in its build graph"; fi
 
 if ! bazel build --noshow_progress //examples:snippet_client_session //examples:snippet_client_session_psk \
@@ -38,7 +38,7 @@ if ! bazel build --noshow_progress //examples:snippet_client_session //examples:
   exit 1
 fi
 for b in examples/snippet_client_session bench/udp_bench_server bench/tcp_bench_server; do
-  if ldd "bazel-bin/$b" | grep -qi botan; then fail "bazel-bin/$b links Botan"
+  if grep -qi botan <<<"$(ldd "bazel-bin/$b")"; then fail "bazel-bin/$b links Botan"
   else ok "bazel-bin/$b does not link Botan ($(ldd "bazel-bin/$b" | wc -l) shared libraries)"; fi
 done
 # The PSK binary: Botan's TLS yes, our certificate code and Botan's path validation no; the
@@ -52,14 +52,14 @@ psk_symbols=$(symbols bazel-bin/examples/snippet_client_session_psk) || status=1
 pki_symbols=$(symbols bazel-bin/examples/snippet_client_session_pki) || status=1
 pki_code='coap::security::pki_state::\|x509_path_validate'
 psk_code='coap::security::psk_state::'
-if ! echo "$pki_symbols" | grep -q "$pki_code" || ! echo "$psk_symbols" | grep -q "$psk_code"; then
+if ! grep -q "$pki_code" <<<"$pki_symbols" || ! grep -q "$psk_code" <<<"$psk_symbols"; then
   fail "the snippets do not contain their own security code: the checks below would mean nothing"
-elif echo "$psk_symbols" | grep -q "$pki_code"; then
+elif grep -q "$pki_code" <<<"$psk_symbols"; then
   fail "the PSK snippet contains PKI code: $(echo "$psk_symbols" | grep "$pki_code" | head -3)"
 else
   ok "the PSK snippet has no pki_state or x509_path_validate (the PKI snippet has both)"
 fi
-if echo "$pki_symbols" | grep -q "$psk_code"; then
+if grep -q "$psk_code" <<<"$pki_symbols"; then
   fail "the PKI snippet contains PSK code: $(echo "$pki_symbols" | grep "$psk_code" | head -3)"
 else
   ok "the PKI snippet has no psk_state (the PSK snippet has it)"
