@@ -110,6 +110,12 @@ class pki_state final : public Botan::Credentials_Manager {
               const std::string& hostname) const;
   void on_established(const Botan::TLS::Session& session) const;
 
+  // A server caches the keys validate_sni gave, one per SNI, up to this many; a declined SNI
+  // (nullopt) is not cached, so clients sending made-up names grow nothing. Beyond the cap,
+  // the key of the latest uncached SNI lives in one slot until the next one replaces it.
+  static constexpr std::size_t max_cached_sni = 64;
+  std::size_t cached_sni_keys() const noexcept { return by_sni_.size(); }
+
   // ---- Botan::Credentials_Manager ----
   std::vector<Botan::Certificate_Store*> trusted_certificate_authorities(const std::string& type,
                                                                          const std::string& context) override;
@@ -128,7 +134,9 @@ class pki_state final : public Botan::Credentials_Manager {
   pki_config config_;
   tls_policy policy_;
   pki_identity own_;
-  std::map<std::string, std::optional<pki_identity>, std::less<>> by_sni_;
+  std::map<std::string, pki_identity, std::less<>> by_sni_;
+  std::string overflow_sni_;
+  std::optional<pki_identity> overflow_;
   Botan::Certificate_Store_In_Memory trusted_;   // CA of the key, and the context's roots
   Botan::Certificate_Store_In_Memory crl_store_; // the same CAs with the CRLs
   Botan::SymmetricKey cookie_secret_;

@@ -18,6 +18,7 @@
 
 #include <boost/asio.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -210,6 +211,20 @@ struct fixture {
     return request(s, get_hello(), sc.handshake_timeout + 5s);
   }
 
+  // Runs until the server's session count has not changed for 200 ms (at most 3 s).
+  void settle(server& srv) {
+    auto count = srv.ctx.session_count();
+    auto since = std::chrono::steady_clock::now();
+    run_until([&] {
+      const auto now = std::chrono::steady_clock::now();
+      if (srv.ctx.session_count() != count) {
+        count = srv.ctx.session_count();
+        since = now;
+      }
+      return now - since >= 200ms;
+    }, 3s);
+  }
+
   // A handshake that must fail with `expected`; the client session is closed by it, and a TLS
   // server session leaves its endpoint at once. (A DTLS server session that failed stays in
   // its endpoint's table until its peer's address sends again or the idle timeout; the test
@@ -217,6 +232,7 @@ struct fixture {
   template <class Transport, class Security>
   void expect_failure(server& srv, const typename Security::client_config& cfg, std::error_code expected,
                       const coap::session_config& sc = quick()) {
+    settle(srv);  // server sessions of earlier clients that closed have left
     const auto before = srv.ctx.session_count();  // failed DTLS sessions stay (see above)
     const auto out = hello<Transport, Security>(srv, cfg, sc);
     BOOST_TEST((out.ec == expected), Transport::name << ": expected " << expected.message() << ", got "
@@ -450,6 +466,127 @@ BOOST_AUTO_TEST_CASE(der_in_memory) {
   client_cfg.key = sec::pki_key::from_memory(file_bytes("ca.crt.der"), file_bytes("client.crt.der"),
                                              file_bytes("client.key.der"));
   expect_success_both<coap::pki>(srv, client_cfg);
+}
+
+// ---- 4b. Choosing keys by identity, hint and SNI (RFC 6066 section 3; libcoap's
+// validate_id_call_back, validate_sni_call_back and validate_ih_call_back).
+
+// The server's key depends on the client's identity and the SNI it sent.
+BOOST_AUTO_TEST_CASE(psk_key_by_identity_and_sni) {
+  const bytes key_a{'k', 'e', 'y', '-', 'a'}, key_b{'k', 'e', 'y', '-', 'b'};
+  std::vector<std::string> asked;
+  auto cfg = psk_server_config();
+  cfg.key_for_identity = [&](std::string_view identity, std::string_view sni) -> std::optional<bytes> {
+    asked.push_back(std::string(identity) + "@" + std::string(sni));
+    if (identity != "alice") return std::nullopt;
+    if (sni == "a.example") return key_a;
+    if (sni == "b.example") return key_b;
+    return std::nullopt;
+  };
+  auto& srv = psk_server(cfg);
+  const auto with_sni = [](std::string sni, bytes key) {
+    auto c = psk_client("alice", std::move(key));
+    c.sni = std::move(sni);
+    return c;
+  };
+  expect_success_both<coap::psk>(srv, with_sni("a.example", key_a));
+  expect_success_both<coap::psk>(srv, with_sni("b.example", key_b));
+  expect_failure<coap::tcp, coap::psk>(srv, with_sni("a.example", key_b), coap::tls_alert::bad_record_mac);
+  expect_failure_both<coap::psk>(srv, with_sni("", key_a), coap::tls_alert::unknown_psk_identity);
+  BOOST_TEST(std::count(asked.begin(), asked.end(), "alice@a.example") >= 3);
+  BOOST_TEST(std::count(asked.begin(), asked.end(), "alice@b.example") >= 2);
+  BOOST_TEST(std::count(asked.begin(), asked.end(), "alice@") >= 2);
+}
+
+// The server's hint and key depend on the SNI; the client picks its identity and key from
+// the hint it is sent. Without a matching SNI the defaults ("CoAP", the context key) hold.
+BOOST_AUTO_TEST_CASE(psk_hint_and_key_by_sni) {
+  const bytes room{'r', 'o', 'o', 'm'};
+  auto cfg = psk_server_config();
+  cfg.on_sni = [&](std::string_view sni) -> std::optional<sec::psk_hint_key> {
+    if (sni == "room.example") return sec::psk_hint_key{"room-7", room};
+    return std::nullopt;
+  };
+  auto& srv = psk_server(cfg);
+  std::vector<std::string> hints;
+  const auto client = [&](std::string sni) {
+    auto c = psk_client("nobody", {'n', 'o', 'n', 'e'});
+    c.sni = std::move(sni);
+    c.on_hint = [&hints, room](std::string_view hint) -> std::optional<sec::psk_identity_key> {
+      hints.emplace_back(hint);
+      if (hint == "room-7") return sec::psk_identity_key{"guest", room};
+      if (hint == "CoAP") return sec::psk_identity_key{"alice", secret};
+      return std::nullopt;
+    };
+    return c;
+  };
+  expect_success_both<coap::psk>(srv, client("room.example"));
+  BOOST_TEST(std::count(hints.begin(), hints.end(), "room-7") == 2);
+  BOOST_TEST(std::count(hints.begin(), hints.end(), "CoAP") == 0);
+  hints.clear();
+  expect_success_both<coap::psk>(srv, client("other.example"));
+  expect_success_both<coap::psk>(srv, client(""));
+  BOOST_TEST(std::count(hints.begin(), hints.end(), "CoAP") == 4);
+  BOOST_TEST(hints.size() == 4u);
+  // on_hint declining keeps the configured identity and key: here the wrong ones.
+  auto declined = psk_client("alice", {'w', 'r', 'o', 'n', 'g'});
+  declined.on_hint = [](std::string_view) -> std::optional<sec::psk_identity_key> { return std::nullopt; };
+  expect_failure<coap::tcp, coap::psk>(srv, declined, coap::tls_alert::bad_record_mac);
+}
+
+// The server presents the certificate validate_sni gives for the client's SNI (the client
+// sees it in validate_cn), the default one for other names and for none. Keys given are
+// cached per name, up to pki_state::max_cached_sni; declined names are not.
+BOOST_AUTO_TEST_CASE(pki_key_by_sni) {
+  const auto chain_key = sec::pki_key::from_files(cert("ca.crt"), cert("chain-leaf-bundle.crt"), cert("chain-leaf.key"));
+  std::vector<std::string> asked;
+  auto cfg = pki("server");
+  cfg.validate_sni = [&](std::string_view sni) -> std::optional<sec::pki_key> {
+    asked.emplace_back(sni);
+    if (sni == "chain.example" || sni.starts_with("n")) return chain_key;
+    return std::nullopt;
+  };
+  auto& srv = pki_server(cfg);
+  const auto& state = *srv.ctx.find_security_state<sec::pki_context_state>()->server;
+  bytes seen;
+  const auto client = [&](std::string sni) {
+    auto c = pki("client");
+    c.client_sni = std::move(sni);
+    c.validate_cn = [&seen](const sec::pki_cn_info& i) {
+      if (i.depth == 0) seen.assign(i.der.begin(), i.der.end());
+      return true;
+    };
+    return c;
+  };
+  const auto chain_leaf = file_bytes("chain-leaf.crt.der"), server_leaf = file_bytes("server.crt.der");
+  BOOST_TEST_REQUIRE(!chain_leaf.empty());
+  const auto presents = [&]<class Transport>(Transport, const std::string& sni, const bytes& expected) {
+    seen.clear();
+    expect_success<Transport, coap::pki>(srv, client(sni));
+    BOOST_TEST((seen == expected), Transport::name << " SNI '" << sni << "'");
+  };
+  for (int round = 0; round < 2; ++round) {
+    presents(coap::udp{}, "chain.example", chain_leaf);
+    presents(coap::tcp{}, "chain.example", chain_leaf);
+    presents(coap::udp{}, "other.example", server_leaf);
+    presents(coap::tcp{}, "other.example", server_leaf);
+    presents(coap::tcp{}, "", server_leaf);
+  }
+  BOOST_TEST(std::count(asked.begin(), asked.end(), "chain.example") == 1);  // loaded once
+  BOOST_TEST(std::count(asked.begin(), asked.end(), "other.example") >= 4);  // asked each time
+  BOOST_TEST(std::count(asked.begin(), asked.end(), "") == 0);
+  BOOST_TEST(state.cached_sni_keys() == 1u);
+
+  // Past the cap the cache stops growing, and names beyond it still get their key.
+  const auto cap = sec::pki_state::max_cached_sni;
+  for (std::size_t i = 0; i < cap + 3; ++i) {
+    seen.clear();
+    expect_success<coap::tcp, coap::pki>(srv, client("n" + std::to_string(i) + ".example"));
+    BOOST_TEST((seen == chain_leaf), "n" << i);
+  }
+  BOOST_TEST(state.cached_sni_keys() == cap);
+  presents(coap::tcp{}, "chain.example", chain_leaf);
+  presents(coap::tcp{}, "other.example", server_leaf);
 }
 
 // Set-up errors are reported at set-up: an unreadable file, and an endpoint without security.

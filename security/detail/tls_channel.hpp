@@ -185,6 +185,7 @@ class tls_channel final : public Botan::TLS::Callbacks {
       flight_.clear();
       flight_sizes_.clear();
       new_flight_ = false;
+      repeats_ = 0;
     }
     flight_.insert(flight_.end(), data, data + size);
     flight_sizes_.push_back(size);
@@ -199,7 +200,7 @@ class tls_channel final : public Botan::TLS::Callbacks {
     const bool repeated_hello = !established_ && hello_seen_ && type == 22 && epoch0 && d[13] == 1;
     const bool repeated_final = established_ && (type == 22 || type == 20);
     if (!repeated_hello && !repeated_final) return false;
-    if (repeated_final && ++repeats_ > max_repeats) return true;  // dropped from now on
+    if (++repeats_ > max_repeats) return true;  // each flight is repeated 8 times at most
     std::size_t at = 0;
     for (auto n : flight_sizes_) {
       session_.tls_wire({flight_.data() + at, n});
@@ -208,7 +209,8 @@ class tls_channel final : public Botan::TLS::Callbacks {
     return true;
   }
   static constexpr unsigned max_repeats = 8;
-  // Botan takes the credentials by non-const reference; they are only read.
+  // Botan takes the credentials by non-const reference; they are only read, but for
+  // pki_state's cache of SNI keys (the context's executor is the only thread using it).
   Botan::Credentials_Manager& mutable_credentials() const {
     return const_cast<Botan::Credentials_Manager&>(state_->credentials());
   }

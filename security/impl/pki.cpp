@@ -250,20 +250,21 @@ std::vector<Botan::Certificate_Store*> pki_state::trusted_certificate_authoritie
 }
 
 const pki_identity* pki_state::identity_for(const std::string& sni) {
-  if (server_ && config_.validate_sni && !sni.empty()) {
-    auto it = by_sni_.find(sni);
-    if (it == by_sni_.end()) {
-      std::optional<pki_identity> loaded;
-      if (auto key = config_.validate_sni(sni)) {
-        std::vector<Botan::X509_Certificate> cas;
-        std::error_code ec;
-        loaded = load_pki_identity(*key, cas, ec);
-      }
-      it = by_sni_.emplace(sni, std::move(loaded)).first;
-    }
-    if (it->second && !it->second->chain.empty()) return &*it->second;
-  }
-  return &own_;
+  if (!server_ || !config_.validate_sni || sni.empty()) return &own_;
+  if (auto it = by_sni_.find(sni); it != by_sni_.end()) return &it->second;
+  if (overflow_ && overflow_sni_ == sni) return &*overflow_;
+  // Botan asks twice per handshake (cert_chain, then private_key_for): a declined or
+  // unloadable SNI calls validate_sni both times and gets the default key.
+  auto key = config_.validate_sni(sni);
+  if (!key) return &own_;
+  std::vector<Botan::X509_Certificate> cas;
+  std::error_code ec;
+  auto loaded = load_pki_identity(*key, cas, ec);
+  if (!loaded || loaded->chain.empty() || !loaded->key) return &own_;
+  if (by_sni_.size() < max_cached_sni) return &by_sni_.emplace(sni, std::move(*loaded)).first->second;
+  overflow_sni_ = sni;
+  overflow_ = std::move(loaded);
+  return &*overflow_;
 }
 
 std::vector<Botan::X509_Certificate> pki_state::cert_chain(const std::vector<std::string>& key_types,
