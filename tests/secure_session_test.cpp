@@ -661,6 +661,55 @@ BOOST_AUTO_TEST_CASE(dtls_recovers_a_lost_server_finished) {
   lose_once(*this, [](std::span<const std::uint8_t> d) { return d.size() > 13 && d[0] == 22 && d[3] == 0 && d[4] == 1; });
 }
 
+// ---- 5b. RFC 6347 section 4.1.2.7: a DTLS record that fails its checks is dropped, and the
+// association goes on. Datagrams spoofed from the client's address at an established server
+// session (and from the server's at the client): garbage, a ciphertext record with one byte
+// flipped, a replayed request record, a plaintext fatal alert in epoch 0, a plaintext
+// ClientHello. Each side goes on serving the same session; the replay is not answered twice.
+BOOST_AUTO_TEST_CASE(dtls_drops_forged_records) {
+  auto& srv = psk_server();
+  int served = 0;
+  srv.ctx.add_resource("count").on(coap::method::post, [&](const coap::request&, coap::basic_response<>& res) {
+    ++served;
+    res.set_code(coap::response_code::changed);
+  });
+  std::vector<bytes> app_records;  // the client's application records, as sent
+  proxy p(io.get_executor(), {loopback, srv.udp}, [&](proxy::direction dir, std::size_t, auto d) {
+    if (dir == proxy::direction::to_server && !d.empty() && d[0] == 23) app_records.emplace_back(d.begin(), d.end());
+    return proxy::action::forward;
+  });
+  auto s = connect<coap::udp, coap::psk>(p.endpoint().port(), psk_client());
+  coap::message post(coap::method::post);
+  post.add(coap::options::uri_path{}, "count");
+  post.set_type(coap::message_type::non_confirmable);
+  BOOST_TEST_REQUIRE(!request(s, post).ec);
+  BOOST_TEST_REQUIRE(served == 1);
+  BOOST_TEST_REQUIRE(!app_records.empty());
+  const std::size_t sessions = srv.ctx.session_count();
+
+  const bytes request_record = app_records.back();
+  bytes flipped = request_record;
+  flipped.back() ^= 0x01;
+  // Epoch 0, sequence 100: a fatal bad_record_mac alert, and a ClientHello header.
+  const bytes alert{21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 100, 0, 2, 2, 20};
+  const bytes hello{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 101, 0, 12, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  std::mt19937 rng(7);
+  bytes garbage(64);
+  for (auto& b : garbage) b = static_cast<std::uint8_t>(rng());
+  for (const auto dir : {proxy::direction::to_server, proxy::direction::to_client})
+    for (const auto& forged : {garbage, flipped, alert, hello}) p.inject(dir, forged);
+  p.inject(proxy::direction::to_server, request_record);  // a replay
+  run_until([] { return false; }, 300ms);
+
+  BOOST_TEST(s.is_open());
+  BOOST_TEST(served == 1);  // the replayed record was not a second request
+  const auto out = request(s, get_hello());
+  BOOST_TEST(out.ok(), out.ec.message());
+  BOOST_TEST(srv.ctx.session_count() == sessions);
+  BOOST_TEST_REQUIRE(!request(s, post).ec);
+  BOOST_TEST(served == 2);
+}
+
 // ---- 6. RFC 6347 section 4.2.1: a ClientHello without a cookie gets a HelloVerifyRequest and
 // the server keeps no state. Nothing reaches the client here, which keeps sending hellos.
 BOOST_AUTO_TEST_CASE(stateless_hello_verify_request) {

@@ -32,6 +32,9 @@ class lossy_udp_proxy {
 
   boost::asio::ip::udp::endpoint endpoint() const { return front_.local_endpoint(); }
   std::size_t seen(direction d) const { return d == direction::to_server ? to_server_ : to_client_; }
+  // Sends `bytes` on as if the other side had sent them (to_server: from the client's
+  // address as the server sees it): a spoofed datagram.
+  void inject(direction d, const std::vector<std::uint8_t>& bytes) { send(d, bytes); }
   void close() {
     front_.close();
     back_.close();
