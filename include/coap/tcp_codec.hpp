@@ -48,13 +48,12 @@ std::error_code encoded_size(const Message& m, std::size_t& size) noexcept {
   return detail::frame_lengths(m, len, size);
 }
 
+namespace detail {
+// Writes a message that frame_lengths accepted (Len `len`) into `out`, which holds its size.
 template <class Message>
-std::error_code encode(const Message& m, std::span<std::uint8_t> out, std::size_t& written) noexcept {
-  std::size_t len = 0, size = 0;
-  if (auto ec = detail::frame_lengths(m, len, size)) return ec;
-  if (out.size() < size) return error::buffer_too_small;
+std::size_t write(const Message& m, std::size_t len, std::uint8_t* out) noexcept {
   const std::size_t tkl = m.token().size();
-  std::uint8_t* p = out.data();
+  std::uint8_t* p = out;
   std::uint8_t* first = p++;
   unsigned nibble;
   if (len < 13) {
@@ -76,17 +75,28 @@ std::error_code encode(const Message& m, std::span<std::uint8_t> out, std::size_
   *p++ = m.code().raw();
   for (auto b : m.token()) *p++ = b;
   p = coap::detail::write_body(m, p);
-  written = static_cast<std::size_t>(p - out.data());
+  return static_cast<std::size_t>(p - out);
+}
+}  // namespace detail
+
+template <class Message>
+std::error_code encode(const Message& m, std::span<std::uint8_t> out, std::size_t& written) noexcept {
+  std::size_t len = 0, size = 0;
+  if (auto ec = detail::frame_lengths(m, len, size)) return ec;
+  if (out.size() < size) return error::buffer_too_small;
+  written = detail::write(m, len, out.data());
   return {};
 }
 
+// Encodes into a resizable byte container (std::vector, with any allocator); the message is
+// checked and sized once.
 template <class Message, class Container>
 std::error_code encode(const Message& m, Container& out) {
-  std::size_t size = 0;
-  if (auto ec = encoded_size(m, size)) return ec;
+  std::size_t len = 0, size = 0;
+  if (auto ec = detail::frame_lengths(m, len, size)) return ec;
   out.resize(size);
-  std::size_t written = 0;
-  return encode(m, std::span<std::uint8_t>(out.data(), out.size()), written);
+  detail::write(m, len, out.data());
+  return {};
 }
 
 }  // namespace coap::tcp_codec
