@@ -316,7 +316,8 @@ coap::security::psk_client_config psk_config(const security_spec& sec, const coa
 }
 
 // libcoap's coap-client: the server is verified against -C (its CA) or -R (trusted roots;
-// a self-signed server is accepted too), not at all without them or with -n.
+// a self-signed server is accepted too), not at all without them or with -n. When verified,
+// its certificate must also name the URI's host (RFC 7252 section 9.1.3.3).
 coap::security::pki_config pki_config(const security_spec& sec, const coap::uri& u) {
   coap::security::pki_config c;
   c.key = coap::security::pki_key::from_files(sec.ca.value_or(""), sec.cert.value_or(""),
@@ -324,6 +325,7 @@ coap::security::pki_config pki_config(const security_spec& sec, const coap::uri&
   c.verify_peer_cert = (sec.ca || sec.roots) && !sec.no_verify;
   c.allow_self_signed = sec.roots.has_value();
   if (u.host_kind == coap::host_kind::name) c.client_sni = u.host;
+  if (u.host_kind != coap::host_kind::ipv6) c.verify_host = u.host;  // see pki_config
   return c;
 }
 
@@ -373,7 +375,7 @@ int main(int argc, char** argv) {
       (",k", po::value<std::string>(), "pre-shared key")
       (",c", po::value<std::string>(), "own certificate (PEM)")
       (",j", po::value<std::string>(), "private key (PEM, PKCS #8) of the certificate")
-      (",C", po::value<std::string>(), "CA (PEM) the server's certificate must chain to")
+      (",C", po::value<std::string>(), "CA (PEM) the server's certificate must chain to; it must also name the URI's host")
       (",R", po::value<std::string>(), "trusted root CAs (PEM); a self-signed server is accepted")
       (",n", po::bool_switch(), "do not verify the server's certificate");
   po::options_description all;

@@ -79,6 +79,14 @@ struct pki_config {
   // validate_sni_call_back (server): the key to present for an SNI (nullopt: the default).
   std::function<std::optional<pki_key>(std::string_view sni)> validate_sni;
   std::string client_sni;                 // the SNI a client sends (empty: none)
+  // Client: the host the server's certificate must name (RFC 7252 section 9.1.3.3): a DNS
+  // name or IPv4 address in its SubjectAltName (DNS, IP, or the host of a CoAP URI), or its
+  // CommonName when it has no SubjectAltName; exact matches, no wildcards. A mismatch fails
+  // with bad_certificate. Empty: not checked (libcoap's default; validate_cn can check).
+  // create_client from a coaps:// URI fills it with the URI's host (name or IPv4) when empty.
+  // Checked only with verify_peer_cert. IPv6 addresses cannot be checked: Botan 2 does not
+  // decode them from a SubjectAltName, so an IPv6 host never matches.
+  std::string verify_host;
   pki_key key;                            // own certificate, key and CA
   tls_setup_hook setup;                   // additional_tls_setup_call_back
 };

@@ -589,6 +589,57 @@ BOOST_AUTO_TEST_CASE(pki_key_by_sni) {
   presents(coap::tcp{}, "other.example", server_leaf);
 }
 
+// RFC 7252 section 9.1.3.3: the server's certificate must name the host the client asked for
+// (pki_config::verify_host): a DNS name or address in its SubjectAltName, the host of a CoAP
+// URI there, or its CommonName when it has no SubjectAltName. A mismatch is bad_certificate.
+BOOST_AUTO_TEST_CASE(server_name_check) {
+  const auto host = [](std::string h) {
+    auto c = pki("client");
+    c.verify_host = std::move(h);
+    return c;
+  };
+  auto& srv = pki_server(pki("server"));  // SAN DNS:localhost, IP:127.0.0.1, IP:::1
+  for (const char* ok : {"localhost", "LocalHost", "localhost.", "127.0.0.1"}) {
+    BOOST_TEST_CONTEXT("verify_host " << ok) expect_success_both<coap::pki>(srv, host(ok));
+  }
+  for (const char* bad : {"example.org", "local", "127.0.0.2", "localhost.example"}) {
+    BOOST_TEST_CONTEXT("verify_host " << bad)
+    expect_failure_both<coap::pki>(srv, host(bad), coap::tls_alert::bad_certificate);
+  }
+  auto unverified = host("example.org");  // only checked along with the certificate
+  unverified.verify_peer_cert = false;
+  expect_success_both<coap::pki>(srv, unverified);
+
+  auto& nosan = pki_server(pki("nosan"));  // CN localhost, no SubjectAltName
+  expect_success_both<coap::pki>(nosan, host("localhost"));
+  expect_failure_both<coap::pki>(nosan, host("127.0.0.1"), coap::tls_alert::bad_certificate);
+
+  auto& urisan = pki_server(pki("urisan"));  // CN coap-uri, SAN URI:coaps://coap.example:5684/
+  expect_success_both<coap::pki>(urisan, host("coap.example"));
+  expect_failure_both<coap::pki>(urisan, host("coap-uri"), coap::tls_alert::bad_certificate);
+}
+
+// create_client from a coaps:// URI checks the URI's host unless verify_host says otherwise.
+BOOST_AUTO_TEST_CASE(uri_host_is_checked) {
+  auto& named = pki_server(pki("server"));  // names 127.0.0.1
+  auto& nosan = pki_server(pki("nosan"));   // names localhost only
+  const auto by_uri = [&](server& srv, const sec::pki_config& cfg) {
+    std::error_code ec;
+    auto s = coap::session<coap::udp, coap::pki>::create_client(
+        client, "coaps://127.0.0.1:" + std::to_string(srv.udp) + "/hello", cfg, ec);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    return request(s, get_hello());
+  };
+  const auto ok = by_uri(named, pki("client"));
+  BOOST_TEST(ok.ok(), ok.ec.message());
+  const auto refused = by_uri(nosan, pki("client"));
+  BOOST_TEST((refused.ec == coap::tls_alert::bad_certificate), refused.ec.message());
+  auto explicit_host = pki("client");
+  explicit_host.verify_host = "localhost";
+  const auto chosen = by_uri(nosan, explicit_host);
+  BOOST_TEST(chosen.ok(), chosen.ec.message());
+}
+
 // Set-up errors are reported at set-up: an unreadable file, and an endpoint without security.
 BOOST_AUTO_TEST_CASE(setup_errors) {
   server srv(io);

@@ -97,8 +97,18 @@ class session {
                                std::error_code& ec, std::optional<endpoint_type> local_if = std::nullopt)
     requires Security::secure
   {
-    auto server = resolve(ctx, uri_text, ec);
-    return server ? make_client(ctx, *server, ctx.config().session, &security, ec, local_if) : session();
+    uri u;
+    auto server = resolve(ctx, uri_text, ec, &u);
+    if (!server) return session();
+    // RFC 7252 section 9.1.3.3: with certificates, the server must be the URI's host.
+    if constexpr (requires { security.verify_host; }) {
+      if (security.verify_host.empty() && u.host_kind != host_kind::ipv6) {
+        auto checked = security;
+        checked.verify_host = u.host;
+        return make_client(ctx, *server, ctx.config().session, &checked, ec, local_if);
+      }
+    }
+    return make_client(ctx, *server, ctx.config().session, &security, ec, local_if);
   }
 
   // ---- coap_session_reference / coap_session_release ----
@@ -195,8 +205,10 @@ class session {
     return session(Transport::template make_client<Security>(ctx, server, local_if, config, state, ec));
   }
 
-  static std::optional<endpoint_type> resolve(context_type& ctx, std::string_view uri_text, std::error_code& ec) {
-    uri u;
+  static std::optional<endpoint_type> resolve(context_type& ctx, std::string_view uri_text, std::error_code& ec,
+                                              uri* parsed = nullptr) {
+    uri local;
+    uri& u = parsed ? *parsed : local;
     if ((ec = parse_uri(uri_text, u))) return std::nullopt;
     if (is_reliable(u.scheme) != Transport::reliable || is_secure(u.scheme) != Security::secure) {
       ec = error::unsupported_scheme;

@@ -1,13 +1,19 @@
 // RFC 5280 section 6 (path validation, through Botan's x509_path_validate) with libcoap's
-// coap_dtls_pki_t rules on top: self-signed, expired, depth, CRLs, the CN callback.
+// coap_dtls_pki_t rules on top: self-signed, expired, depth, CRLs, the CN callback; and
+// RFC 7252 section 9.1.3.3: the request URI's host against the server's certificate.
 #include <coap/security/pki.hpp>
 #include <coap/security/detail/dtls_hello.hpp>
+
+#include <coap/uri.hpp>
+
+#include <boost/asio/ip/address.hpp>
 
 #include <botan/data_src.h>
 #include <botan/tls_exceptn.h>
 #include <botan/x509path.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 namespace coap::security {
@@ -78,6 +84,33 @@ std::vector<Botan::X509_CRL> read_crls(const pki_config& c) {
 std::string common_name(const Botan::X509_Certificate& c) {
   auto cn = c.subject_info("X520.CommonName");
   return cn.empty() ? std::string() : cn.front();
+}
+
+// RFC 7252 section 9.1.3.3: does the certificate name `host`? See pki_config::verify_host.
+bool names_host(const Botan::X509_Certificate& c, std::string_view host) {
+  const auto bare = [](std::string_view n) { return n.ends_with('.') ? n.substr(0, n.size() - 1) : n; };
+  boost::system::error_code not_address;
+  const auto address = boost::asio::ip::make_address(std::string(host), not_address);
+  const auto same = [&](std::string_view name) {
+    if (!not_address) {
+      boost::system::error_code bad;
+      const auto a = boost::asio::ip::make_address(std::string(name), bad);
+      return !bad && a == address;
+    }
+    const auto x = bare(name), y = bare(host);
+    return !x.empty() && std::equal(x.begin(), x.end(), y.begin(), y.end(), [](char a, char b) {
+      return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    });
+  };
+  const auto& san = c.subject_alt_name();
+  if (!san.has_items()) return same(common_name(c));
+  for (const auto& name : san.get_attribute(not_address ? "DNS" : "IP"))
+    if (same(name)) return true;
+  for (const auto& text : san.get_attribute("URI")) {
+    coap::uri u;
+    if (!coap::parse_uri(text, u) && same(u.host)) return true;
+  }
+  return false;
 }
 
 bool is_expiry(status s) { return s == status::CERT_HAS_EXPIRED || s == status::CERT_NOT_YET_VALID; }
@@ -226,6 +259,8 @@ void pki_state::verify(const std::vector<Botan::X509_Certificate>& chain, Botan:
     const auto& path = result.cert_path();
     if (config_.cert_chain_validation && path.size() > 2 && path.size() - 2 > config_.cert_chain_verify_depth)
       throw TLS_Exception(Alert::BAD_CERTIFICATE, "certificate chain deeper than allowed");
+    if (!server_ && !config_.verify_host.empty() && !names_host(chain.front(), config_.verify_host))
+      throw TLS_Exception(Alert::BAD_CERTIFICATE, "the certificate does not name " + config_.verify_host);
     validated = true;
   }
   if (config_.validate_cn) {

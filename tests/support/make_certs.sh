@@ -22,6 +22,8 @@
 #   chain-leaf.crt/.key    CN localhost + SANs, signed by inter-ca
 #   chain-leaf-bundle.crt  chain-leaf.crt followed by inter-ca.crt
 #   ca-bundle.crt          copy of ca.crt
+#   nosan.crt/.key         CN localhost, no SubjectAltName, signed by ca
+#   urisan.crt/.key        CN coap-uri, SAN URI:coaps://coap.example:5684/ only, by ca
 #
 # Leaves are valid for 3650 days, have keyUsage digitalSignature and
 # extendedKeyUsage serverAuth,clientAuth.
@@ -41,7 +43,7 @@ files=(ca.crt ca.key server.crt server.key client.crt client.key
   expired.crt expired.key revoked.crt revoked.key ca.crl ca.crl.der expired.crl
   expired.crl.der rogue-ca.crt rogue-ca.key untrusted.crt untrusted.key
   selfsigned.crt selfsigned.key inter-ca.crt inter-ca.key chain-leaf.crt
-  chain-leaf.key chain-leaf-bundle.crt ca-bundle.crt)
+  chain-leaf.key chain-leaf-bundle.crt ca-bundle.crt nosan.crt nosan.key urisan.crt urisan.key)
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -94,6 +96,21 @@ basicConstraints       = critical,CA:false
 keyUsage               = critical,digitalSignature
 extendedKeyUsage       = serverAuth,clientAuth
 subjectAltName         = DNS:coap-client
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+
+[ v3_nosan ]
+basicConstraints       = critical,CA:false
+keyUsage               = critical,digitalSignature
+extendedKeyUsage       = serverAuth,clientAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+
+[ v3_urisan ]
+basicConstraints       = critical,CA:false
+keyUsage               = critical,digitalSignature
+extendedKeyUsage       = serverAuth,clientAuth
+subjectAltName         = URI:coaps://coap.example:5684/
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 
@@ -183,6 +200,8 @@ sign inter-ca "coap-cpp test intermediate CA" ca v3_inter
 sign chain-leaf localhost inter-ca v3_leaf
 cat chain-leaf.crt inter-ca.crt >chain-leaf-bundle.crt
 cp ca.crt ca-bundle.crt
+sign nosan localhost ca v3_nosan
+sign urisan coap-uri ca v3_urisan
 
 for n in ca server client expired revoked rogue-ca untrusted selfsigned inter-ca chain-leaf; do
   openssl x509 -in "$n.crt" -outform DER -out "$n.crt.der"

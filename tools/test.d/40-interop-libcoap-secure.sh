@@ -6,7 +6,8 @@
 #   2. libcoap's coap-server-openssl and coap-server-gnutls (PSK) <- our coap-client,
 #      which names the negotiated cipher suite at -v 7
 #   3. the same two directions with certificates (client certificates required: -C ca.crt)
-#   4. failures: wrong keys, untrusted and expired server certificates, a missing client
+#   4. failures: wrong keys, untrusted and expired server certificates, a server certificate
+#      that does not name the URI's host, a missing client
 #      certificate (and that -n on our server lets that client in)
 #   5. our coap-client <- our coap-server: coaps and coaps+tcp, PSK and certificates
 # Every check prints "ok: ..." or "FAIL: ..."; the script exits 1 when any check failed.
@@ -329,10 +330,11 @@ if [[ -n ${lc_psk_port[$lc_server_openssl]:-} ]]; then
 fi
 # Server certificates our client must refuse (libcoap's servers do not ask for one of ours).
 for server in "$lc_server_openssl" "$lc_server_gnutls"; do
-  for bad in untrusted expired; do
+  for bad in untrusted expired nosan; do
     case $bad in
       untrusted) alert='unknown CA' ;;
       expired) alert='certificate expired' ;;
+      nosan) alert='bad certificate' ;;  # names localhost, not 127.0.0.1 (RFC 7252 9.1.3.3)
     esac
     start_libcoap "$server" "$bad.crt" -c "$certs/$bad.crt" -j "$certs/$bad.key" || continue
     for scheme in "${schemes[@]}"; do
