@@ -9,6 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <botan/data_src.h>
+#include <botan/pkix_types.h>
 #include <botan/tls_exceptn.h>
 #include <botan/x509path.h>
 
