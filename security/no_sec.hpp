@@ -17,6 +17,8 @@ struct no_sec {
   struct no_channel {
     template <class Session>
     explicit no_channel(Session&) noexcept {}
+    // No handshake, so nobody is authenticated.
+    static constexpr std::string_view authenticated_peer() noexcept { return {}; }
   };
   template <class Session>
   using channel = no_channel;

@@ -122,6 +122,9 @@ struct server {
     ctx.add_resource("hello").on(coap::method::get, [](const coap::request&, coap::basic_response<>& res) {
       res.set_payload(std::string_view("world"));
     });
+    ctx.add_resource("whoami").on(coap::method::get, [](const coap::request& req, coap::basic_response<>& res) {
+      res.set_payload(req.authenticated_peer());
+    });
   }
   template <class Security>
   void listen() {
@@ -638,6 +641,55 @@ BOOST_AUTO_TEST_CASE(uri_host_is_checked) {
   explicit_host.verify_host = "localhost";
   const auto chosen = by_uri(nosan, explicit_host);
   BOOST_TEST(chosen.ok(), chosen.ec.message());
+}
+
+// Who the handshake authenticated, for access control: a request handler sees the client's
+// PSK identity (the one on_hint chose, when it chose) or its certificate's CN; a client sees
+// the server certificate's CN, and nothing for a PSK server. Sessions started side by side on
+// one endpoint keep their own identities.
+BOOST_AUTO_TEST_CASE(authenticated_peer) {
+  auto cfg = psk_server_config();
+  cfg.key_for_identity = [](std::string_view, std::string_view) -> std::optional<bytes> { return secret; };
+  auto& p = psk_server(cfg);
+  auto& c = pki_server(pki("server"));
+  coap::message whoami(coap::method::get);
+  whoami.add(coap::options::uri_path{}, "whoami");
+
+  const auto ask = [&]<class Transport, class Security>(Transport, Security, std::uint16_t port,
+                                                         const typename Security::client_config& cc) {
+    auto s = connect<Transport, Security>(port, cc);
+    BOOST_TEST(s.authenticated_peer().empty());  // not before the handshake
+    const auto out = request(s, whoami);
+    BOOST_TEST(!out.ec, out.ec.message());
+    return std::pair{std::string(out.response.payload_string()), std::string(s.authenticated_peer())};
+  };
+  for (const auto* id : {"alice", "bob"}) {
+    BOOST_TEST((ask(coap::udp{}, coap::psk{}, p.udp, psk_client(id)) == std::pair<std::string, std::string>{id, ""}));
+    BOOST_TEST((ask(coap::tcp{}, coap::psk{}, p.tcp, psk_client(id)) == std::pair<std::string, std::string>{id, ""}));
+  }
+  auto hinted = psk_client("nobody");
+  hinted.on_hint = [](std::string_view) { return std::optional<sec::psk_identity_key>({"carol", secret}); };
+  BOOST_TEST(ask(coap::udp{}, coap::psk{}, p.udp, hinted).first == "carol");
+  const std::pair<std::string, std::string> both{"coap-client", "localhost"};
+  BOOST_TEST((ask(coap::udp{}, coap::pki{}, c.udp, pki("client")) == both));
+  BOOST_TEST((ask(coap::tcp{}, coap::pki{}, c.tcp, pki("client")) == both));
+
+  // Interleaved handshakes on one DTLS endpoint: each server session keeps its client's identity.
+  std::vector<coap::session<coap::udp, coap::psk>> sessions;
+  std::vector<outcome> outs(6);
+  for (int i = 0; i < 6; ++i) {
+    sessions.push_back(connect<coap::udp, coap::psk>(p.udp, psk_client("client-" + std::to_string(i))));
+    sessions.back().async_request(whoami, [&outs, i](std::error_code ec, coap::message m) {
+      outs[i].ec = ec;
+      outs[i].response = std::move(m);
+      outs[i].done = true;
+    });
+  }
+  BOOST_TEST_REQUIRE(run_until([&] { return std::all_of(outs.begin(), outs.end(), [](auto& o) { return o.done; }); }));
+  for (int i = 0; i < 6; ++i) BOOST_TEST(outs[i].response.payload_string() == "client-" + std::to_string(i));
+
+  // NoSec: nobody.
+  static_assert(coap::no_sec::channel<int>::authenticated_peer().empty());
 }
 
 // Set-up errors are reported at set-up: an unreadable file, and an endpoint without security.

@@ -637,7 +637,7 @@ class tcp_session_impl final
     basic_response<Allocator> res(response_);
     res.bind(this->weak_from_this(), ++deferred_ids_);
     deferred_.push_back(deferred_entry{deferred_ids_, token_of(m)});
-    const request req(m, description());
+    const request req(m, description(), tls_.authenticated_peer());
     detail::dispatch_request(ctx_.resources(), req, res);
     if (res.deferred()) return;
     auto it = std::find_if(deferred_.begin(), deferred_.end(),

@@ -610,7 +610,7 @@ class udp_session_impl final
     // Registered before the handler runs, so that a deferred response sent from inside the
     // handler still finds its exchange.
     deferred_.push_back(deferred_entry{deferred_ids_, token_of(m), con});
-    const request req(m, description());
+    const request req(m, description(), tls_.authenticated_peer());
     const auto outcome = detail::dispatch_request(ctx_.resources(), req, res);
     if (!res.deferred() || outcome == detail::dispatch_outcome::drop) {
       auto it = std::find_if(deferred_.begin(), deferred_.end(),

@@ -22,8 +22,9 @@ namespace coap {
 // A received request, valid for the duration of the handler call.
 class request {
  public:
-  request(const message_view& m, std::string_view session_description) noexcept
-      : message_(m), session_(session_description) {}
+  request(const message_view& m, std::string_view session_description,
+          std::string_view authenticated_peer = {}) noexcept
+      : message_(m), session_(session_description), peer_(authenticated_peer) {}
 
   const message_view& message() const noexcept { return message_; }
   coap::method method() const noexcept { return static_cast<coap::method>(message_.code().raw()); }
@@ -101,10 +102,15 @@ class request {
   std::span<const std::uint8_t> token() const noexcept { return message_.token(); }
   // Like coap_session_str: "127.0.0.1:5683 <-> 127.0.0.1:40000 UDP".
   std::string_view session() const noexcept { return session_; }
+  // Who the (D)TLS handshake proved the client to be: its PSK identity, or the CommonName of
+  // its certificate; empty over NoSec and for a client without a certificate. For access
+  // control (libcoap 4.3: coap_session_get_psk_identity).
+  std::string_view authenticated_peer() const noexcept { return peer_; }
 
  private:
   const message_view& message_;
   std::string_view session_;
+  std::string_view peer_;
 };
 
 // A separate response (RFC 7252 section 5.2.2) that a handler promised with defer(): call

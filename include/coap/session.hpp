@@ -183,6 +183,11 @@ class session {
 
   // ---- coap_session_str ----
   std::string_view description() const noexcept { return impl_ ? impl_->description() : std::string_view(); }
+  // Who the (D)TLS handshake proved the peer to be, once established: a client's PSK identity
+  // (server sessions) or the CommonName of the peer's certificate; empty otherwise.
+  std::string_view authenticated_peer() const noexcept {
+    return impl_ ? impl_->security_channel().authenticated_peer() : std::string_view();
+  }
 
   session_config& config() noexcept { return impl_->config(); }
   endpoint_type remote_endpoint() const { return impl_->remote_endpoint(); }

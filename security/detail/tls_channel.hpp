@@ -28,6 +28,7 @@
 #include <botan/tls_exceptn.h>
 #include <botan/tls_server.h>
 #include <botan/tls_session_manager.h>
+#include <botan/x509cert.h>
 
 #include <chrono>
 #include <cstdint>
@@ -36,6 +37,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <variant>
 #include <vector>
@@ -50,6 +52,46 @@ Botan::TLS::Session_Manager& tls_no_session_cache();
 std::error_code tls_error_of(const std::exception& e) noexcept;
 // Bytes of record header, explicit nonce and tag a record of this suite adds.
 std::size_t tls_record_overhead(const Botan::TLS::Ciphersuite& suite, Botan::TLS::Protocol_Version v);
+
+// The credentials Botan uses for one channel: the shared state's, plus what Botan 2 does not
+// keep in its TLS::Session: the PSK identity a client used (written to `identity`).
+class channel_credentials final : public Botan::Credentials_Manager {
+ public:
+  channel_credentials(Botan::Credentials_Manager& shared, std::string& identity) noexcept
+      : shared_(&shared), identity_(&identity) {}
+
+  std::vector<Botan::Certificate_Store*> trusted_certificate_authorities(const std::string& type,
+                                                                         const std::string& context) override {
+    return shared_->trusted_certificate_authorities(type, context);
+  }
+  std::vector<Botan::X509_Certificate> find_cert_chain(const std::vector<std::string>& key_types,
+                                                       const std::vector<Botan::X509_DN>& acceptable_cas,
+                                                       const std::string& type, const std::string& context) override {
+    return shared_->find_cert_chain(key_types, acceptable_cas, type, context);
+  }
+  std::vector<Botan::X509_Certificate> cert_chain(const std::vector<std::string>& key_types, const std::string& type,
+                                                  const std::string& context) override {
+    return shared_->cert_chain(key_types, type, context);
+  }
+  Botan::Private_Key* private_key_for(const Botan::X509_Certificate& cert, const std::string& type,
+                                      const std::string& context) override {
+    return shared_->private_key_for(cert, type, context);
+  }
+  std::string psk_identity_hint(const std::string& type, const std::string& context) override {
+    return shared_->psk_identity_hint(type, context);
+  }
+  std::string psk_identity(const std::string& type, const std::string& context, const std::string& hint) override {
+    return shared_->psk_identity(type, context, hint);
+  }
+  Botan::SymmetricKey psk(const std::string& type, const std::string& context, const std::string& identity) override {
+    if (type == "tls-server" && context != "dtls-cookie-secret") *identity_ = identity;
+    return shared_->psk(type, context, identity);
+  }
+
+ private:
+  Botan::Credentials_Manager* shared_;
+  std::string* identity_;
+};
 
 template <class Session, class State>
 class tls_channel final : public Botan::TLS::Callbacks {
@@ -70,7 +112,7 @@ class tls_channel final : public Botan::TLS::Callbacks {
       const auto version = datagram ? Botan::TLS::Protocol_Version::latest_dtls_version()
                                     : Botan::TLS::Protocol_Version::latest_tls_version();
       auto& c = engine_.template emplace<Botan::TLS::Client>(
-          *this, tls_no_session_cache(), mutable_credentials(), state_->policy(), tls_rng(),
+          *this, tls_no_session_cache(), credentials(), state_->policy(), tls_rng(),
           Botan::TLS::Server_Information(state_->sni()), version, alpn, io_buffer_size());
       channel_ = &c;
     });
@@ -83,7 +125,7 @@ class tls_channel final : public Botan::TLS::Callbacks {
     server_ = true;
     start(std::move(state), datagram);
     run([&] {
-      auto& s = engine_.template emplace<Botan::TLS::Server>(*this, tls_no_session_cache(), mutable_credentials(),
+      auto& s = engine_.template emplace<Botan::TLS::Server>(*this, tls_no_session_cache(), credentials(),
                                                              state_->policy(), tls_rng(), datagram,
                                                              io_buffer_size());
       channel_ = &s;
@@ -122,6 +164,12 @@ class tls_channel final : public Botan::TLS::Callbacks {
   std::size_t record_overhead() const noexcept { return overhead_; }
   // The negotiated suite's name ("PSK_WITH_AES_128_CCM_8"), empty before.
   const std::string& cipher_suite() const noexcept { return suite_; }
+  // Who the handshake proved the peer to be, once established: the PSK identity a client
+  // used (on a server; a PSK client learns no identity of its server), or the CommonName of
+  // the peer's certificate. Empty before, and for a peer without a certificate.
+  std::string_view authenticated_peer() const noexcept {
+    return established_ ? std::string_view(authenticated_peer_) : std::string_view();
+  }
   const State* state() const noexcept { return state_.get(); }
 
   // ---- Botan::TLS::Callbacks ----
@@ -140,6 +188,12 @@ class tls_channel final : public Botan::TLS::Callbacks {
   bool tls_session_established(const Botan::TLS::Session& s) override {
     if constexpr (requires { state_->on_established(s); }) state_->on_established(s);
     suite_ = s.ciphersuite().to_string();
+    if (!s.peer_certs().empty()) {
+      const auto cn = s.peer_certs().front().subject_info("X520.CommonName");
+      authenticated_peer_ = cn.empty() ? std::string() : cn.front();
+    } else if (!server_) {
+      authenticated_peer_.clear();
+    }
     overhead_ = tls_record_overhead(s.ciphersuite(), s.version());
     return false;  // nothing to cache
   }
@@ -209,10 +263,11 @@ class tls_channel final : public Botan::TLS::Callbacks {
     return true;
   }
   static constexpr unsigned max_repeats = 8;
-  // Botan takes the credentials by non-const reference; they are only read, but for
-  // pki_state's cache of SNI keys (the context's executor is the only thread using it).
-  Botan::Credentials_Manager& mutable_credentials() const {
-    return const_cast<Botan::Credentials_Manager&>(state_->credentials());
+  // Botan takes the credentials by non-const reference; the shared ones are only read, but
+  // for pki_state's cache of SNI keys (the context's executor is the only thread using it).
+  Botan::Credentials_Manager& credentials() {
+    credentials_.emplace(const_cast<Botan::Credentials_Manager&>(state_->credentials()), authenticated_peer_);
+    return *credentials_;
   }
 
   template <class F>
@@ -262,6 +317,8 @@ class tls_channel final : public Botan::TLS::Callbacks {
   clock::time_point deadline_{};
   std::optional<std::error_code> pending_;
   std::string suite_;
+  std::string authenticated_peer_;
+  std::optional<channel_credentials> credentials_;
   std::size_t overhead_ = 0;
   bool datagram_ = false;
   bool server_ = false;
