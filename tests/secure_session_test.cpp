@@ -706,9 +706,10 @@ BOOST_AUTO_TEST_CASE(setup_errors) {
 }
 
 // ---- 5. RFC 6347 section 4.2.4: DTLS retransmits its flights until the handshake completes.
-// 30% of the datagrams are lost each way (one mt19937 per direction decides each datagram in
-// order, so a seed always drops the same datagrams); CON retransmission covers the request.
-// (As of this writing these fail: see dtls_recovers_a_lost_server_hello/_finished below.)
+// 30% of the datagrams are lost each way during the handshake (one mt19937 per direction
+// decides each datagram in order, so a seed always drops the same datagrams); once it is
+// complete the loss stops and a request shows the session works. (CoAP's own retransmission
+// under loss is udp_session_test's; here it would only add a second source of chance.)
 BOOST_AUTO_TEST_CASE(dtls_handshake_through_loss) {
   auto& srv = psk_server();
   srv.ctx.config().session.handshake_timeout = 20s;
@@ -716,22 +717,29 @@ BOOST_AUTO_TEST_CASE(dtls_handshake_through_loss) {
     struct dice {
       std::mt19937 to_server, to_client;
       std::size_t dropped = 0;
+      bool lossy = true;
     };
     auto d = std::make_shared<dice>(dice{std::mt19937(seed), std::mt19937(seed + 1000)});
     proxy p(io.get_executor(), {loopback, srv.udp}, [d](proxy::direction dir, std::size_t, auto) {
       auto& rng = dir == proxy::direction::to_server ? d->to_server : d->to_client;
-      if (std::uniform_int_distribution<int>(0, 99)(rng) < 30) {
+      if (d->lossy && std::uniform_int_distribution<int>(0, 99)(rng) < 30) {
         ++d->dropped;
         return proxy::action::drop;
       }
       return proxy::action::forward;
     });
     auto s = connect<coap::udp, coap::psk>(p.endpoint().port(), psk_client(), quick(20s));
-    const auto out = request(s, get_hello(), 25s);
-    BOOST_TEST(out.ok(), "seed " << seed << ": " << out.ec.message());
+    const bool established =
+        run_until([&] { return s.implementation()->security_channel().established() || !s.is_open(); }, 25s);
+    BOOST_TEST((established && s.is_open()), "seed " << seed << ": the handshake did not complete");
     BOOST_TEST_MESSAGE("seed " << seed << ": " << p.seen(proxy::direction::to_server) << " up, "
                                << p.seen(proxy::direction::to_client) << " down, " << d->dropped << " dropped");
-    BOOST_TEST(d->dropped > 0u, "seed " << seed << " dropped nothing");
+    BOOST_TEST(d->dropped > 0u, "seed " << seed << " dropped nothing during the handshake");
+    d->lossy = false;
+    if (established && s.is_open()) {
+      const auto out = request(s, get_hello());
+      BOOST_TEST(out.ok(), "seed " << seed << ": " << out.ec.message());
+    }
     s.close();
     p.close();
   }
@@ -743,25 +751,40 @@ BOOST_AUTO_TEST_CASE(dtls_handshake_through_loss) {
 // server must answer by retransmitting that flight; a lost final flight (the server's CCS and
 // Finished) makes the client retransmit its own final flight, which the server must answer
 // the same way (section 4.2.4, "the server ... retransmits its last flight").
-void lose_once(fixture& f, std::function<bool(std::span<const std::uint8_t>)> lost) {
+// Drops the first `times` datagrams to the client that `lost` picks.
+void lose_once(fixture& f, std::function<bool(std::span<const std::uint8_t>)> lost, int times = 1) {
   auto& srv = f.psk_server();
-  auto done = std::make_shared<bool>(false);
-  proxy p(f.io.get_executor(), {loopback, srv.udp}, [lost, done](proxy::direction dir, std::size_t, auto data) {
-    if (dir == proxy::direction::to_server || *done || !lost(data)) return proxy::action::forward;
-    *done = true;
+  auto left = std::make_shared<int>(times);
+  proxy p(f.io.get_executor(), {loopback, srv.udp}, [lost, left](proxy::direction dir, std::size_t, auto data) {
+    if (dir == proxy::direction::to_server || *left == 0 || !lost(data)) return proxy::action::forward;
+    --*left;
     return proxy::action::drop;
   });
   auto s = f.connect<coap::udp, coap::psk>(p.endpoint().port(), psk_client(), quick(5s));
   const auto out = f.request(s, get_hello(), 10s);
-  BOOST_TEST(*done);
+  BOOST_TEST(*left == 0);
   BOOST_TEST(out.ok(), out.ec.message());
+}
+// Lost HelloVerifyRequests: the client sends its hello again each time, with the next record
+// number, and each HelloVerifyRequest takes its hello's number (RFC 6347 section 4.2.1): after
+// four losses the fifth carries number 4. The session's records must then be numbered from
+// the cookie hello's number on (section 4.2.1 again), not from Botan's own 1: its fourth
+// record (NewSessionTicket) would carry number 4, which the client's replay window drops as
+// seen, again on every retransmission, and the handshake stalls.
+BOOST_AUTO_TEST_CASE(dtls_recovers_lost_hello_verify_requests) {
+  lose_once(*this, [](std::span<const std::uint8_t> d) { return d.size() > 13 && d[0] == 22 && d[13] == 3; }, 4);
 }
 BOOST_AUTO_TEST_CASE(dtls_recovers_a_lost_server_hello) {
   lose_once(*this, [](std::span<const std::uint8_t> d) { return d.size() > 13 && d[0] == 22 && d[13] == 2; });
 }
 BOOST_AUTO_TEST_CASE(dtls_recovers_a_lost_server_finished) {
-  // The Finished is the server's only record of epoch 1 during the handshake.
-  lose_once(*this, [](std::span<const std::uint8_t> d) { return d.size() > 13 && d[0] == 22 && d[3] == 0 && d[4] == 1; });
+  // The datagram holding the server's Finished: its only handshake record of epoch 1 during
+  // the handshake (records of a flight share datagrams).
+  lose_once(*this, [](std::span<const std::uint8_t> d) {
+    for (std::size_t at = 0; at + 13 <= d.size(); at += 13 + (std::size_t{d[at + 11]} << 8 | d[at + 12]))
+      if (d[at] == 22 && d[at + 3] == 0 && d[at + 4] == 1) return true;
+    return false;
+  });
 }
 
 // ---- 5b. RFC 6347 section 4.1.2.7: a DTLS record that fails its checks is dropped, and the

@@ -53,8 +53,9 @@ class udp_endpoint final : public detail::endpoint_base,
     if (!bec) socket_.non_blocking(true, bec);
     ec = bec;
     if (ec) return;
+    local_ = socket_.local_endpoint(bec);  // once: each server session copies it
     char text[detail::max_endpoint_text + 8];
-    const auto n = detail::write_endpoint_text(text, socket_.local_endpoint(bec));
+    const auto n = detail::write_endpoint_text(text, local_);
     description_.assign(text, detail::append_text(text, n, Security::secure ? " DTLS" : " UDP"));
   }
 
@@ -63,10 +64,7 @@ class udp_endpoint final : public detail::endpoint_base,
     schedule_sweep();
   }
 
-  std::uint16_t local_port() const {
-    boost::system::error_code ec;
-    return socket_.local_endpoint(ec).port();
-  }
+  std::uint16_t local_port() const { return local_.port(); }
 
   // ---- endpoint_base ----
   void close() override {
@@ -152,7 +150,7 @@ class udp_endpoint final : public detail::endpoint_base,
         if (!admit(d)) return;
       }
       try {
-        auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, sender_);
+        auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, local_, sender_);
         it = sessions_.emplace(sender_, std::move(s)).first;  // no effect when it throws
       } catch (const std::bad_alloc&) {
         // The allocator refused the session: the peer is refused as at the cap, statelessly.
@@ -255,6 +253,7 @@ class udp_endpoint final : public detail::endpoint_base,
   protocol_type::socket socket_;
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::uint8_t, rebind<std::uint8_t>> buffer_;
+  endpoint_type local_;   // the bound address (port 0 resolved)
   endpoint_type sender_;
   std::unordered_map<endpoint_type, std::shared_ptr<session_impl>, std::hash<endpoint_type>,
                      std::equal_to<endpoint_type>,

@@ -68,10 +68,11 @@ class udp_session_impl final
   using common::description;
 
   // A server session on its endpoint's socket.
-  udp_session_impl(context_type& ctx, socket_type& shared_socket, const endpoint_type& peer)
+  udp_session_impl(context_type& ctx, socket_type& shared_socket, const endpoint_type& local,
+                   const endpoint_type& peer)
       : udp_session_impl(ctx, role::server, peer, ctx.config().session) {
     socket_ = &shared_socket;
-    local_ = shared_socket.local_endpoint();
+    local_ = local;
     this->describe(Security::secure ? "DTLS" : "UDP");
   }
   // A client session on a socket of its own (already bound and non-blocking).

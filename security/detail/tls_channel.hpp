@@ -131,6 +131,14 @@ class tls_channel final : public Botan::TLS::Callbacks {
       channel_ = &s;
     });
     if (!primer.empty() && channel_) {
+      // RFC 6347 section 4.2.1: the first ServerHello takes the record sequence number of the
+      // ClientHello with the cookie. Botan numbers it 1 (its HelloVerifyRequest to the primer
+      // took 0) and the primer carries that hello's number less one: so every epoch-0 record
+      // goes out with the primer's number added. Without it, a HelloVerifyRequest the client
+      // got for a later retransmitted hello (number n) shares its number with this session's
+      // n-th record, which the client's replay window then drops: the handshake stalls.
+      if (primer.size() >= 13)
+        for (std::size_t i = 5; i < 11; ++i) epoch0_offset_ = epoch0_offset_ << 8 | primer[i];
       muted_ = true;
       received(primer);
       muted_ = false;
@@ -141,7 +149,6 @@ class tls_channel final : public Botan::TLS::Callbacks {
   void received(std::span<const std::uint8_t> d) {
     if (!channel_ || failed_) return;
     if (datagram_ && server_ && !muted_ && repeat_flight_for(d)) return;
-    new_flight_ = true;
     run([&] { channel_->received_data(d.data(), d.size()); });
     if (!muted_ && server_) hello_seen_ = true;
   }
@@ -175,7 +182,13 @@ class tls_channel final : public Botan::TLS::Callbacks {
   // ---- Botan::TLS::Callbacks ----
   void tls_emit_data(const std::uint8_t data[], std::size_t size) override {
     if (muted_) return;
-    if (datagram_ && server_) keep_flight(data, size);
+    if (coalescing_) {
+      const auto at = out_.size();
+      out_.insert(out_.end(), data, data + size);
+      out_records_.push_back(size);
+      if (epoch0_offset_ != 0) renumber_epoch0({out_.data() + at, size});
+      return;
+    }
     session_.tls_wire({data, size});
   }
   void tls_record_received(std::uint64_t, const std::uint8_t data[], std::size_t size) override {
@@ -234,15 +247,50 @@ class tls_channel final : public Botan::TLS::Callbacks {
   // flight again and must send its own again. Botan 2.19 does neither for a repeated
   // ClientHello (it fails with protocol_version) nor for a repeated final client flight after
   // the handshake (it ignores it), so the server's last flight is kept here and repeated.
-  void keep_flight(const std::uint8_t* data, std::size_t size) {
-    if (new_flight_) {
+  // Adds epoch0_offset_ to the sequence number of each epoch-0 record in `records` (those
+  // are not authenticated, so their numbers may be changed; see start_server).
+  void renumber_epoch0(std::span<std::uint8_t> records) const noexcept {
+    for (std::size_t at = 0; at + 13 <= records.size();
+         at += 13 + (std::size_t{records[at + 11]} << 8 | records[at + 12])) {
+      std::uint8_t* r = records.data() + at;
+      if (r[3] != 0 || r[4] != 0) continue;
+      std::uint64_t seq = 0;
+      for (int i = 5; i < 11; ++i) seq = seq << 8 | r[i];
+      seq += epoch0_offset_;
+      if (seq >> 48) continue;
+      for (int i = 10; i >= 5; --i, seq >>= 8) r[i] = static_cast<std::uint8_t>(seq);
+    }
+  }
+
+  // RFC 6347 section 4.1.1: the records of a handshake flight (Botan emits one at a time) go
+  // out packed into as few datagrams as Botan's DTLS MTU allows; a server keeps them as its
+  // last flight.
+  void flush_flight() {
+    if (out_records_.empty()) return;
+    const std::size_t limit = state_->policy().dtls_default_mtu();
+    if (server_) {
       flight_.clear();
       flight_sizes_.clear();
-      new_flight_ = false;
       repeats_ = 0;
     }
-    flight_.insert(flight_.end(), data, data + size);
-    flight_sizes_.push_back(size);
+    std::size_t start = 0, length = 0;
+    const auto emit = [&] {
+      if (server_) {
+        flight_.insert(flight_.end(), out_.begin() + static_cast<std::ptrdiff_t>(start),
+                       out_.begin() + static_cast<std::ptrdiff_t>(start + length));
+        flight_sizes_.push_back(length);
+      }
+      session_.tls_wire({out_.data() + start, length});
+      start += length;
+      length = 0;
+    };
+    for (const auto n : out_records_) {
+      if (length > 0 && length + n > limit) emit();
+      length += n;
+    }
+    if (length > 0) emit();
+    out_.clear();
+    out_records_.clear();
   }
   bool repeat_flight_for(std::span<const std::uint8_t> d) {
     if (d.size() < 14 || flight_sizes_.empty()) return false;
@@ -270,15 +318,27 @@ class tls_channel final : public Botan::TLS::Callbacks {
     return *credentials_;
   }
 
+  // Calls into Botan. While a DTLS handshake is under way what Botan emits is collected and
+  // sent packed (flush_flight) when the call returns, before any failure is reported, so that
+  // an alert goes out first. (Calls nest when the session sends queued requests from
+  // tls_established: those join the flight being collected.)
   template <class F>
   void run(F&& f) {
+    const bool outer = coalescing_;
+    coalescing_ = outer || (datagram_ && !established_);
+    std::optional<std::error_code> failure;
     try {
       f();
     } catch (const std::bad_alloc&) {
-      fail(make_error_code(error::no_memory));
+      failure = make_error_code(error::no_memory);
     } catch (const std::exception& e) {
-      fail(pending_ ? *pending_ : tls_error_of(e));
+      failure = pending_ ? *pending_ : tls_error_of(e);
     }
+    if (!outer && coalescing_) {
+      coalescing_ = false;
+      flush_flight();
+    }
+    if (failure) fail(*failure);
     if (pending_) fail(*std::exchange(pending_, std::nullopt));
   }
 
@@ -320,11 +380,14 @@ class tls_channel final : public Botan::TLS::Callbacks {
   std::string authenticated_peer_;
   std::optional<channel_credentials> credentials_;
   std::size_t overhead_ = 0;
+  std::uint64_t epoch0_offset_ = 0;  // DTLS server: added to epoch-0 record numbers
   bool datagram_ = false;
   bool server_ = false;
   bool hello_seen_ = false;  // the server has taken a ClientHello (after the primer)
-  bool new_flight_ = true;   // the next emitted datagram starts a flight
+  bool coalescing_ = false;  // emitted records go to out_ (see run)
   unsigned repeats_ = 0;
+  std::vector<std::uint8_t> out_;          // DTLS handshake: records emitted by the current call
+  std::vector<std::size_t> out_records_;
   std::vector<std::uint8_t> flight_;       // DTLS server: the last flight, datagram by datagram
   std::vector<std::size_t> flight_sizes_;
   bool established_ = false;
