@@ -84,8 +84,9 @@ struct pki_config {
   // CommonName when it has no SubjectAltName; exact matches, no wildcards. A mismatch fails
   // with bad_certificate. Empty: not checked (libcoap's default; validate_cn can check).
   // create_client from a coaps:// URI fills it with the URI's host (name or IPv4) when empty.
-  // Checked only with verify_peer_cert. IPv6 addresses cannot be checked: Botan 2 does not
-  // decode them from a SubjectAltName, so an IPv6 host never matches.
+  // Checked only with verify_peer_cert. Botan 2 does not decode IPv6 addresses in a
+  // SubjectAltName, so an IPv6 host matches only a CoAP URI there (and a URI is not filled
+  // in for one).
   std::string verify_host;
   pki_key key;                            // own certificate, key and CA
   tls_setup_hook setup;                   // additional_tls_setup_call_back
@@ -113,14 +114,17 @@ class pki_state final : public Botan::Credentials_Manager {
   const Botan::SymmetricKey& cookie_secret() const noexcept { return cookie_secret_; }
 
   // The tls_channel's hooks: path validation with this configuration's rules (throws
-  // TLS_Exception with the alert), and require_peer_cert once the handshake is done.
-  void verify(const std::vector<Botan::X509_Certificate>& chain, Botan::Usage_Type usage,
+  // TLS_Exception with the alert; true when the chain reached a trusted certificate, false
+  // when it was let through unverified or as an allowed self-signed one), and
+  // require_peer_cert once the handshake is done.
+  bool verify(const std::vector<Botan::X509_Certificate>& chain, Botan::Usage_Type usage,
               const std::string& hostname) const;
   void on_established(const Botan::TLS::Session& session) const;
 
   // A server caches the keys validate_sni gave, one per SNI, up to this many; a declined SNI
   // (nullopt) is not cached, so clients sending made-up names grow nothing. Beyond the cap,
-  // the key of the latest uncached SNI lives in one slot until the next one replaces it.
+  // the key of the latest uncached SNI lives in one slot until the next one replaces it (not
+  // when the policy allows static RSA key exchange: then names beyond the cap get the default).
   static constexpr std::size_t max_cached_sni = 64;
   std::size_t cached_sni_keys() const noexcept { return by_sni_.size(); }
 
@@ -145,6 +149,7 @@ class pki_state final : public Botan::Credentials_Manager {
   std::map<std::string, pki_identity, std::less<>> by_sni_;
   std::string overflow_sni_;
   std::optional<pki_identity> overflow_;
+  bool overflow_allowed_ = true;
   Botan::Certificate_Store_In_Memory trusted_;   // CA of the key, and the context's roots
   Botan::Certificate_Store_In_Memory crl_store_; // the same CAs with the CRLs
   Botan::SymmetricKey cookie_secret_;
@@ -168,15 +173,23 @@ struct pki : detail::secure_policy_base<pki_state> {
   // A client's state: its own configuration, or else the context's (coap_new_client_session
   // with COAP_PROTO_DTLS after coap_context_set_pki); with only root CAs set, a client that
   // verifies the server against them and presents no certificate.
+  // `host`: the host of the URI the session was made from (empty: none); it becomes
+  // verify_host when the configuration names none (RFC 7252 section 9.1.3.3).
   template <class Allocator>
-  static state_ptr client_state(basic_context<Allocator>& ctx, const client_config* config, std::error_code& ec) {
+  static state_ptr client_state(basic_context<Allocator>& ctx, const client_config* config, std::error_code& ec,
+                                std::string_view host = {}) {
     auto* s = ctx.template find_security_state<pki_context_state>();
     std::shared_ptr<const Botan::Certificate_Store_In_Memory> roots = s ? s->roots : nullptr;
-    if (config) return pki_state::make(*config, false, roots, ec);
-    if (s && s->config) return pki_state::make(*s->config, false, roots, ec);
-    if (roots) return pki_state::make(pki_config{}, false, roots, ec);
-    ec = error::security_not_configured;
-    return nullptr;
+    const pki_config roots_only{};
+    const pki_config* chosen = config ? config : s && s->config ? &*s->config : roots ? &roots_only : nullptr;
+    if (!chosen) {
+      ec = error::security_not_configured;
+      return nullptr;
+    }
+    if (host.empty() || !chosen->verify_host.empty()) return pki_state::make(*chosen, false, roots, ec);
+    auto checked = *chosen;
+    checked.verify_host = host;
+    return pki_state::make(checked, false, roots, ec);
   }
   template <class Allocator>
   static state_ptr server_state(basic_context<Allocator>& ctx, std::error_code& ec) {

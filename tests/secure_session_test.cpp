@@ -622,6 +622,30 @@ BOOST_AUTO_TEST_CASE(server_name_check) {
   expect_failure_both<coap::pki>(urisan, host("coap-uri"), coap::tls_alert::bad_certificate);
 }
 
+// The same without a pki_config of the session's own: the context's root CAs
+// (set_pki_root_cas) and the URI's host.
+BOOST_AUTO_TEST_CASE(uri_host_is_checked_with_context_roots) {
+  auto lenient = [](const std::string& name) {
+    auto c = pki(name);
+    c.require_peer_cert = false;  // the client has no certificate of its own
+    return c;
+  };
+  auto& named = pki_server(lenient("server"));
+  auto& nosan = pki_server(lenient("nosan"));
+  BOOST_TEST_REQUIRE(!sec::set_pki_root_cas(client, cert("ca.crt")));
+  const auto by_uri = [&](server& srv) {
+    std::error_code ec;
+    auto s = coap::session<coap::tcp, coap::pki>::create_client(
+        client, "coaps+tcp://127.0.0.1:" + std::to_string(srv.tcp) + "/hello", ec);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    return request(s, get_hello());
+  };
+  const auto ok = by_uri(named);
+  BOOST_TEST(ok.ok(), ok.ec.message());
+  const auto refused = by_uri(nosan);
+  BOOST_TEST((refused.ec == coap::tls_alert::bad_certificate), refused.ec.message());
+}
+
 // create_client from a coaps:// URI checks the URI's host unless verify_host says otherwise.
 BOOST_AUTO_TEST_CASE(uri_host_is_checked) {
   auto& named = pki_server(pki("server"));  // names 127.0.0.1
@@ -687,6 +711,21 @@ BOOST_AUTO_TEST_CASE(authenticated_peer) {
   }
   BOOST_TEST_REQUIRE(run_until([&] { return std::all_of(outs.begin(), outs.end(), [](auto& o) { return o.done; }); }));
   for (int i = 0; i < 6; ++i) BOOST_TEST(outs[i].response.payload_string() == "client-" + std::to_string(i));
+
+  // A certificate names nobody unless it chained to a trust anchor: not with verification
+  // off, not as a self-signed one let in by allow_self_signed.
+  auto& self_signed = pki_server(pki("selfsigned"));
+  auto allowed = pki("client");
+  allowed.allow_self_signed = true;
+  BOOST_TEST((ask(coap::udp{}, coap::pki{}, self_signed.udp, allowed).second == ""));
+  auto unverified = pki("client");
+  unverified.verify_peer_cert = false;
+  BOOST_TEST((ask(coap::tcp{}, coap::pki{}, c.tcp, unverified).second == ""));
+  auto open_cfg = pki("server");
+  open_cfg.verify_peer_cert = false;
+  open_cfg.require_peer_cert = false;
+  auto& open = pki_server(open_cfg);  // does not check client certificates
+  BOOST_TEST((ask(coap::udp{}, coap::pki{}, open.udp, pki("client")) == std::pair<std::string, std::string>{"", "localhost"}));
 
   // NoSec: nobody.
   static_assert(coap::no_sec::channel<int>::authenticated_peer().empty());

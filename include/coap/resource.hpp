@@ -103,8 +103,9 @@ class request {
   // Like coap_session_str: "127.0.0.1:5683 <-> 127.0.0.1:40000 UDP".
   std::string_view session() const noexcept { return session_; }
   // Who the (D)TLS handshake proved the client to be: its PSK identity, or the CommonName of
-  // its certificate; empty over NoSec and for a client without a certificate. For access
-  // control (libcoap 4.3: coap_session_get_psk_identity).
+  // its certificate when that chained to a trust anchor; empty over NoSec, for a client without
+  // a certificate, or one not verified. For access control (libcoap 4.3:
+  // coap_session_get_psk_identity).
   std::string_view authenticated_peer() const noexcept { return peer_; }
 
  private:

@@ -90,8 +90,10 @@ class session {
   // first address) and the scheme's default port applies when the URI names none.
   static session create_client(context_type& ctx, std::string_view uri_text, std::error_code& ec,
                                std::optional<endpoint_type> local_if = std::nullopt) {
-    auto server = resolve(ctx, uri_text, ec);
-    return server ? make_client(ctx, *server, ctx.config().session, nullptr, ec, local_if) : session();
+    uri u;
+    auto server = resolve(ctx, uri_text, ec, &u);
+    return server ? make_client(ctx, *server, ctx.config().session, nullptr, ec, local_if, checked_host(u))
+                  : session();
   }
   static session create_client(context_type& ctx, std::string_view uri_text, const security_config& security,
                                std::error_code& ec, std::optional<endpoint_type> local_if = std::nullopt)
@@ -99,16 +101,8 @@ class session {
   {
     uri u;
     auto server = resolve(ctx, uri_text, ec, &u);
-    if (!server) return session();
-    // RFC 7252 section 9.1.3.3: with certificates, the server must be the URI's host.
-    if constexpr (requires { security.verify_host; }) {
-      if (security.verify_host.empty() && u.host_kind != host_kind::ipv6) {
-        auto checked = security;
-        checked.verify_host = u.host;
-        return make_client(ctx, *server, ctx.config().session, &checked, ec, local_if);
-      }
-    }
-    return make_client(ctx, *server, ctx.config().session, &security, ec, local_if);
+    return server ? make_client(ctx, *server, ctx.config().session, &security, ec, local_if, checked_host(u))
+                  : session();
   }
 
   // ---- coap_session_reference / coap_session_release ----
@@ -184,7 +178,8 @@ class session {
   // ---- coap_session_str ----
   std::string_view description() const noexcept { return impl_ ? impl_->description() : std::string_view(); }
   // Who the (D)TLS handshake proved the peer to be, once established: a client's PSK identity
-  // (server sessions) or the CommonName of the peer's certificate; empty otherwise.
+  // (server sessions) or the CommonName of the peer's certificate when it chained to a trust
+  // anchor; empty otherwise (see tls_channel::authenticated_peer).
   std::string_view authenticated_peer() const noexcept {
     return impl_ ? impl_->security_channel().authenticated_peer() : std::string_view();
   }
@@ -196,18 +191,29 @@ class session {
   impl_type* implementation() const noexcept { return impl_.get(); }
 
  private:
+  // `host`: the URI's host, for a policy that checks it against the server's certificate.
   static session make_client(context_type& ctx, endpoint_type server, const session_config& config,
                              const security_config* security, std::error_code& ec,
-                             const std::optional<endpoint_type>& local_if) {
+                             const std::optional<endpoint_type>& local_if, std::string_view host = {}) {
     if (server.port() == 0) server.port(Security::secure ? Transport::default_secure_port : Transport::default_port);
     typename Security::state_ptr state{};
     if constexpr (Security::secure) {
-      state = Security::client_state(ctx, security, ec);
+      if constexpr (requires { Security::client_state(ctx, security, ec, host); })
+        state = Security::client_state(ctx, security, ec, host);
+      else
+        state = Security::client_state(ctx, security, ec);
       if (ec) return {};
     } else {
       (void)security;
+      (void)host;
     }
     return session(Transport::template make_client<Security>(ctx, server, local_if, config, state, ec));
+  }
+
+  // RFC 7252 section 9.1.3.3: the host a server's certificate must name; none for an IPv6
+  // literal (see pki_config::verify_host).
+  static std::string_view checked_host(const uri& u) noexcept {
+    return u.host_kind == host_kind::ipv6 ? std::string_view() : std::string_view(u.host);
   }
 
   static std::optional<endpoint_type> resolve(context_type& ctx, std::string_view uri_text, std::error_code& ec,

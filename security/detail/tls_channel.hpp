@@ -84,7 +84,9 @@ class channel_credentials final : public Botan::Credentials_Manager {
     return shared_->psk_identity(type, context, hint);
   }
   Botan::SymmetricKey psk(const std::string& type, const std::string& context, const std::string& identity) override {
-    if (type == "tls-server" && context != "dtls-cookie-secret") *identity_ = identity;
+    // The ClientKeyExchange's lookup (Botan also asks for its cookie and ticket keys).
+    if (type == "tls-server" && !identity.empty() && context != "dtls-cookie-secret" && context != "session-ticket")
+      *identity_ = identity;
     return shared_->psk(type, context, identity);
   }
 
@@ -161,6 +163,9 @@ class tls_channel final : public Botan::TLS::Callbacks {
   void close() {
     timer_.cancel();
     if (channel_ && !failed_ && established_) run([&] { channel_->close(); });
+    // Called from inside a call that is collecting a flight (the session closed from its
+    // established handler): what was collected goes out now, before the socket closes.
+    if (coalescing_) flush_flight();
     failed_ = true;
   }
 
@@ -173,7 +178,9 @@ class tls_channel final : public Botan::TLS::Callbacks {
   const std::string& cipher_suite() const noexcept { return suite_; }
   // Who the handshake proved the peer to be, once established: the PSK identity a client
   // used (on a server; a PSK client learns no identity of its server), or the CommonName of
-  // the peer's certificate. Empty before, and for a peer without a certificate.
+  // the peer's certificate when it chained to a trust anchor. Empty before; for a peer without
+  // a certificate; with verify_peer_cert off; for a self-signed certificate taken by
+  // allow_self_signed without being trusted.
   std::string_view authenticated_peer() const noexcept {
     return established_ ? std::string_view(authenticated_peer_) : std::string_view();
   }
@@ -184,8 +191,13 @@ class tls_channel final : public Botan::TLS::Callbacks {
     if (muted_) return;
     if (coalescing_) {
       const auto at = out_.size();
-      out_.insert(out_.end(), data, data + size);
-      out_records_.push_back(size);
+      out_.insert(out_.end(), data, data + size);  // bad_alloc: caught by run()
+      try {
+        out_records_.push_back(size);
+      } catch (...) {
+        out_.resize(at);
+        throw;
+      }
       if (epoch0_offset_ != 0) renumber_epoch0({out_.data() + at, size});
       return;
     }
@@ -202,8 +214,9 @@ class tls_channel final : public Botan::TLS::Callbacks {
     if constexpr (requires { state_->on_established(s); }) state_->on_established(s);
     suite_ = s.ciphersuite().to_string();
     if (!s.peer_certs().empty()) {
+      // Only a certificate that chains to a trust anchor names anybody.
       const auto cn = s.peer_certs().front().subject_info("X520.CommonName");
-      authenticated_peer_ = cn.empty() ? std::string() : cn.front();
+      authenticated_peer_ = peer_anchored_ && !cn.empty() ? cn.front() : std::string();
     } else if (!server_) {
       authenticated_peer_.clear();
     }
@@ -221,7 +234,7 @@ class tls_channel final : public Botan::TLS::Callbacks {
                              const std::vector<Botan::Certificate_Store*>&, Botan::Usage_Type usage,
                              const std::string& hostname, const Botan::TLS::Policy&) override {
     if constexpr (requires { state_->verify(chain, usage, hostname); }) {
-      state_->verify(chain, usage, hostname);
+      peer_anchored_ = state_->verify(chain, usage, hostname);
     } else {
       throw Botan::TLS::TLS_Exception(Botan::TLS::Alert::UNSUPPORTED_CERTIFICATE, "no certificates in PSK mode");
     }
@@ -243,10 +256,6 @@ class tls_channel final : public Botan::TLS::Callbacks {
   }
   std::size_t io_buffer_size() const noexcept { return datagram_ ? 2048 : 4096; }
 
-  // RFC 6347 section 4.2.4: a DTLS server whose flight was lost sees the client's previous
-  // flight again and must send its own again. Botan 2.19 does neither for a repeated
-  // ClientHello (it fails with protocol_version) nor for a repeated final client flight after
-  // the handshake (it ignores it), so the server's last flight is kept here and repeated.
   // Adds epoch0_offset_ to the sequence number of each epoch-0 record in `records` (those
   // are not authenticated, so their numbers may be changed; see start_server).
   void renumber_epoch0(std::span<std::uint8_t> records) const noexcept {
@@ -263,23 +272,20 @@ class tls_channel final : public Botan::TLS::Callbacks {
   }
 
   // RFC 6347 section 4.1.1: the records of a handshake flight (Botan emits one at a time) go
-  // out packed into as few datagrams as Botan's DTLS MTU allows; a server keeps them as its
-  // last flight.
-  void flush_flight() {
+  // out packed into as few datagrams as the session's MTU and Botan's DTLS MTU allow. A
+  // server keeps the flight's handshake records as its last flight (see repeat_flight_for).
+  void flush_flight() noexcept {
     if (out_records_.empty()) return;
-    const std::size_t limit = state_->policy().dtls_default_mtu();
-    if (server_) {
+    const std::size_t limit = std::min<std::size_t>(session_.config().mtu, state_->policy().dtls_default_mtu());
+    bool keep = server_;
+    if (keep) {
       flight_.clear();
       flight_sizes_.clear();
       repeats_ = 0;
     }
     std::size_t start = 0, length = 0;
     const auto emit = [&] {
-      if (server_) {
-        flight_.insert(flight_.end(), out_.begin() + static_cast<std::ptrdiff_t>(start),
-                       out_.begin() + static_cast<std::ptrdiff_t>(start + length));
-        flight_sizes_.push_back(length);
-      }
+      if (keep) keep = keep_handshake_records({out_.data() + start, length});
       session_.tls_wire({out_.data() + start, length});
       start += length;
       length = 0;
@@ -292,6 +298,33 @@ class tls_channel final : public Botan::TLS::Callbacks {
     out_.clear();
     out_records_.clear();
   }
+  // Appends the records of `datagram` other than application data to flight_ as one datagram;
+  // false when memory ran out (the flight is then not kept: a lost one is not repeated).
+  bool keep_handshake_records(std::span<const std::uint8_t> datagram) noexcept {
+    try {
+      std::size_t kept = 0;
+      for (std::size_t at = 0; at + 13 <= datagram.size();) {
+        const std::size_t n = std::min(datagram.size() - at, 13 + (std::size_t{datagram[at + 11]} << 8 | datagram[at + 12]));
+        if (datagram[at] != 23) {
+          flight_.insert(flight_.end(), datagram.begin() + static_cast<std::ptrdiff_t>(at),
+                         datagram.begin() + static_cast<std::ptrdiff_t>(at + n));
+          kept += n;
+        }
+        at += n;
+      }
+      if (kept > 0) flight_sizes_.push_back(kept);
+      return true;
+    } catch (const std::bad_alloc&) {
+      flight_.clear();
+      flight_sizes_.clear();
+      return false;
+    }
+  }
+
+  // RFC 6347 section 4.2.4: a DTLS server whose flight was lost sees the client's previous
+  // flight again and must send its own again. Botan 2.19 does neither for a repeated
+  // ClientHello (it fails with protocol_version) nor for a repeated final client flight after
+  // the handshake (it ignores it), so the server's last flight is kept here and repeated.
   bool repeat_flight_for(std::span<const std::uint8_t> d) {
     if (d.size() < 14 || flight_sizes_.empty()) return false;
     const std::uint8_t type = d[0];
@@ -319,27 +352,31 @@ class tls_channel final : public Botan::TLS::Callbacks {
   }
 
   // Calls into Botan. While a DTLS handshake is under way what Botan emits is collected and
-  // sent packed (flush_flight) when the call returns, before any failure is reported, so that
-  // an alert goes out first. (Calls nest when the session sends queued requests from
-  // tls_established: those join the flight being collected.)
+  // sent packed (flush_flight) when the outermost call returns; failures are reported after
+  // that, so that an alert goes out first. Calls nest when the session sends queued requests
+  // from tls_established: those join the flight being collected, and their failures wait for
+  // the outermost call too.
   template <class F>
   void run(F&& f) {
-    const bool outer = coalescing_;
-    coalescing_ = outer || (datagram_ && !established_);
-    std::optional<std::error_code> failure;
+    if (depth_ == 0) coalescing_ = datagram_ && !established_;
+    ++depth_;
     try {
       f();
     } catch (const std::bad_alloc&) {
-      failure = make_error_code(error::no_memory);
+      note_failure(make_error_code(error::no_memory));
     } catch (const std::exception& e) {
-      failure = pending_ ? *pending_ : tls_error_of(e);
+      note_failure(pending_ ? *pending_ : tls_error_of(e));
     }
-    if (!outer && coalescing_) {
+    if (--depth_ > 0) return;
+    if (coalescing_) {
       coalescing_ = false;
       flush_flight();
     }
-    if (failure) fail(*failure);
+    if (failure_) fail(*std::exchange(failure_, std::nullopt));
     if (pending_) fail(*std::exchange(pending_, std::nullopt));
+  }
+  void note_failure(std::error_code ec) {
+    if (!failure_) failure_ = ec;
   }
 
   void fail(std::error_code ec) {
@@ -371,6 +408,7 @@ class tls_channel final : public Botan::TLS::Callbacks {
 
   Session& session_;
   std::shared_ptr<const State> state_;
+  std::optional<channel_credentials> credentials_;  // before engine_, which refers to it
   std::variant<std::monostate, Botan::TLS::Client, Botan::TLS::Server> engine_;
   Botan::TLS::Channel* channel_ = nullptr;
   boost::asio::steady_timer timer_;
@@ -378,7 +416,9 @@ class tls_channel final : public Botan::TLS::Callbacks {
   std::optional<std::error_code> pending_;
   std::string suite_;
   std::string authenticated_peer_;
-  std::optional<channel_credentials> credentials_;
+  std::optional<std::error_code> failure_;  // noted by a nested call (see run)
+  unsigned depth_ = 0;                      // nesting of run()
+  bool peer_anchored_ = false;              // the peer's chain reached a trust anchor
   std::size_t overhead_ = 0;
   std::uint64_t epoch0_offset_ = 0;  // DTLS server: added to epoch-0 record numbers
   bool datagram_ = false;

@@ -217,13 +217,18 @@ std::shared_ptr<pki_state> pki_state::make(const pki_config& config, bool server
   s->policy_.request_client_certificate = server && config.verify_peer_cert;
   if (server) s->cookie_secret_ = detail::make_cookie_secret();
   if (config.setup) config.setup(s->policy_, *s);
+  // Static RSA key exchange keeps the server's key pointer until the ClientKeyExchange; then
+  // the one-slot overflow of the SNI cache (identity_for) could free it meanwhile.
+  const auto kex = s->policy_.allowed_key_exchange_methods();
+  s->overflow_allowed_ = std::find(kex.begin(), kex.end(), "RSA") == kex.end();
   return s;
 }
 
-void pki_state::verify(const std::vector<Botan::X509_Certificate>& chain, Botan::Usage_Type usage,
+bool pki_state::verify(const std::vector<Botan::X509_Certificate>& chain, Botan::Usage_Type usage,
                        const std::string&) const {
   if (chain.empty()) throw TLS_Exception(Alert::BAD_CERTIFICATE, "empty certificate chain");
   bool validated = false;
+  bool anchored = false;  // validated up to a trusted certificate
   if (config_.verify_peer_cert) {
     std::vector<Botan::Certificate_Store*> stores;
     auto& store = const_cast<Botan::Certificate_Store_In_Memory&>(config_.check_cert_revocation ? crl_store_ : trusted_);
@@ -240,6 +245,7 @@ void pki_state::verify(const std::vector<Botan::X509_Certificate>& chain, Botan:
       if (!config_.allow_expired_certs && (now < c.not_before() || c.not_after() < now))
         throw TLS_Exception(Alert::CERTIFICATE_EXPIRED, "self-signed certificate outside its validity");
       validated = true;
+      anchored = trusted_.certificate_known(c);  // trusted by name, not only allowed
     }
     const Botan::Path_Validation_Restrictions restrictions(
         config_.check_cert_revocation && !config_.allow_no_crl, 110);
@@ -262,6 +268,7 @@ void pki_state::verify(const std::vector<Botan::X509_Certificate>& chain, Botan:
       throw TLS_Exception(Alert::BAD_CERTIFICATE, "certificate chain deeper than allowed");
     if (!server_ && !config_.verify_host.empty() && !names_host(chain.front(), config_.verify_host))
       throw TLS_Exception(Alert::BAD_CERTIFICATE, "the certificate does not name " + config_.verify_host);
+    if (!validated) anchored = true;  // path validation reached a trust anchor
     validated = true;
   }
   if (config_.validate_cn) {
@@ -272,6 +279,7 @@ void pki_state::verify(const std::vector<Botan::X509_Certificate>& chain, Botan:
         throw TLS_Exception(Alert::BAD_CERTIFICATE, "certificate rejected by the CN callback");
     }
   }
+  return anchored;
 }
 
 void pki_state::on_established(const Botan::TLS::Session& session) const {
@@ -289,8 +297,8 @@ const pki_identity* pki_state::identity_for(const std::string& sni) {
   if (!server_ || !config_.validate_sni || sni.empty()) return &own_;
   if (auto it = by_sni_.find(sni); it != by_sni_.end()) return &it->second;
   if (overflow_ && overflow_sni_ == sni) return &*overflow_;
-  // Botan asks twice per handshake (cert_chain, then private_key_for): a declined or
-  // unloadable SNI calls validate_sni both times and gets the default key.
+  // Botan asks several times per handshake (cert_chain per key type, then private_key_for):
+  // a declined or unloadable SNI calls validate_sni each time and gets the default key.
   auto key = config_.validate_sni(sni);
   if (!key) return &own_;
   std::vector<Botan::X509_Certificate> cas;
@@ -298,6 +306,7 @@ const pki_identity* pki_state::identity_for(const std::string& sni) {
   auto loaded = load_pki_identity(*key, cas, ec);
   if (!loaded || loaded->chain.empty() || !loaded->key) return &own_;
   if (by_sni_.size() < max_cached_sni) return &by_sni_.emplace(sni, std::move(*loaded)).first->second;
+  if (!overflow_allowed_) return &own_;
   overflow_sni_ = sni;
   overflow_ = std::move(loaded);
   return &*overflow_;
