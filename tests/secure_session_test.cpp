@@ -875,6 +875,45 @@ BOOST_AUTO_TEST_CASE(dtls_drops_forged_records) {
   BOOST_TEST(served == 2);
 }
 
+// RFC 6347 section 4.1.1: the records of a flight share datagrams, within the MTU. A PSK
+// server's second flight (ServerHello, ServerKeyExchange, ServerHelloDone) is one datagram; a
+// certificate flight on a session MTU of 400 bytes is split, and a datagram that holds more
+// than one record stays within 400 bytes.
+BOOST_AUTO_TEST_CASE(dtls_flights_share_datagrams) {
+  const auto record_count = [](const bytes& d) {
+    std::size_t n = 0;
+    for (std::size_t at = 0; at + 13 <= d.size(); at += 13 + (std::size_t{d[at + 11]} << 8 | d[at + 12])) ++n;
+    return n;
+  };
+  const auto downstream = [&](server& srv, auto cfg, coap::session_config sc) {
+    std::vector<bytes> seen;
+    proxy p(io.get_executor(), {loopback, srv.udp}, [&](proxy::direction dir, std::size_t, auto d) {
+      if (dir == proxy::direction::to_client) seen.emplace_back(d.begin(), d.end());
+      return proxy::action::forward;
+    });
+    using security = std::conditional_t<std::is_same_v<decltype(cfg), sec::pki_config>, coap::pki, coap::psk>;
+    auto s = connect<coap::udp, security>(p.endpoint().port(), cfg, sc);
+    BOOST_TEST(request(s, get_hello()).ok());
+    return seen;
+  };
+  auto& psk_srv = psk_server();
+  const auto psk_seen = downstream(psk_srv, psk_client(), quick());
+  BOOST_TEST_REQUIRE(psk_seen.size() >= 2u);
+  BOOST_TEST(record_count(psk_seen[1]) == 3u);  // after the HelloVerifyRequest: SH, SKE, SHD
+
+  auto& pki_srv = pki_server(pki("server"));
+  pki_srv.ctx.config().session.mtu = 400;
+  const auto pki_seen = downstream(pki_srv, pki("client"), quick());
+  std::size_t packed = 0;
+  for (const auto& d : pki_seen)
+    if (record_count(d) > 1) {
+      ++packed;
+      BOOST_TEST(d.size() <= 400u);
+    }
+  BOOST_TEST(packed > 0u);
+  BOOST_TEST(pki_seen.size() >= 4u);  // HelloVerifyRequest, a split second flight, the rest
+}
+
 // ---- 6. RFC 6347 section 4.2.1: a ClientHello without a cookie gets a HelloVerifyRequest and
 // the server keeps no state. Nothing reaches the client here, which keeps sending hellos.
 BOOST_AUTO_TEST_CASE(stateless_hello_verify_request) {
