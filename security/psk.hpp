@@ -99,8 +99,10 @@ struct psk : detail::secure_policy_base<psk_state> {
   using server_config = psk_server_config;
 
   // A client's state from its configuration; PSK has no context-level client default.
+  // (The URI's host is for certificate checks; PSK has none.)
   template <class Allocator>
-  static state_ptr client_state(basic_context<Allocator>&, const client_config* config, std::error_code& ec) {
+  static state_ptr client_state(basic_context<Allocator>&, const client_config* config, std::error_code& ec,
+                                std::string_view /*host*/ = {}) {
     if (!config) {
       ec = error::security_not_configured;
       return nullptr;

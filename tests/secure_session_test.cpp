@@ -16,6 +16,8 @@
 
 #include "support/lossy_udp_proxy.hpp"
 
+#include <coap/security/detail/dtls_record.hpp>
+
 #include <boost/asio.hpp>
 
 #include <algorithm>
@@ -820,9 +822,11 @@ BOOST_AUTO_TEST_CASE(dtls_recovers_a_lost_server_finished) {
   // The datagram holding the server's Finished: its only handshake record of epoch 1 during
   // the handshake (records of a flight share datagrams).
   lose_once(*this, [](std::span<const std::uint8_t> d) {
-    for (std::size_t at = 0; at + 13 <= d.size(); at += 13 + (std::size_t{d[at + 11]} << 8 | d[at + 12]))
-      if (d[at] == 22 && d[at + 3] == 0 && d[at + 4] == 1) return true;
-    return false;
+    bool finished = false;
+    sec::detail::for_each_dtls_record(d, [&](std::span<const std::uint8_t> r) {
+      finished = finished || (r[0] == 22 && sec::detail::dtls_epoch(r.data()) == 1);
+    });
+    return finished;
   });
 }
 
@@ -882,7 +886,7 @@ BOOST_AUTO_TEST_CASE(dtls_drops_forged_records) {
 BOOST_AUTO_TEST_CASE(dtls_flights_share_datagrams) {
   const auto record_count = [](const bytes& d) {
     std::size_t n = 0;
-    for (std::size_t at = 0; at + 13 <= d.size(); at += 13 + (std::size_t{d[at + 11]} << 8 | d[at + 12])) ++n;
+    sec::detail::for_each_dtls_record(std::span<const std::uint8_t>(d), [&](auto) { ++n; });
     return n;
   };
   const auto downstream = [&](server& srv, auto cfg, coap::session_config sc) {

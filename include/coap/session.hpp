@@ -198,10 +198,7 @@ class session {
     if (server.port() == 0) server.port(Security::secure ? Transport::default_secure_port : Transport::default_port);
     typename Security::state_ptr state{};
     if constexpr (Security::secure) {
-      if constexpr (requires { Security::client_state(ctx, security, ec, host); })
-        state = Security::client_state(ctx, security, ec, host);
-      else
-        state = Security::client_state(ctx, security, ec);
+      state = Security::client_state(ctx, security, ec, host);
       if (ec) return {};
     } else {
       (void)security;

@@ -17,6 +17,7 @@
 
 #include <coap/error.hpp>
 #include <coap/tls_alert.hpp>
+#include <coap/security/detail/dtls_record.hpp>
 #include <coap/security/tls_policy.hpp>
 
 #include <boost/asio/steady_timer.hpp>
@@ -84,9 +85,8 @@ class channel_credentials final : public Botan::Credentials_Manager {
     return shared_->psk_identity(type, context, hint);
   }
   Botan::SymmetricKey psk(const std::string& type, const std::string& context, const std::string& identity) override {
-    // The ClientKeyExchange's lookup (Botan also asks for its cookie and ticket keys).
-    if (type == "tls-server" && !identity.empty() && context != "dtls-cookie-secret" && context != "session-ticket")
-      *identity_ = identity;
+    // The ClientKeyExchange's lookup (Botan's cookie and ticket key lookups name no identity).
+    if (type == "tls-server" && !identity.empty()) *identity_ = identity;
     return shared_->psk(type, context, identity);
   }
 
@@ -139,8 +139,7 @@ class tls_channel final : public Botan::TLS::Callbacks {
       // goes out with the primer's number added. Without it, a HelloVerifyRequest the client
       // got for a later retransmitted hello (number n) shares its number with this session's
       // n-th record, which the client's replay window then drops: the handshake stalls.
-      if (primer.size() >= 13)
-        for (std::size_t i = 5; i < 11; ++i) epoch0_offset_ = epoch0_offset_ << 8 | primer[i];
+      if (primer.size() >= dtls_record_header) epoch0_offset_ = dtls_sequence(primer.data());
       muted_ = true;
       received(primer);
       muted_ = false;
@@ -259,16 +258,10 @@ class tls_channel final : public Botan::TLS::Callbacks {
   // Adds epoch0_offset_ to the sequence number of each epoch-0 record in `records` (those
   // are not authenticated, so their numbers may be changed; see start_server).
   void renumber_epoch0(std::span<std::uint8_t> records) const noexcept {
-    for (std::size_t at = 0; at + 13 <= records.size();
-         at += 13 + (std::size_t{records[at + 11]} << 8 | records[at + 12])) {
-      std::uint8_t* r = records.data() + at;
-      if (r[3] != 0 || r[4] != 0) continue;
-      std::uint64_t seq = 0;
-      for (int i = 5; i < 11; ++i) seq = seq << 8 | r[i];
-      seq += epoch0_offset_;
-      if (seq >> 48) continue;
-      for (int i = 10; i >= 5; --i, seq >>= 8) r[i] = static_cast<std::uint8_t>(seq);
-    }
+    for_each_dtls_record(records, [this](std::span<std::uint8_t> r) {
+      const std::uint64_t seq = dtls_sequence(r.data()) + epoch0_offset_;
+      if (dtls_epoch(r.data()) == 0 && (seq >> 48) == 0) set_dtls_sequence(r.data(), seq);
+    });
   }
 
   // RFC 6347 section 4.1.1: the records of a handshake flight (Botan emits one at a time) go
@@ -303,15 +296,11 @@ class tls_channel final : public Botan::TLS::Callbacks {
   bool keep_handshake_records(std::span<const std::uint8_t> datagram) noexcept {
     try {
       std::size_t kept = 0;
-      for (std::size_t at = 0; at + 13 <= datagram.size();) {
-        const std::size_t n = std::min(datagram.size() - at, 13 + (std::size_t{datagram[at + 11]} << 8 | datagram[at + 12]));
-        if (datagram[at] != 23) {
-          flight_.insert(flight_.end(), datagram.begin() + static_cast<std::ptrdiff_t>(at),
-                         datagram.begin() + static_cast<std::ptrdiff_t>(at + n));
-          kept += n;
-        }
-        at += n;
-      }
+      for_each_dtls_record(datagram, [&](std::span<const std::uint8_t> r) {
+        if (r[0] == 23) return;
+        flight_.insert(flight_.end(), r.begin(), r.end());
+        kept += r.size();
+      });
       if (kept > 0) flight_sizes_.push_back(kept);
       return true;
     } catch (const std::bad_alloc&) {

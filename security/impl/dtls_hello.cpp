@@ -1,5 +1,6 @@
 // RFC 6347 section 4.2.1 (HelloVerifyRequest), 4.1 (record layer) and 4.2.2 (handshake header).
 #include <coap/security/detail/dtls_hello.hpp>
+#include <coap/security/detail/dtls_record.hpp>
 #include <coap/security/detail/tls_channel.hpp>
 
 #include <botan/tls_messages.h>
@@ -9,7 +10,7 @@
 namespace coap::security::detail {
 namespace {
 
-constexpr std::size_t record_header = 13;     // type, version, epoch, sequence (6), length
+constexpr std::size_t record_header = dtls_record_header;
 constexpr std::size_t handshake_header = 12;  // type, length (3), message_seq, offset (3), fragment length (3)
 constexpr std::uint8_t content_handshake = 22;
 constexpr std::uint8_t client_hello = 1;
@@ -84,13 +85,10 @@ client_hello_result check_client_hello(std::span<const std::uint8_t> d, const st
     // Its record sequence number is one below this hello's: Botan's replay window must let the
     // real hello through after it. (Clients send the second hello with sequence 1 or more; a
     // retransmission has a higher one still.)
-    std::uint8_t sequence[6];
-    std::uint64_t seq = 0;
-    for (int i = 0; i < 6; ++i) seq = seq << 8 | d[5 + static_cast<std::size_t>(i)];
+    const std::uint64_t seq = dtls_sequence(d.data());
     if (seq == 0) return out;
-    --seq;
-    for (int i = 5; i >= 0; --i, seq >>= 8) sequence[i] = static_cast<std::uint8_t>(seq);
-    out.primer = handshake_record(&d[1], sequence, client_hello, 0, stripped);
+    out.primer = handshake_record(&d[1], &d[5], client_hello, 0, stripped);
+    set_dtls_sequence(out.primer.data(), seq - 1);
     out.check = client_hello_check::cookie_valid;
   } catch (const std::exception&) {
     out.check = client_hello_check::not_a_client_hello;
