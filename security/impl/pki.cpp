@@ -1,6 +1,8 @@
 // RFC 5280 section 6 (path validation, through Botan's x509_path_validate) with libcoap's
 // coap_dtls_pki_t rules on top: self-signed, expired, depth, CRLs, the CN callback; and
-// RFC 7252 section 9.1.3.3: the request URI's host against the server's certificate.
+// RFC 7252 section 9.1.3.3: the request URI's host against the server's certificate. Before
+// that, reading the key material: RFC 7468 PEM or DER certificates and CRLs, and private keys
+// in PKCS #8 (RFC 5958), SEC 1 (RFC 5915) or PKCS #1 (RFC 8017), each failure with its reason.
 #include <coap/security/pki.hpp>
 #include <coap/security/detail/dtls_hello.hpp>
 
@@ -8,14 +10,26 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <botan/asn1_obj.h>
+#include <botan/base64.h>
+#include <botan/ber_dec.h>
 #include <botan/data_src.h>
+#include <botan/ec_group.h>
+#include <botan/ecdsa.h>
+#include <botan/mem_ops.h>
 #include <botan/pkix_types.h>
+#include <botan/rsa.h>
 #include <botan/tls_exceptn.h>
 #include <botan/x509path.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <cerrno>
 #include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <stdexcept>
 
 namespace coap::security {
 namespace {
@@ -24,62 +38,296 @@ using Botan::TLS::Alert;
 using Botan::TLS::TLS_Exception;
 using status = Botan::Certificate_Status_Code;
 
-// Every certificate in a source (PEM with several, or one DER).
-std::vector<Botan::X509_Certificate> read_certificates(Botan::DataSource& src) {
-  std::vector<Botan::X509_Certificate> certs;
+// ---- Reading key material: every failure throws load_failure with the file or buffer it
+// concerns and the reason; the public functions turn it into error::invalid_credentials and
+// their `diagnostic`.
+
+struct load_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Larger than any certificate chain, key or CRL a CoAP node presents.
+constexpr std::size_t max_source_size = 16 * 1024 * 1024;
+
+// One file or buffer of key material, and how messages name it ("key file 'a.pem'", "key in
+// memory").
+struct source {
+  std::string name;
+  Botan::secure_vector<std::uint8_t> bytes;  // wiped when freed: it may hold a private key
+};
+
+[[noreturn]] void fail(const source& s, const std::string& why) { throw load_failure(s.name + ": " + why); }
+
+source read_source(std::string_view what, const std::string& file, const std::vector<std::uint8_t>& mem) {
+  source s;
+  if (file.empty()) {
+    s.name = std::string(what) + " in memory";
+    s.bytes.assign(mem.begin(), mem.end());
+    return s;
+  }
+  s.name = std::string(what) + " file '" + file + "'";
+  std::error_code fs_error;
+  if (std::filesystem::is_directory(file, fs_error)) fail(s, "cannot read it: it is a directory");
+  errno = 0;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail(s, "cannot read it" + (errno ? ": " + std::generic_category().message(errno) : std::string()));
+  std::array<char, 4096> chunk;
+  while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) {
+    s.bytes.insert(s.bytes.end(), chunk.begin(), chunk.begin() + in.gcount());
+    if (s.bytes.size() > max_source_size) fail(s, "larger than 16 MiB");
+  }
+  Botan::secure_scrub_memory(chunk.data(), chunk.size());
+  if (in.bad()) fail(s, "cannot read it: input error");
+  return s;
+}
+
+// RFC 7468: the blocks of a PEM source, or nullopt when it has none (then it may be DER).
+struct pem_block {
+  std::string label;                          // "CERTIFICATE", "EC PRIVATE KEY", ...
+  Botan::secure_vector<std::uint8_t> der;
+  bool encrypted = false;                     // OpenSSL's legacy "Proc-Type: 4,ENCRYPTED"
+};
+
+std::optional<std::vector<pem_block>> pem_blocks(const source& s) {
+  const std::string_view text(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size());
+  constexpr std::string_view begin = "-----BEGIN ", dashes = "-----";
+  auto at = text.find(begin);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::vector<pem_block> blocks;
+  for (; at != std::string_view::npos; at = text.find(begin, at)) {
+    const auto label_at = at + begin.size();
+    const auto label_end = text.find(dashes, label_at);
+    const auto line_end = text.find('\n', label_at);
+    if (label_end == std::string_view::npos || (line_end != std::string_view::npos && label_end > line_end))
+      fail(s, "malformed PEM (a BEGIN line without its closing dashes)");
+    pem_block block;
+    block.label = std::string(text.substr(label_at, label_end - label_at));
+    const std::string end_line = "-----END " + block.label + "-----";
+    const auto body_at = label_end + dashes.size();
+    const auto end_at = text.find(end_line, body_at);
+    if (end_at == std::string_view::npos) fail(s, "malformed PEM ('" + block.label + "' block without its END line)");
+    // RFC 1421 headers ("Proc-Type: 4,ENCRYPTED", "DEK-Info: ...") end in a blank line.
+    Botan::secure_vector<char> body;
+    std::string_view rest = text.substr(body_at, end_at - body_at);
+    while (!rest.empty()) {
+      const auto nl = rest.find('\n');
+      const auto line = rest.substr(0, nl);
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+      if (line.find(':') != std::string_view::npos) {
+        if (line.find("ENCRYPTED") != std::string_view::npos) block.encrypted = true;
+        continue;
+      }
+      body.insert(body.end(), line.begin(), line.end());
+    }
+    try {
+      block.der = Botan::base64_decode(body.data(), body.size(), true);
+    } catch (const std::exception&) {
+      fail(s, "malformed PEM ('" + block.label + "' block is not valid base64)");
+    }
+    blocks.push_back(std::move(block));
+    at = end_at + end_line.size();
+  }
+  return blocks;
+}
+
+std::string labels_of(const std::vector<pem_block>& blocks) {
+  std::string all;
+  for (const auto& b : blocks) all += (all.empty() ? "" : ", ") + b.label;
+  return all.empty() ? "none" : all;
+}
+
+// Every object of type T (a certificate, a CRL) in a source: the PEM blocks labelled one of
+// `labels`, or else DER objects one after the other.
+template <class T>
+std::vector<T> read_objects(const source& s, std::initializer_list<std::string_view> labels, std::string_view kind) {
+  std::vector<T> found;
+  if (s.bytes.empty()) fail(s, "empty");
+  if (auto blocks = pem_blocks(s)) {
+    for (const auto& b : *blocks) {
+      if (std::find(labels.begin(), labels.end(), b.label) == labels.end()) continue;
+      try {
+        found.emplace_back(std::vector<std::uint8_t>(b.der.begin(), b.der.end()));
+      } catch (const std::exception& e) {
+        fail(s, std::string(kind) + " " + std::to_string(found.size() + 1) + " unparsable: " + e.what());
+      }
+    }
+    if (found.empty()) fail(s, "no " + std::string(kind) + " in it (PEM blocks: " + labels_of(*blocks) + ")");
+    return found;
+  }
+  if (s.bytes.front() != 0x30) fail(s, "not PEM or DER");
+  Botan::DataSource_Memory src(s.bytes);
   while (!src.end_of_data()) {
     try {
-      certs.emplace_back(src);
-    } catch (const std::exception&) {
-      break;
+      found.emplace_back(src);
+    } catch (const std::exception& e) {
+      if (found.empty()) fail(s, "not a DER " + std::string(kind) + ": " + e.what());
+      fail(s, "unparsable data after " + std::string(kind) + " " + std::to_string(found.size()) + ": " + e.what());
     }
   }
-  return certs;
+  return found;
 }
 
-std::vector<Botan::X509_Certificate> certificates_from(const std::string& file, const std::vector<std::uint8_t>& mem) {
-  if (!file.empty()) {
-    Botan::DataSource_Stream src(file, true);
-    return read_certificates(src);
-  }
-  Botan::DataSource_Memory src(mem);
-  return read_certificates(src);
+std::vector<Botan::X509_Certificate> read_certificates(const source& s) {
+  return read_objects<Botan::X509_Certificate>(s, {"CERTIFICATE", "X509 CERTIFICATE"}, "certificate");
 }
 
-std::unique_ptr<Botan::Private_Key> key_from(const std::string& file, const std::vector<std::uint8_t>& mem) {
-  if (!file.empty()) {
-    Botan::DataSource_Stream src(file, true);
+// ---- Private keys: PKCS #8 (RFC 5958), SEC 1 (RFC 5915) and PKCS #1 (RFC 8017), as ECDSA or
+// RSA keys, the signature methods of tls_policy.
+
+std::unique_ptr<Botan::Private_Key> pkcs8_key(const source& s, const Botan::secure_vector<std::uint8_t>& der) {
+  try {
+    Botan::DataSource_Memory src(der);
     return Botan::PKCS8::load_key(src);
+  } catch (const std::exception& e) {
+    fail(s, std::string("unsupported or corrupt PKCS #8 key: ") + e.what());
   }
-  Botan::DataSource_Memory src(mem);
-  return Botan::PKCS8::load_key(src);
 }
 
-bool has(const pki_key& k, const std::string& file, const std::vector<std::uint8_t>& mem) {
-  (void)k;
-  return !file.empty() || !mem.empty();
+// RFC 5915 section 3: ECPrivateKey ::= SEQUENCE { version INTEGER (1), privateKey OCTET
+// STRING, parameters [0] ECParameters OPTIONAL, publicKey [1] BIT STRING OPTIONAL }. The key
+// is made from the private scalar alone; a public key in the file must agree with it.
+std::unique_ptr<Botan::Private_Key> sec1_key(const source& s, const Botan::secure_vector<std::uint8_t>& der) {
+  constexpr auto context = static_cast<Botan::ASN1_Tag>(Botan::CONSTRUCTED | Botan::CONTEXT_SPECIFIC);
+  try {
+    Botan::BER_Decoder outer(der);
+    auto seq = outer.start_cons(Botan::SEQUENCE);
+    std::size_t version = 0;
+    seq.decode(version);
+    if (version != 1) fail(s, "SEC 1 EC key of version " + std::to_string(version) + " (only 1 exists)");
+    Botan::secure_vector<std::uint8_t> scalar;
+    seq.decode(scalar, Botan::OCTET_STRING);
+    std::optional<Botan::EC_Group> group;
+    std::vector<std::uint8_t> public_bits;
+    while (seq.more_items()) {
+      auto field = seq.get_next_object();
+      if (field.is_a(0, context))
+        group.emplace(field.bits(), field.length());
+      else if (field.is_a(1, context))
+        Botan::BER_Decoder(std::move(field)).decode(public_bits, Botan::BIT_STRING).verify_end();
+    }
+    seq.end_cons();
+    outer.verify_end();
+    if (!group) fail(s, "SEC 1 EC key without its curve (no [0] parameters)");
+    const Botan::BigInt x(scalar.data(), scalar.size());
+    // Botan's constructor would pick a random key for 0.
+    if (x.is_zero() || x >= group->get_order()) fail(s, "SEC 1 EC key with its private value out of range");
+    auto key = std::make_unique<Botan::ECDSA_PrivateKey>(detail::tls_rng(), *group, x);
+    if (!public_bits.empty() && !(group->OS2ECP(public_bits) == key->public_point()))
+      fail(s, "SEC 1 EC key whose public key does not match its private key");
+    return key;
+  } catch (const load_failure&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(s, std::string("corrupt SEC 1 EC key: ") + e.what());
+  }
 }
+
+std::unique_ptr<Botan::Private_Key> pkcs1_key(const source& s, const Botan::secure_vector<std::uint8_t>& der) {
+  try {
+    return std::make_unique<Botan::RSA_PrivateKey>(
+        Botan::AlgorithmIdentifier("RSA", Botan::AlgorithmIdentifier::USE_NULL_PARAM), der);
+  } catch (const std::exception& e) {
+    fail(s, std::string("corrupt PKCS #1 RSA key: ") + e.what());
+  }
+}
+
+enum class key_format { pkcs8, encrypted_pkcs8, sec1, pkcs1, unknown };
+
+// A DER private key by its shape: PKCS #8 is { INTEGER, SEQUENCE, ... }, SEC 1
+// { INTEGER, OCTET STRING, ... }, PKCS #1 { INTEGER, INTEGER, ... }, and encrypted PKCS #8
+// { SEQUENCE, OCTET STRING }.
+key_format der_key_format(const Botan::secure_vector<std::uint8_t>& der) {
+  try {
+    Botan::BER_Decoder outer(der);
+    auto seq = outer.start_cons(Botan::SEQUENCE);
+    const auto first = seq.get_next_object();
+    const auto second = seq.get_next_object();
+    if (first.is_a(Botan::SEQUENCE, Botan::CONSTRUCTED) && second.is_a(Botan::OCTET_STRING, Botan::UNIVERSAL))
+      return key_format::encrypted_pkcs8;
+    if (!first.is_a(Botan::INTEGER, Botan::UNIVERSAL)) return key_format::unknown;
+    if (second.is_a(Botan::SEQUENCE, Botan::CONSTRUCTED)) return key_format::pkcs8;
+    if (second.is_a(Botan::OCTET_STRING, Botan::UNIVERSAL)) return key_format::sec1;
+    if (second.is_a(Botan::INTEGER, Botan::UNIVERSAL)) return key_format::pkcs1;
+  } catch (const std::exception&) {
+  }
+  return key_format::unknown;
+}
+
+std::unique_ptr<Botan::Private_Key> decode_key(const source& s, key_format format,
+                                               const Botan::secure_vector<std::uint8_t>& der) {
+  switch (format) {
+    case key_format::pkcs8: return pkcs8_key(s, der);
+    case key_format::sec1: return sec1_key(s, der);
+    case key_format::pkcs1: return pkcs1_key(s, der);
+    case key_format::encrypted_pkcs8:
+      fail(s, "unsupported key format: encrypted PKCS #8 (decrypt it, e.g. openssl pkcs8 -nocrypt)");
+    case key_format::unknown: break;
+  }
+  fail(s, "unsupported key format: not PKCS #8, SEC 1 or PKCS #1");
+}
+
+std::unique_ptr<Botan::Private_Key> read_key(const source& s) {
+  if (s.bytes.empty()) fail(s, "empty");
+  std::unique_ptr<Botan::Private_Key> key;
+  if (auto blocks = pem_blocks(s)) {
+    // The first private key; `openssl ecparam -genkey` writes "EC PARAMETERS" before it.
+    for (const auto& b : *blocks) {
+      const auto format = b.label == "PRIVATE KEY"           ? key_format::pkcs8
+                          : b.label == "ENCRYPTED PRIVATE KEY" ? key_format::encrypted_pkcs8
+                          : b.label == "EC PRIVATE KEY"        ? key_format::sec1
+                          : b.label == "RSA PRIVATE KEY"       ? key_format::pkcs1
+                                                               : key_format::unknown;
+      if (format == key_format::unknown) continue;
+      if (b.encrypted)
+        fail(s, "unsupported key format: encrypted '" + b.label + "' (decrypt it, e.g. openssl pkey)");
+      key = decode_key(s, format, b.der);
+      break;
+    }
+    if (!key) fail(s, "no private key in it (PEM blocks: " + labels_of(*blocks) + ")");
+  } else {
+    if (s.bytes.front() != 0x30) fail(s, "not PEM or DER");
+    const auto format = der_key_format(s.bytes);
+    if (format == key_format::unknown) fail(s, "not PEM, and not a DER private key (PKCS #8, SEC 1 or PKCS #1)");
+    key = decode_key(s, format, s.bytes);
+  }
+  const auto algo = key->algo_name();
+  if (algo != "ECDSA" && algo != "RSA") fail(s, "unsupported key type " + algo + " ((D)TLS 1.2 takes ECDSA or RSA)");
+  // For ECDSA a signature round trip (a PKCS #8 EC key carries a public key Botan takes as
+  // is); for RSA the cheap checks (p * q = n, ...), not the slow primality proofs.
+  if (!key->check_key(detail::tls_rng(), algo == "ECDSA")) fail(s, "the " + algo + " key fails its consistency check");
+  return key;
+}
+
+bool has(const std::string& file, const std::vector<std::uint8_t>& mem) { return !file.empty() || !mem.empty(); }
 
 std::vector<Botan::X509_CRL> read_crls(const pki_config& c) {
   std::vector<Botan::X509_CRL> crls;
-  auto read = [&](Botan::DataSource& src) {
-    while (!src.end_of_data()) {
-      try {
-        crls.emplace_back(src);
-      } catch (const std::exception&) {
-        break;
-      }
-    }
+  const auto add = [&](const source& s) {
+    auto more = read_objects<Botan::X509_CRL>(s, {"X509 CRL"}, "CRL");
+    crls.insert(crls.end(), more.begin(), more.end());
   };
-  for (const auto& f : c.crl_files) {
-    Botan::DataSource_Stream src(f, true);
-    read(src);
-  }
-  for (const auto& m : c.crls) {
-    Botan::DataSource_Memory src(m);
-    read(src);
-  }
+  for (const auto& f : c.crl_files) add(read_source("CRL", f, {}));
+  for (std::size_t i = 0; i < c.crls.size(); ++i)
+    add(read_source(c.crls.size() == 1 ? "CRL" : "CRL " + std::to_string(i + 1), "", c.crls[i]));
   return crls;
+}
+
+// Runs `load`; a failure becomes error::invalid_credentials and `diagnostic`.
+template <class F>
+bool reported(std::error_code& ec, std::string* diagnostic, F&& load) {
+  if (diagnostic) diagnostic->clear();
+  std::string why;
+  try {
+    load();
+    return true;
+  } catch (const load_failure& e) {
+    why = e.what();
+  } catch (const std::exception& e) {
+    why = std::string("unusable key material: ") + e.what();
+  }
+  ec = error::invalid_credentials;
+  if (diagnostic) *diagnostic = std::move(why);
+  return false;
 }
 
 std::string common_name(const Botan::X509_Certificate& c) {
@@ -132,88 +380,78 @@ Alert::Type alert_for(status s) {
 }  // namespace
 
 std::optional<pki_identity> load_pki_identity(const pki_key& key, std::vector<Botan::X509_Certificate>& cas,
-                                              std::error_code& ec) {
-  try {
-    if (has(key, key.ca_file, key.ca)) {
-      auto loaded = certificates_from(key.ca_file, key.ca);
-      if (loaded.empty()) {
-        ec = error::invalid_credentials;
-        return std::nullopt;
-      }
-      cas.insert(cas.end(), loaded.begin(), loaded.end());
-    }
-    pki_identity id;
-    if (!has(key, key.cert_file, key.cert) && !has(key, key.key_file, key.key)) return id;  // verifies only
-    id.chain = certificates_from(key.cert_file, key.cert);
-    id.key = key_from(key.key_file, key.key);
-    if (id.chain.empty() || !id.key) {
-      ec = error::invalid_credentials;
-      return std::nullopt;
-    }
+                                              std::error_code& ec, std::string* diagnostic) {
+  pki_identity id;
+  std::vector<Botan::X509_Certificate> loaded_cas;
+  const bool loaded = reported(ec, diagnostic, [&] {
+    if (has(key.ca_file, key.ca)) loaded_cas = read_certificates(read_source("CA", key.ca_file, key.ca));
+    const bool with_cert = has(key.cert_file, key.cert), with_key = has(key.key_file, key.key);
+    if (!with_cert && !with_key) return;  // verifies only
+    const auto cert = read_source("certificate", key.cert_file, key.cert);
+    if (!with_key) fail(cert, "given without its private key");
+    const auto private_key = read_source("key", key.key_file, key.key);
+    if (!with_cert) fail(private_key, "given without its certificate");
+    id.chain = read_certificates(cert);
+    id.key = read_key(private_key);
     // The key must belong to the certificate.
-    if (id.chain.front().load_subject_public_key()->public_key_bits() != id.key->public_key_bits()) {
-      ec = error::invalid_credentials;
-      return std::nullopt;
-    }
-    return id;
-  } catch (const std::exception&) {
-    ec = error::invalid_credentials;
-    return std::nullopt;
-  }
+    if (id.chain.front().load_subject_public_key()->public_key_bits() != id.key->public_key_bits())
+      fail(private_key, "does not match " + cert.name);
+  });
+  if (!loaded) return std::nullopt;
+  cas.insert(cas.end(), loaded_cas.begin(), loaded_cas.end());
+  return id;
 }
 
 std::error_code add_root_cas(Botan::Certificate_Store_In_Memory& store, const std::string& ca_file,
-                             const std::string& ca_dir) {
-  try {
-    if (!ca_file.empty()) {
-      auto certs = certificates_from(ca_file, {});
-      if (certs.empty()) return error::invalid_credentials;
-      for (auto& c : certs) store.add_certificate(c);
-    }
+                             const std::string& ca_dir, std::string* diagnostic) {
+  std::error_code ec;
+  reported(ec, diagnostic, [&] {
+    std::vector<Botan::X509_Certificate> certs;
+    if (!ca_file.empty()) certs = read_certificates(read_source("root CA", ca_file, {}));
     if (!ca_dir.empty()) {
-      for (const auto& entry : std::filesystem::directory_iterator(ca_dir)) {
+      std::error_code dir_error;
+      std::filesystem::directory_iterator entries(ca_dir, dir_error);
+      if (dir_error) throw load_failure("root CA directory '" + ca_dir + "': cannot read it: " + dir_error.message());
+      for (const auto& entry : entries) {
         if (!entry.is_regular_file()) continue;
-        for (auto& c : certificates_from(entry.path().string(), {})) store.add_certificate(c);
+        try {
+          auto more = read_certificates(read_source("root CA", entry.path().string(), {}));
+          certs.insert(certs.end(), more.begin(), more.end());
+        } catch (const load_failure&) {
+          // Not a certificate file: a directory of CAs may hold others (README, CRLs).
+        }
       }
     }
-  } catch (const std::exception&) {
-    return error::invalid_credentials;
-  }
-  return {};
+    for (auto& c : certs) store.add_certificate(c);
+  });
+  return ec;
 }
 
 std::shared_ptr<pki_state> pki_state::make(const pki_config& config, bool server,
                                            std::shared_ptr<const Botan::Certificate_Store_In_Memory> roots,
-                                           std::error_code& ec) {
+                                           std::error_code& ec, std::string* diagnostic) {
   auto s = std::make_shared<pki_state>();
   s->server_ = server;
   s->config_ = config;
   std::vector<Botan::X509_Certificate> cas;
-  auto own = load_pki_identity(config.key, cas, ec);
+  auto own = load_pki_identity(config.key, cas, ec, diagnostic);
   if (!own) return nullptr;
-  // A server presents a certificate; a client may go without (when the server allows it).
-  if (server && own->chain.empty()) {
-    ec = error::invalid_credentials;
-    return nullptr;
-  }
-  s->own_ = std::move(*own);
-  if (roots)
-    for (const auto& dn : roots->all_subjects())
-      if (auto c = roots->find_cert(dn, {})) cas.push_back(*c);
-  for (const auto& c : cas) {
-    s->trusted_.add_certificate(c);
-    s->crl_store_.add_certificate(c);
-  }
-  try {
+  const bool loaded = reported(ec, diagnostic, [&] {
+    // A server presents a certificate; a client may go without (when the server allows it).
+    if (server && own->chain.empty()) throw load_failure("a server needs a certificate and its private key");
+    if (config.check_cert_revocation && !config.allow_no_crl && config.crl_files.empty() && config.crls.empty())
+      throw load_failure("revocation checking without allow_no_crl needs a CRL, and none is given");
+    s->own_ = std::move(*own);
+    if (roots)
+      for (const auto& dn : roots->all_subjects())
+        if (auto c = roots->find_cert(dn, {})) cas.push_back(*c);
+    for (const auto& c : cas) {
+      s->trusted_.add_certificate(c);
+      s->crl_store_.add_certificate(c);
+    }
     for (const auto& crl : read_crls(config)) s->crl_store_.add_crl(crl);
-  } catch (const std::exception&) {
-    ec = error::invalid_credentials;
-    return nullptr;
-  }
-  if (config.check_cert_revocation && !config.allow_no_crl && config.crl_files.empty() && config.crls.empty()) {
-    ec = error::invalid_credentials;  // revocation required, and nothing to check it with
-    return nullptr;
-  }
+  });
+  if (!loaded) return nullptr;
   s->policy_.request_client_certificate = server && config.verify_peer_cert;
   if (server) s->cookie_secret_ = detail::make_cookie_secret();
   if (config.setup) config.setup(s->policy_, *s);

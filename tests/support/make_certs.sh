@@ -25,6 +25,16 @@
 #   nosan.crt/.key         CN localhost, no SubjectAltName, signed by ca
 #   urisan.crt/.key        CN coap-uri, SAN URI:coaps://coap.example:5684/ only, by ca
 #
+# Keys in the other formats (for pki_keys_test and the libcoap interop stage):
+#   sec1.crt/.key          CN localhost + SANs, by ca; the key as `openssl ecparam -genkey`
+#                          writes it: an "EC PARAMETERS" block, then SEC 1 "EC PRIVATE KEY"
+#   sec1.key.der           the same key, SEC 1 DER
+#   client.sec1.key        client.key as SEC 1 PEM alone (`openssl ec`, no parameters block)
+#   rsa.crt/.key           CN localhost + SANs, by ca; RSA 2048, PKCS #1 PEM "RSA PRIVATE KEY"
+#   rsa.key.der            the same key, PKCS #1 DER
+#   server.encrypted.key   server.key as encrypted PKCS #8 (password "secret")
+#   server.legacy-encrypted.key  server.key as SEC 1 PEM with OpenSSL's legacy encryption
+#
 # Leaves are valid for 3650 days, have keyUsage digitalSignature and
 # extendedKeyUsage serverAuth,clientAuth.
 #
@@ -43,7 +53,9 @@ files=(ca.crt ca.key server.crt server.key client.crt client.key
   expired.crt expired.key revoked.crt revoked.key ca.crl ca.crl.der expired.crl
   expired.crl.der rogue-ca.crt rogue-ca.key untrusted.crt untrusted.key
   selfsigned.crt selfsigned.key inter-ca.crt inter-ca.key chain-leaf.crt
-  chain-leaf.key chain-leaf-bundle.crt ca-bundle.crt nosan.crt nosan.key urisan.crt urisan.key)
+  chain-leaf.key chain-leaf-bundle.crt ca-bundle.crt nosan.crt nosan.key urisan.crt urisan.key
+  sec1.crt sec1.key sec1.key.der client.sec1.key rsa.crt rsa.key rsa.key.der
+  server.encrypted.key server.legacy-encrypted.key)
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -211,6 +223,24 @@ done
 for n in ca expired; do
   openssl crl -in "$n.crl" -outform DER -out "$n.crl.der"
 done
+
+# certify NAME CN ISSUER EXT: as sign, for the key NAME.key made beforehand.
+certify() {
+  openssl req -new -key "$1.key" -subj "/CN=$2" -config openssl.cnf -out "$1.csr"
+  openssl x509 -req -in "$1.csr" -CA "$3.crt" -CAkey "$3.key" -set_serial "$(serial)" \
+    -days 3650 -sha256 -extfile openssl.cnf -extensions "$4" -out "$1.crt" 2>/dev/null
+}
+openssl ecparam -genkey -name prime256v1 -out sec1.key
+certify sec1 localhost ca v3_leaf
+openssl ec -in sec1.key -outform DER -out sec1.key.der 2>/dev/null
+openssl ec -in client.key -out client.sec1.key 2>/dev/null
+openssl genrsa -traditional -out rsa.key 2048 2>/dev/null
+certify rsa localhost ca v3_leaf
+openssl rsa -in rsa.key -traditional -outform DER -out rsa.key.der 2>/dev/null
+openssl pkcs8 -topk8 -in server.key -passout pass:secret -out server.encrypted.key
+openssl ec -in server.key -aes128 -passout pass:secret -out server.legacy-encrypted.key 2>/dev/null
+chmod 644 sec1.key sec1.key.der client.sec1.key rsa.key rsa.key.der server.encrypted.key \
+  server.legacy-encrypted.key
 
 for f in *.crt *.key *.der *.crl; do
   mv -f "$f" "$out/$f"

@@ -10,6 +10,10 @@
 #      that does not name the URI's host, a missing client
 #      certificate (and that -n on our server lets that client in)
 #   5. our coap-client <- our coap-server: coaps and coaps+tcp, PSK and certificates
+#   6. private keys as other openssl commands write them, given to our tools with -j: SEC 1
+#      (`openssl ecparam -genkey`, PEM and DER) and PKCS #1 RSA (PEM and DER) on our server,
+#      reached by libcoap's clients and ours; and keys our tools refuse, with the file and the
+#      reason on stderr
 # Every check prints "ok: ..." or "FAIL: ..."; the script exits 1 when any check failed.
 # Every server it starts is killed on exit.
 #
@@ -171,7 +175,7 @@ check_lc_fails() {
 # Ports: our servers and libcoap's use P (UDP, TCP) and P+1 (DTLS, TLS); server number i of
 # this script gets P = base + 2i. The block is free when every port binds, UDP and TCP
 # (TCP with SO_REUSEADDR, as the servers bind).
-servers_max=16
+servers_max=20
 ports_free() {
   python3 - "$1" "$((servers_max * 2))" 2>/dev/null <<'EOF'
 import socket, sys
@@ -272,6 +276,8 @@ schemes=(coaps coaps+tcp)
 # mandates for CoAP, TLS_PSK_WITH_AES_128_CCM_8 and TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8.
 psk_suite=PSK_WITH_AES_128_CCM_8
 pki_suite=ECDHE_ECDSA_WITH_AES_128_CCM_8
+# With an RSA certificate (section 6): TLS has no ECDHE_RSA suite with CCM, so AES-128-GCM.
+rsa_suite=ECDHE_RSA_WITH_AES_128_GCM_SHA256
 
 # ---- 1. our coap-server (PSK), libcoap's clients ----
 echo "# 1. coap-cpp coap-server (PSK) <- libcoap coap-client-openssl, coap-client-gnutls"
@@ -384,6 +390,43 @@ if [[ -n $our_pki_port ]]; then
       "${oc[@]}" -C "$ca" "$scheme://127.0.0.1:$((our_pki_port + 1))/"
   done
 fi
+
+# ---- 6. key formats ----
+echo "# 6. key formats (-j): SEC 1 and PKCS #1 RSA, PEM and DER; refused keys"
+for form in sec1.key sec1.key.der rsa.key rsa.key.der; do
+  case $form in
+    sec1.key) what='SEC 1 PEM after EC PARAMETERS' ;;
+    sec1.key.der) what='SEC 1 DER' ;;
+    rsa.key) what='PKCS #1 RSA PEM' ;;
+    rsa.key.der) what='PKCS #1 RSA DER' ;;
+  esac
+  start_ours "-j $form" -c "$certs/${form%%.*}.crt" -j "$certs/$form" -C "$ca" || continue
+  for client in "$lc_client_openssl" "$lc_client_gnutls"; do
+    check_lc "$client -> ours -j $form ($what), coaps: GET /" "$our_root"$'\n' -- \
+      "$client" -B "$lc_wait" "${client_pki[@]}" -C "$ca" "coaps://127.0.0.1:$((port + 1))/"
+  done
+  case $form in
+    sec1.*) suite=$pki_suite ;;
+    rsa.*) suite=$rsa_suite ;;
+  esac
+  # Our client presents its key as SEC 1 too.
+  check_suite "ours -j client.sec1.key -> ours -j $form ($what), coaps: GET /, cipher suite $suite" \
+    "$our_root"$'\n' "$suite" -- \
+    "${oc[@]}" -v 7 -c "$certs/client.crt" -j "$certs/client.sec1.key" -C "$ca" "coaps://127.0.0.1:$((port + 1))/"
+done
+# Refused: the tools exit 1 and name the file and the reason.
+check "our coap-server -c server.crt -j client.key: key does not match certificate" \
+  1 "" "coap-server: certificates: key file '$certs/client.key': does not match certificate file '$certs/server.crt'"$'\n' -- \
+  "$our_server" -A 127.0.0.1 -p 0 -c "$certs/server.crt" -j "$certs/client.key"
+check "our coap-server -j no-such.key: cannot read it" \
+  1 "" "coap-server: certificates: key file '$certs/no-such.key': cannot read it: No such file or directory"$'\n' -- \
+  "$our_server" -A 127.0.0.1 -p 0 -c "$certs/server.crt" -j "$certs/no-such.key"
+check "our coap-server -c server.key: no certificate in it" \
+  1 "" "coap-server: certificates: certificate file '$certs/server.key': no certificate in it (PEM blocks: PRIVATE KEY)"$'\n' -- \
+  "$our_server" -A 127.0.0.1 -p 0 -c "$certs/server.key" -j "$certs/server.key"
+check "our coap-client -j server.encrypted.key: encrypted keys are not supported" \
+  1 "" "coap-client: certificates: key file '$certs/server.encrypted.key': unsupported key format: encrypted PKCS #8 (decrypt it, e.g. openssl pkcs8 -nocrypt)"$'\n' -- \
+  "${oc[@]}" -c "$certs/server.crt" -j "$certs/server.encrypted.key" -C "$ca" "coaps://127.0.0.1:$((base_port + 1))/"
 
 echo "interop (secure): $passed passed, $failed failed"
 [[ $failed == 0 ]]
