@@ -1,7 +1,9 @@
-// coap-client: one CoAP request from the command line, with libcoap's coap-client flags where
-// the two overlap (RFC 7252 section 6.4 turns the URI into Uri-* options). Output follows
-// libcoap 4.3.1: a 2.xx payload goes to stdout (with a newline after it), a 4.xx/5.xx code and
-// its diagnostic payload to stderr. See examples/README.md.
+// coap-client: one CoAP request, or an observation (RFC 7641, -s), from the command line, with
+// libcoap's coap-client flags where the two overlap (RFC 7252 section 6.4 turns the URI into
+// Uri-* options; -b is RFC 7959's block size). Output follows libcoap 4.3.1: 2.xx payloads go
+// to stdout or the -o file, a 4.xx/5.xx code and its diagnostic payload to stderr. See
+// examples/README.md.
+#include <coap/block.hpp>
 #include <coap/content_format.hpp>
 #include <coap/message.hpp>
 #include <coap/security/pki.hpp>
@@ -11,9 +13,13 @@
 #include <coap/transports/udp.hpp>
 #include <coap/uri.hpp>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/program_options.hpp>
 
 #include <algorithm>
@@ -21,10 +27,13 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -40,6 +49,13 @@ namespace po = boost::program_options;
 constexpr int debug_level = 7;
 constexpr int default_wait_seconds = 90;  // libcoap's -B default
 
+// -b [num,]size: the block size, and the block the download starts at (libcoap's meaning:
+// a NUM above 0 asks for that one block only).
+struct block_spec {
+  std::uint32_t num = 0;
+  std::uint8_t szx = coap::max_szx;
+};
+
 // What the command line asks for.
 struct request_spec {
   coap::method method = coap::method::get;
@@ -48,6 +64,10 @@ struct request_spec {
   std::optional<coap::content_format> format;
   std::optional<coap::token> token;
   std::chrono::seconds wait{default_wait_seconds};
+  std::optional<std::chrono::seconds> observe;  // -s
+  std::optional<block_spec> block;              // -b
+  std::optional<std::string> output;            // -o
+  bool newline_each = false;                    // -w
   int verbosity = 3;
 };
 
@@ -124,6 +144,23 @@ std::optional<coap::token> parse_token(std::string_view s) {
   return t;
 }
 
+// -b [num,]size: size a power of two from 16 to 1024, num below 2^20 (RFC 7959 section 2.2).
+std::optional<block_spec> parse_block(std::string_view s) {
+  auto number = [](std::string_view digits, std::uint32_t& out) {
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    return !digits.empty() && ec == std::errc() && end == digits.data() + digits.size();
+  };
+  block_spec b;
+  if (const auto comma = s.find(','); comma != std::string_view::npos) {
+    if (!number(s.substr(0, comma), b.num) || b.num > coap::max_block_num) return std::nullopt;
+    s.remove_prefix(comma + 1);
+  }
+  std::uint32_t size = 0;
+  if (!number(s, size) || size < 16 || size > 1024 || (size & (size - 1)) != 0) return std::nullopt;
+  b.szx = coap::szx_for_size(size);
+  return b;
+}
+
 bool read_file(const std::string& path, std::string& out) {
   if (path == "-") {
     out.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -169,6 +206,15 @@ std::string summary(const coap::message& m, bool with_message_id) {
       out << def->name << ':';
     else
       out << o.number() << ':';
+    // Block1/Block2 as libcoap shows them: NUM/M/size ("2/M/64", "3/_/64").
+    if (o.number() == static_cast<std::uint16_t>(coap::option_number::block1) ||
+        o.number() == static_cast<std::uint16_t>(coap::option_number::block2)) {
+      coap::block_value b;
+      if (!coap::decode_block(o.value(), b)) {
+        out << b.num << '/' << (b.more ? 'M' : '_') << '/' << b.size();
+        continue;
+      }
+    }
     if (o.number() == static_cast<std::uint16_t>(coap::option_number::content_format)) {
       const auto media = coap::media_type(static_cast<coap::content_format>(o.as_uint()));
       if (!media.empty()) {
@@ -203,16 +249,65 @@ std::string summary(const coap::message& m, bool with_message_id) {
   return out.str();
 }
 
-// libcoap 4.3.1's coap-client output: the payload of a 2.xx response on stdout (and a newline
-// once something was written); "c.dd" and the diagnostic payload, unprintable bytes as '.',
-// on stderr for 4.xx and 5.xx. Both count as success: the exchange completed.
-exit_status print_response(const coap::message& response) {
+// Where 2.xx payloads go, as libcoap 4.3.1's coap-client writes them: to stdout, or to the -o
+// file ('-': stdout), opened at the first byte so that an empty answer leaves no file; -w
+// appends a newline to each payload. Without -o, one newline ends the output once something
+// was written.
+class body_output {
+ public:
+  body_output(std::optional<std::string> path, bool newline_each)
+      : path_(std::move(path)), newline_each_(newline_each) {}
+  body_output(const body_output&) = delete;
+  body_output& operator=(const body_output&) = delete;
+  ~body_output() {
+    if (file_ && file_ != stdout) std::fclose(file_);
+  }
+
+  // False (with a message on stderr) when the file cannot be opened or written.
+  bool write(std::span<const std::uint8_t> payload) {
+    if (payload.empty()) return true;
+    if (!file_ && !open()) return false;
+    bool ok = std::fwrite(payload.data(), 1, payload.size(), file_) == payload.size();
+    if (newline_each_) ok = ok && std::fputc('\n', file_) != EOF;
+    return flush(ok);
+  }
+  bool close() {
+    if (!file_) return true;
+    bool ok = true;
+    if (!path_) ok = std::fputc('\n', file_) != EOF;
+    ok = flush(ok);
+    if (file_ != stdout && std::fclose(file_) != 0) ok = report();
+    file_ = nullptr;
+    return ok;
+  }
+
+ private:
+  bool open() {
+    if (!path_ || *path_ == "-") {
+      file_ = stdout;
+      return true;
+    }
+    file_ = std::fopen(path_->c_str(), "wb");
+    return file_ || report();
+  }
+  bool flush(bool ok) { return (std::fflush(file_) == 0 && ok) || report(); }
+  bool report() {
+    std::perror(("coap-client: " + path_.value_or("stdout")).c_str());
+    return false;
+  }
+
+  std::optional<std::string> path_;
+  bool newline_each_;
+  std::FILE* file_ = nullptr;
+};
+
+// libcoap 4.3.1's coap-client output of one response: a 2.xx payload to `out`; "c.dd" and the
+// diagnostic payload, unprintable bytes as '.', on stderr for 4.xx and 5.xx. Both count as
+// success: the exchange completed.
+exit_status print_response(const coap::message& response, body_output& out) {
   const coap::code c = response.code();
   if (c.code_class() == 2) {
-    if (!response.payload().empty()) {
-      std::fwrite(response.payload().data(), 1, response.payload().size(), stdout);
-      std::fputc('\n', stdout);
-    }
+    if (!out.write(response.payload())) return failure;
   } else if (c.code_class() >= 4) {
     char number[5] = {};
     coap::format_number(c, number);
@@ -224,12 +319,111 @@ exit_status print_response(const coap::message& response) {
     }
     std::fprintf(stderr, "%s\n", line.c_str());
   }
-  std::fflush(stdout);
   return success;
 }
 
-// Sends one request over Session (one transport and security) and waits at most spec.wait in
-// all. Everything transport-specific is the Session type.
+template <class Session>
+void trace_received(const request_spec& spec, Session& session, const coap::message& m) {
+  if (spec.verbosity < debug_level) return;
+  std::cerr << session.description() << ": received\n" << summary(m, true) << '\n';
+}
+
+template <class Session>
+void trace_cipher_suite(const request_spec& spec, Session& session) {
+  if constexpr (Session::security_type::secure)
+    if (spec.verbosity >= debug_level)
+      std::cerr << session.description() << ": cipher suite "
+                << session.cipher_suite() << '\n';
+}
+
+// The -B deadline: closing the session fails what waits on it, and says why. The handler
+// shares its flag: it may run after this object is gone (expired, but not run yet, when the
+// answer came).
+class deadline {
+ public:
+  template <class Session>
+  deadline(asio::io_context& io, std::chrono::seconds wait, Session& session)
+      : timer_(io, wait), wait_(wait), expired_(std::make_shared<bool>(false)) {
+    timer_.async_wait([expired = expired_, &session](const boost::system::error_code& e) {
+      if (e || !session) return;
+      *expired = true;
+      session.close();
+    });
+  }
+  void cancel() { timer_.cancel(); }
+  // The message for a failed wait.
+  std::string explain(std::error_code e) const {
+    if (*expired_) return "no response within " + std::to_string(wait_.count()) + " s";
+    return e.message();
+  }
+
+ private:
+  asio::steady_timer timer_;
+  std::chrono::seconds wait_;
+  std::shared_ptr<bool> expired_;
+};
+
+// One request: its response (the whole body, block-wise when it needs blocks) within -B.
+template <class Session>
+asio::awaitable<exit_status> request_once(asio::io_context& io, Session& session, coap::message request,
+                                          const request_spec& spec, body_output& out) {
+  deadline limit(io, spec.wait, session);
+  auto [e, response] = co_await session.async_request(std::move(request), asio::as_tuple(asio::use_awaitable));
+  limit.cancel();
+  if (e) {
+    std::cerr << "coap-client: " << limit.explain(e) << '\n';
+    co_return failure;
+  }
+  trace_cipher_suite(spec, session);
+  trace_received(spec, session, response);
+  co_return print_response(response, out);
+}
+
+// -s: registers (the answer within -B), prints each notification for the duration, then
+// deregisters (RFC 7641 section 3.6). An observation the server ends (a 4.xx, an answer
+// without Observe) ends the run early, with success: the exchange completed.
+template <class Session>
+asio::awaitable<exit_status> observe_for(asio::io_context& io, Session& session, coap::message request,
+                                         const request_spec& spec, body_output& out) {
+  deadline limit(io, spec.wait, session);
+  auto [e, obs] = co_await session.async_observe(std::move(request), asio::as_tuple(asio::use_awaitable));
+  limit.cancel();
+  if (e) {
+    std::cerr << "coap-client: " << limit.explain(e) << '\n';
+    co_return failure;
+  }
+  trace_cipher_suite(spec, session);
+  // The handler keeps its own handle and flag: it may run after this frame is gone.
+  auto done = std::make_shared<bool>(false);
+  asio::steady_timer duration(io, *spec.observe);
+  duration.async_wait([done, handle = obs](const boost::system::error_code& expired) mutable {
+    if (expired) return;
+    *done = true;
+    handle.cancel();  // the pending async_next completes with operation_aborted
+  });
+  exit_status status = success;
+  for (;;) {
+    auto [next_error, m] = co_await obs.async_next(asio::as_tuple(asio::use_awaitable));
+    if (next_error) {
+      if (!*done && next_error != coap::error::not_observable) {
+        std::cerr << "coap-client: observation ended: " << next_error.message() << '\n';
+        status = failure;
+      }
+      break;
+    }
+    trace_received(spec, session, m);
+    if (print_response(m, out) != success) {
+      status = failure;
+      break;
+    }
+  }
+  duration.cancel();
+  obs.cancel();  // no-op when it already ended
+  co_return status;
+}
+
+// Runs the request (or the observation) over Session (one transport and security).
+// Everything transport-specific is the Session type.
 template <class Session, class... SecurityConfig>
 exit_status exchange(const request_spec& spec, const coap::uri& u, const security_spec& sec,
                      const SecurityConfig&... security) {
@@ -239,7 +433,7 @@ exit_status exchange(const request_spec& spec, const coap::uri& u, const securit
   if constexpr (std::is_same_v<typename Session::security_type, coap::pki>) {
     if (sec.roots)
       if (auto e = coap::security::set_pki_root_cas(ctx, *sec.roots)) {
-        std::cerr << "coap-client: -R " << *sec.roots << ": " << e.message() << '\n';
+        std::cerr << "coap-client: certificates: " << coap::security::pki_last_error(ctx) << '\n';
         return failure;
       }
   } else {
@@ -257,9 +451,17 @@ exit_status exchange(const request_spec& spec, const coap::uri& u, const securit
     return failure;
   }
 
+  // -b: the block size of uploads (Block1) here, of downloads (Block2) in the request below.
+  coap::session_config config = ctx.config().session;
+  if (spec.block) config.block_szx = spec.block->szx;
   std::error_code ec;
-  Session session = Session::create_client(ctx, results.begin()->endpoint(), security..., ec);
+  Session session = Session::create_client(ctx, results.begin()->endpoint(), config, security..., ec);
   if (ec) {
+    if constexpr (std::is_same_v<typename Session::security_type, coap::pki>)
+      if (ec == coap::error::invalid_credentials) {  // names the file and the reason
+        std::cerr << "coap-client: certificates: " << coap::security::pki_last_error(ctx) << '\n';
+        return failure;
+      }
     std::cerr << "coap-client: cannot create a session to " << results.begin()->endpoint() << ": "
               << ec.message() << '\n';
     return failure;
@@ -271,38 +473,33 @@ exit_status exchange(const request_spec& spec, const coap::uri& u, const securit
   // Section 6.4 step 5: a Uri-Host only for a name; the port is the destination's own.
   coap::add_uri_options(request, u, u.host_kind == coap::host_kind::name);
   if (spec.format) request.set_content_format(*spec.format);
+  // RFC 7959 section 2.4: as libcoap, a GET or FETCH says the block size it wants (NUM 0: the
+  // whole body in such blocks) or the one block it wants (NUM above 0).
+  if (spec.block && (spec.method == coap::method::get || spec.method == coap::method::fetch))
+    request.add_uint_option(static_cast<std::uint16_t>(coap::option_number::block2),
+                            coap::encode(coap::block_value{spec.block->num, false, spec.block->szx}));
   if (spec.payload) request.set_payload(std::string_view(*spec.payload));
 
   if (spec.verbosity >= debug_level)
     std::cerr << session.description() << ": sending\n" << summary(request, false) << '\n';
 
+  body_output out(spec.output, spec.newline_each);
   exit_status status = failure;
-  bool timed_out = false;
-  asio::steady_timer deadline(io, spec.wait);
-  deadline.async_wait([&](const boost::system::error_code& e) {
-    if (e) return;
-    timed_out = true;
-    session.close();
-  });
-  session.async_request(request, [&](std::error_code e, coap::message response) {
-    deadline.cancel();
-    if (e) {
-      if (timed_out)
-        std::cerr << "coap-client: no response within " << spec.wait.count() << " s\n";
-      else
-        std::cerr << "coap-client: " << e.message() << '\n';
-    } else {
-      if (spec.verbosity >= debug_level) {
-        if constexpr (Session::security_type::secure)
-          std::cerr << session.description() << ": cipher suite "
-                    << session.implementation()->security_channel().cipher_suite() << '\n';
-        std::cerr << session.description() << ": received\n" << summary(response, true) << '\n';
-      }
-      status = print_response(response);
-    }
-    session.release();
+  auto run = [&]() -> asio::awaitable<exit_status> {
+    exit_status s;
+    if (spec.observe)
+      s = co_await observe_for(io, session, std::move(request), spec, out);
+    else
+      s = co_await request_once(io, session, std::move(request), spec, out);
+    session.release();  // a deregistration (-s) already queued still goes out
+    co_return s;
+  };
+  asio::co_spawn(io, run(), [&](std::exception_ptr e, exit_status s) {
+    if (e) std::rethrow_exception(e);
+    status = s;
   });
   io.run();
+  if (!out.close()) status = failure;
   return status;
 }
 
@@ -349,6 +546,7 @@ exit_status dispatch(const request_spec& spec, const coap::uri& u, const securit
 
 void usage(std::ostream& out, const po::options_description& visible) {
   out << "Usage: coap-client [-m method] [-e text | -f file] [-t type] [-N] [-T token]\n"
+         "                   [-b [num,]size] [-s duration] [-o file] [-w]\n"
          "                   [-u identity -k key] [-c cert -j key] [-C ca] [-R roots] [-n]\n"
          "                   [-B seconds] [-v num] URI\n"
          "  URI is coap://, coap+tcp://, coaps:// (DTLS) or coaps+tcp:// (TLS) host[:port]/path?query\n"
@@ -369,12 +567,18 @@ int main(int argc, char** argv) {
       (",t", po::value<std::string>(), "content-format: a number or a name (text, json, cbor ...)")
       (",N", po::bool_switch(), "send a non-confirmable request")
       (",T", po::value<std::string>(), "token: text (its bytes) or 0x followed by hex, up to 8 bytes")
-      (",B", po::value<int>()->default_value(default_wait_seconds), "wait at most this many seconds in all")
+      (",b", po::value<std::string>(), "[num,]size: block size 16..1024 (a power of two) for block-wise "
+       "transfers; num > 0 asks a get/fetch for that one block only")
+      (",s", po::value<int>(), "observe the URI for this many seconds, printing each notification")
+      (",o", po::value<std::string>(), "write the received body to this file ('-' for stdout)")
+      (",w", po::bool_switch(), "append a newline to each received body")
+      (",B", po::value<int>()->default_value(default_wait_seconds),
+       "wait at most this many seconds in all (with -s: for the registration's answer)")
       (",v", po::value<int>()->default_value(3), "verbosity; 7 and above show the messages on stderr")
       (",u", po::value<std::string>(), "PSK identity (coaps, coaps+tcp)")
       (",k", po::value<std::string>(), "pre-shared key")
       (",c", po::value<std::string>(), "own certificate (PEM)")
-      (",j", po::value<std::string>(), "private key (PEM, PKCS #8) of the certificate")
+      (",j", po::value<std::string>(), "private key of the certificate (PEM or DER: PKCS #8, SEC 1 or PKCS #1)")
       (",C", po::value<std::string>(), "CA (PEM) the server's certificate must chain to; it must also name the URI's host")
       (",R", po::value<std::string>(), "trusted root CAs (PEM); a self-signed server is accepted")
       (",n", po::bool_switch(), "do not verify the server's certificate");
@@ -441,6 +645,31 @@ int main(int argc, char** argv) {
     return failure;
   }
   spec.wait = std::chrono::seconds(vm["-B"].as<int>());
+  if (vm.count("-b")) {
+    spec.block = parse_block(vm["-b"].as<std::string>());
+    if (!spec.block) {
+      std::cerr << "coap-client: -b wants [num,]size: size a power of two from 16 to 1024, num below 1048576 (got '"
+                << vm["-b"].as<std::string>() << "')\n";
+      return failure;
+    }
+    if (spec.block->num != 0 && spec.method != coap::method::get && spec.method != coap::method::fetch) {
+      std::cerr << "coap-client: -b num,size asks for one block of a get or fetch\n";
+      return failure;
+    }
+  }
+  if (vm.count("-s")) {
+    if (vm["-s"].as<int>() <= 0) {
+      std::cerr << "coap-client: -s needs a positive number of seconds\n";
+      return failure;
+    }
+    if (spec.method != coap::method::get && spec.method != coap::method::fetch) {
+      std::cerr << "coap-client: -s observes with get or fetch only (RFC 7641, RFC 8132)\n";
+      return failure;
+    }
+    spec.observe = std::chrono::seconds(vm["-s"].as<int>());
+  }
+  if (vm.count("-o")) spec.output = vm["-o"].as<std::string>();
+  spec.newline_each = vm["-w"].as<bool>();
   spec.verbosity = vm["-v"].as<int>();
 
   coap::uri u;

@@ -18,6 +18,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/program_options.hpp>
 
 #include <algorithm>
@@ -49,18 +50,20 @@ using response = coap::basic_response<>;
 
 class server {
  public:
-  server(coap::context& ctx, int verbosity) : ctx_(ctx), verbosity_(verbosity) {}
+  server(coap::context& ctx, int verbosity) : ctx_(ctx), verbosity_(verbosity), clock_(ctx.get_executor()) {}
 
   void add_resources() {
     ctx_.add_resource("")
         .on(coap::method::get, [this](const coap::request& r, response& res) { describe(r, res); })
         .attribute("title", "General Info")
         .attribute("ct", text_ct);
+    // Observable (RFC 7641), notifying every second as libcoap's /time does.
     ctx_.add_resource("time")
         .on(coap::method::get, [this](const coap::request& r, response& res) { time(r, res); })
         .attribute("rt", "ticks")
         .attribute("title", "Internal Clock")
-        .attribute("ct", text_ct);
+        .attribute("ct", text_ct)
+        .observable();
     auto echo = [this](const coap::request& r, response& res) { this->echo(r, res); };
     ctx_.add_resource("echo")
         .on(coap::method::put, echo)
@@ -71,9 +74,11 @@ class server {
         .on(coap::method::post, [this](const coap::request& r, response& res) { counter(r, res, true); })
         .attribute("rt", "counter")
         .attribute("title", "Request Counter")
-        .attribute("ct", text_ct);
+        .attribute("ct", text_ct)
+        .observable();  // notified on each POST
     ctx_.resources().set_unknown_handler(
         [this](const coap::request& r, response& res) { unknown(r, res); });
+    tick();
   }
 
  private:
@@ -126,7 +131,10 @@ class server {
 
   void counter(const coap::request& r, response& res, bool increment) {
     log(r);
-    if (increment) ++count_;
+    if (increment) {
+      ++count_;
+      notify_later("counter");
+    }
     res.set(increment ? coap::response_code::changed : coap::response_code::content,
             std::to_string(count_), coap::content_format::text_plain);
   }
@@ -166,6 +174,7 @@ class server {
     store(path, r);
     if (auto* resource = ctx_.resources().find(path)) describe_dynamic(*resource, path);
     res.set_code(existed ? coap::response_code::changed : coap::response_code::created);
+    notify_later(path);
   }
 
   // The resource leaves the registry only after this handler has returned: removing it now
@@ -175,7 +184,7 @@ class server {
     log(r);
     if (store_.erase(path) == 0) return not_found(res);
     asio::post(ctx_.get_executor(), [this, path] {
-      if (!store_.count(path)) ctx_.resources().remove(path);
+      if (!store_.count(path)) ctx_.remove_resource(path);  // observers hear 4.04
     });
     res.set_code(coap::response_code::deleted);
   }
@@ -189,12 +198,32 @@ class server {
     resource.attribute("rt", "dynamic").attribute("title", "Created by PUT");
     const auto& s = store_.at(path);
     if (s.format) resource.attribute("ct", std::to_string(static_cast<unsigned>(*s.format)));
+    resource.observable();
   }
 
   static void not_found(response& res) { res.set(coap::response_code::not_found, "Not Found"); }
 
+  // /time's observers hear from it every second.
+  void tick() {
+    clock_.expires_after(std::chrono::seconds(1));
+    clock_.async_wait([this](const boost::system::error_code& e) {
+      if (e) return;
+      ctx_.notify_observers("time");
+      tick();
+    });
+  }
+  // After the handler's own answer has gone out: observers of `path` hear the new state.
+  void notify_later(std::string path) {
+    asio::post(ctx_.get_executor(), [this, path = std::move(path)] { ctx_.notify_observers(path); });
+  }
+
+ public:
+  void stop() { clock_.cancel(); }
+
+ private:
   coap::context& ctx_;
   int verbosity_;
+  asio::steady_timer clock_;
   std::uint64_t count_ = 0;
   std::map<std::string, stored> store_;
 };
@@ -263,8 +292,9 @@ secure_mode set_up_security(coap::context& ctx, const po::variables_map& vm) {
     config.allow_self_signed = vm.count("-R") > 0;
     if (vm.count("-R"))
       if (auto e = coap::security::set_pki_root_cas(ctx, vm["-R"].as<std::string>()))
-        throw std::runtime_error("-R " + vm["-R"].as<std::string>() + ": " + e.message());
-    if (auto e = coap::security::set_pki(ctx, config)) throw std::runtime_error("certificates: " + e.message());
+        throw std::runtime_error("certificates: " + coap::security::pki_last_error(ctx));
+    if (auto e = coap::security::set_pki(ctx, config))
+      throw std::runtime_error("certificates: " + coap::security::pki_last_error(ctx));  // names file and reason
     return secure_mode::pki;
   }
   return secure_mode::none;
@@ -282,10 +312,11 @@ int main(int argc, char** argv) {
       (",k", po::value<std::string>(), "pre-shared key for DTLS/TLS (PSK mode)")
       (",h", po::value<std::string>(), "PSK identity hint (default: CoAP)")
       (",c", po::value<std::string>(), "certificate (PEM) for DTLS/TLS (certificate mode)")
-      (",j", po::value<std::string>(), "private key (PEM, PKCS #8) of the certificate")
+      (",j", po::value<std::string>(), "private key of the certificate (PEM or DER: PKCS #8, SEC 1 or PKCS #1)")
       (",C", po::value<std::string>(), "CA (PEM) that client certificates must chain to")
       (",R", po::value<std::string>(), "trusted root CAs (PEM); self-signed clients are accepted")
       (",n", po::bool_switch(), "do not verify client certificates")
+      (",b", po::value<unsigned>(), "largest block size for block-wise transfers (16..1024, a power of two)")
       (",v", po::value<int>()->default_value(3), "verbosity; 6 shows the listening addresses, 7 the requests");
   po::variables_map vm;
   try {
@@ -297,7 +328,7 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << "Usage: coap-server [-A address] [-p port] [-k key [-h hint]] [-c cert -j key [-C ca] [-R roots] [-n]]\n"
-                 "                   [-v num]\n"
+                 "                   [-b max_block_size] [-v num]\n"
               << visible;
     return 0;
   }
@@ -309,6 +340,14 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   coap::context ctx(io.get_executor());
+  if (vm.count("-b")) {
+    const unsigned b = vm["-b"].as<unsigned>();
+    if (b < 16 || b > 1024 || (b & (b - 1)) != 0) {
+      std::cerr << "coap-server: -b takes a power of two from 16 to 1024\n";
+      return 1;
+    }
+    ctx.config().session.block_szx = coap::szx_for_size(b);
+  }
   server app(ctx, verbosity);
   app.add_resources();
   secure_mode secure = secure_mode::none;
@@ -354,6 +393,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code& e, int signal) {
     if (e) return;
     if (verbosity >= info_level) std::cerr << "coap-server: signal " << signal << ", stopping\n";
+    app.stop();
     ctx.stop();
   });
   io.run();

@@ -12,6 +12,8 @@ namespace security {
 struct no_sec {
   static constexpr bool secure = false;
   static constexpr std::string_view name = "NoSec";
+  static constexpr std::string_view datagram_protocol = "UDP";
+  static constexpr std::string_view stream_protocol = "TCP";
   // Nothing to share between sessions, and no record layer: a session holds an empty member.
   using state_ptr = std::nullptr_t;
   struct no_channel {

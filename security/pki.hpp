@@ -30,8 +30,10 @@
 namespace coap::security {
 
 // libcoap's coap_dtls_key_t: the CA (trusted, or the issuer to present), the certificate (its
-// chain may follow it) and the private key (PKCS #8), from PEM files or from memory (PEM or
-// DER, told apart by their content).
+// chain may follow it) and the private key, from files or from memory, PEM or DER (told apart
+// by their content). The key may be PKCS #8 ("PRIVATE KEY", unencrypted), SEC 1 ("EC PRIVATE
+// KEY", as `openssl ecparam -genkey` writes it, "EC PARAMETERS" block included) or PKCS #1
+// ("RSA PRIVATE KEY"); it must be ECDSA or RSA and match the certificate.
 struct pki_key {
   std::string ca_file, cert_file, key_file;            // COAP_PKI_KEY_PEM
   std::vector<std::uint8_t> ca, cert, key;             // COAP_PKI_KEY_PEM_BUF / COAP_PKI_KEY_ASN1
@@ -102,10 +104,12 @@ struct pki_identity {
 // endpoint, one per client session.
 class pki_state final : public Botan::Credentials_Manager {
  public:
-  // `roots`: the context's root CAs (set_pki_root_cas), may be null.
+  // `roots`: the context's root CAs (set_pki_root_cas), may be null. A failure is
+  // error::invalid_credentials; `diagnostic` (when given) then says which file or buffer and
+  // why (see load_pki_identity), and is emptied on success.
   static std::shared_ptr<pki_state> make(const pki_config& config, bool server,
                                          std::shared_ptr<const Botan::Certificate_Store_In_Memory> roots,
-                                         std::error_code& ec);
+                                         std::error_code& ec, std::string* diagnostic = nullptr);
 
   const Botan::Credentials_Manager& credentials() const noexcept { return *this; }
   const tls_policy& policy() const noexcept { return policy_; }
@@ -155,20 +159,36 @@ class pki_state final : public Botan::Credentials_Manager {
   Botan::SymmetricKey cookie_secret_;
 };
 
-// Loads a pki_key (what validate_sni returns goes through this too).
+// Loads a pki_key (what validate_sni returns goes through this too). A failure is
+// error::invalid_credentials; `diagnostic` (when given) then names the file ("key file
+// 'server.key'") or buffer ("key in memory") and the reason, e.g. "cannot read it: No such
+// file or directory", "not PEM or DER", "unsupported key format ...", "does not match
+// certificate file '...'", "no certificate in it". It is emptied on success.
 std::optional<pki_identity> load_pki_identity(const pki_key& key, std::vector<Botan::X509_Certificate>& cas,
-                                              std::error_code& ec);
+                                              std::error_code& ec, std::string* diagnostic = nullptr);
 
 // The context's PKI: server defaults (coap_context_set_pki) and root CAs.
 struct pki_context_state {
   std::optional<pki_config> config;
   std::shared_ptr<const pki_state> server;
   std::shared_ptr<Botan::Certificate_Store_In_Memory> roots;
+  std::string last_error;  // see pki_last_error
 };
+
+// Why the context's latest PKI set-up failed, for people: set_pki, set_pki_root_cas, an
+// endpoint's server state, or a client session's create_client (with its own pki_config or the
+// context's) that returned error::invalid_credentials. Names the file or buffer and the
+// reason (see load_pki_identity); empty when the latest one succeeded, or before any.
+template <class Allocator>
+[[nodiscard]] std::string pki_last_error(const basic_context<Allocator>& ctx) {
+  const auto* s = coap::detail::context_access::find_security_state<pki_context_state>(ctx);
+  return s ? s->last_error : std::string();
+}
 
 struct pki : detail::secure_policy_base<pki_state> {
   static constexpr std::string_view name = "PKI";
   using client_config = pki_config;
+  using server_config = pki_config;
 
   // A client's state: its own configuration, or else the context's (coap_new_client_session
   // with COAP_PROTO_DTLS after coap_context_set_pki); with only root CAs set, a client that
@@ -178,7 +198,7 @@ struct pki : detail::secure_policy_base<pki_state> {
   template <class Allocator>
   static state_ptr client_state(basic_context<Allocator>& ctx, const client_config* config, std::error_code& ec,
                                 std::string_view host = {}) {
-    auto* s = ctx.template find_security_state<pki_context_state>();
+    auto* s = coap::detail::context_access::find_security_state<pki_context_state>(ctx);
     std::shared_ptr<const Botan::Certificate_Store_In_Memory> roots = s ? s->roots : nullptr;
     const pki_config roots_only{};
     const pki_config* chosen = config ? config : s && s->config ? &*s->config : roots ? &roots_only : nullptr;
@@ -186,51 +206,63 @@ struct pki : detail::secure_policy_base<pki_state> {
       ec = error::security_not_configured;
       return nullptr;
     }
-    if (host.empty() || !chosen->verify_host.empty()) return pki_state::make(*chosen, false, roots, ec);
-    auto checked = *chosen;
-    checked.verify_host = host;
-    return pki_state::make(checked, false, roots, ec);
+    std::string diagnostic;
+    state_ptr state;
+    if (host.empty() || !chosen->verify_host.empty()) {
+      state = pki_state::make(*chosen, false, roots, ec, &diagnostic);
+    } else {
+      auto checked = *chosen;
+      checked.verify_host = host;
+      state = pki_state::make(checked, false, roots, ec, &diagnostic);
+    }
+    // Kept where pki_last_error finds it; a context without PKI state gets one only to say so.
+    if (!diagnostic.empty())
+      coap::detail::context_access::security_state<pki_context_state>(ctx).last_error = std::move(diagnostic);
+    else if (s)
+      s->last_error.clear();
+    return state;
   }
   template <class Allocator>
   static state_ptr server_state(basic_context<Allocator>& ctx, std::error_code& ec) {
-    auto* s = ctx.template find_security_state<pki_context_state>();
+    auto* s = coap::detail::context_access::find_security_state<pki_context_state>(ctx);
     if (!s || !s->config) {
       ec = error::security_not_configured;
       return nullptr;
     }
-    if (!s->server) s->server = pki_state::make(*s->config, true, s->roots, ec);
+    if (!s->server) s->server = pki_state::make(*s->config, true, s->roots, ec, &s->last_error);
     return s->server;
   }
 };
-static_assert(security_policy<pki>);
+static_assert(channel_security<pki>);
 
 // coap_context_set_pki: the server side of every PKI endpoint added afterwards, and the
 // default of client sessions made without their own pki_config.
 template <class Allocator>
 std::error_code set_pki(basic_context<Allocator>& ctx, const pki_config& config) {
-  auto& s = ctx.template security_state<pki_context_state>();
+  auto& s = coap::detail::context_access::security_state<pki_context_state>(ctx);
   std::error_code ec;
   // Loaded now, so that a bad file is reported here rather than at the first handshake.
-  auto server = pki_state::make(config, true, s.roots, ec);
+  auto server = pki_state::make(config, true, s.roots, ec, &s.last_error);
   if (ec) return ec;
   s.config = config;
   s.server = std::move(server);
   return {};
 }
 
-// coap_context_set_pki_root_cas: trust anchors from a PEM file and/or a directory of them,
-// added to every PKI session of the context made afterwards.
+// coap_context_set_pki_root_cas: trust anchors from a PEM (or DER) file and/or a directory of
+// them (its files without a certificate are skipped), added to every PKI session of the
+// context made afterwards. `diagnostic`: as for load_pki_identity.
 std::error_code add_root_cas(Botan::Certificate_Store_In_Memory& store, const std::string& ca_file,
-                             const std::string& ca_dir);
+                             const std::string& ca_dir, std::string* diagnostic = nullptr);
 template <class Allocator>
 std::error_code set_pki_root_cas(basic_context<Allocator>& ctx, const std::string& ca_file,
                                  const std::string& ca_dir = {}) {
-  auto& s = ctx.template security_state<pki_context_state>();
+  auto& s = coap::detail::context_access::security_state<pki_context_state>(ctx);
   if (!s.roots) s.roots = std::make_shared<Botan::Certificate_Store_In_Memory>();
-  if (auto ec = add_root_cas(*s.roots, ca_file, ca_dir)) return ec;
+  if (auto ec = add_root_cas(*s.roots, ca_file, ca_dir, &s.last_error)) return ec;
   if (s.config) {
     std::error_code ec;
-    s.server = pki_state::make(*s.config, true, s.roots, ec);
+    s.server = pki_state::make(*s.config, true, s.roots, ec, &s.last_error);
     return ec;
   }
   return {};

@@ -112,7 +112,7 @@ struct psk : detail::secure_policy_base<psk_state> {
   // What a server endpoint uses: the context's set_psk.
   template <class Allocator>
   static state_ptr server_state(basic_context<Allocator>& ctx, std::error_code& ec) {
-    auto* s = ctx.template find_security_state<psk_context_state>();
+    auto* s = coap::detail::context_access::find_security_state<psk_context_state>(ctx);
     if (!s || !s->server) {
       ec = error::security_not_configured;
       return nullptr;
@@ -120,7 +120,7 @@ struct psk : detail::secure_policy_base<psk_state> {
     return s->server;
   }
 };
-static_assert(security_policy<psk>);
+static_assert(channel_security<psk>);
 
 // coap_context_set_psk: the server side of every PSK endpoint added afterwards.
 template <class Allocator>
@@ -128,7 +128,7 @@ std::error_code set_psk(basic_context<Allocator>& ctx, const psk_server_config& 
   std::error_code ec;
   auto state = psk_state::make_server(config, ec);
   if (ec) return ec;
-  ctx.template security_state<psk_context_state>().server = std::move(state);
+  coap::detail::context_access::security_state<psk_context_state>(ctx).server = std::move(state);
   return {};
 }
 

@@ -86,9 +86,14 @@ static_assert(!has_csm_state<coap::session<coap::udp>>);
 // ---- Security: policies are checked ----
 
 struct not_a_security_policy {};
-// Models security_policy but has no state or record layer: no transport carries it.
+// Models security_policy and says it secures, but has no channel (no client or server
+// set-up, no record layer): no transport carries it.
 struct uncarried_security {
   static constexpr bool secure = true;
+  static constexpr std::string_view name = "uncarried";
+  static constexpr std::string_view datagram_protocol = "X";
+  static constexpr std::string_view stream_protocol = "Y";
+  using state_ptr = std::nullptr_t;
 };
 
 template <class Transport, class Security>
@@ -101,6 +106,12 @@ static_assert(!session_exists<coap::udp, not_a_security_policy>);
 static_assert(coap::security_policy<uncarried_security>);
 static_assert(!session_exists<coap::udp, uncarried_security>);
 static_assert(!session_exists<coap::tcp, uncarried_security>);
+static_assert(!coap::channel_security<uncarried_security>);
+
+// ---- What basic_udp<Socket> needs of a socket ----
+static_assert(coap::datagram_socket<boost::asio::ip::udp::socket>);
+static_assert(!coap::datagram_socket<boost::asio::ip::tcp::socket>);
+static_assert(!coap::datagram_socket<int>);
 
 // Credentials (PSK, PKI) and their misuse: tests/security_compile_test.cpp, which links the
 // secure policies.

@@ -12,6 +12,9 @@
 
 #include <boost/asio.hpp>
 
+#include "support/tcp_frames.hpp"
+#include "support/run_until.hpp"
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -26,11 +29,7 @@ namespace {
 
 const auto loopback = asio::ip::make_address("127.0.0.1");
 
-bytes frame(const coap::message& m) {
-  bytes out;
-  BOOST_TEST_REQUIRE(!coap::tcp_codec::encode(m, out));
-  return out;
-}
+bytes frame(const coap::message& m) { return coap::test::tcp_frame(m); }
 bytes csm(std::optional<std::uint32_t> max_size = std::nullopt) {
   coap::message m{coap::code(coap::signal_code::csm)};
   if (max_size) m.add_uint_option(2, *max_size);
@@ -77,14 +76,7 @@ struct fixture {
 
   template <class Pred>
   bool run_until(Pred done, std::chrono::milliseconds limit = 5s) {
-    // The predicate may consume input: it is called until it first says yes, never after.
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= end) return false;
-      io.run_for(5ms);
-      io.restart();
-    }
-    return true;
+    return coap::test::run_until(io, done, limit, 5ms);
   }
 
   struct outcome {
@@ -111,10 +103,8 @@ coap::message get(std::string_view path) {
 }
 
 // A scripted peer: a real socket that reads whole frames and writes raw bytes.
-struct raw_peer {
+struct raw_peer : coap::test::tcp_frame_reader {
   asio::ip::tcp::socket socket;
-  bytes in;
-  bool eof = false;
 
   explicit raw_peer(asio::ip::tcp::socket s) : socket(std::move(s)) { socket.non_blocking(true); }
   void send(const bytes& b) { asio::write(socket, asio::buffer(b)); }
@@ -123,19 +113,10 @@ struct raw_peer {
     std::optional<coap::message> got;
     f.run_until(
         [&] {
-          std::uint64_t size = 0;
-          if (!coap::tcp_codec::frame_size(in, size) && size && size <= in.size()) {
-            coap::message_view v;
-            if (!coap::tcp_codec::parse(std::span(in).first(size), v)) got.emplace(v);
-            in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(size));
-            return true;
-          }
-          std::uint8_t buf[4096];
-          boost::system::error_code ec;
-          const auto n = socket.read_some(asio::buffer(buf), ec);
-          if (ec == asio::error::eof) eof = true;
-          if (!ec) in.insert(in.end(), buf, buf + n);
-          return eof;
+          return step(socket, [&](std::error_code ec, const coap::message_view& v) {
+                   if (!ec) got.emplace(v);
+                 }) ||
+                 eof;
         },
         limit);
     return got;

@@ -175,7 +175,8 @@ BOOST_AUTO_TEST_CASE(query_and_defaults) {
   BOOST_TEST(coap::to_string(request(s, del).response.code()) == "4.05 Method Not Allowed");
   auto failed = request(s, get("throws")).response;
   BOOST_TEST(coap::to_string(failed.code()) == "5.00 Internal Server Error");
-  BOOST_TEST(failed.payload_string() == "boom");
+  // The exception's text is the server's business, not the peer's.
+  BOOST_TEST(failed.payload_string().empty());
 }
 
 BOOST_AUTO_TEST_CASE(well_known_core) {
@@ -453,8 +454,12 @@ BOOST_AUTO_TEST_CASE(mtu_app_data_and_description) {
   BOOST_TEST(s.max_pdu_size() == 1152u);  // libcoap's default MTU
   s.set_mtu(200);
   BOOST_TEST(s.max_pdu_size() == 200u);
+  // Larger than a message: block-wise (RFC 7959) up to the body limit, then refused locally.
   coap::message big(coap::method::post);
+  big.add(coap::options::uri_path{}, "counter");
   big.set_payload(std::string(300, 'x'));
+  BOOST_TEST(!request(s, big).ec);
+  s.config().max_body_size = 299;
   BOOST_TEST((request(s, big).ec == coap::error::message_too_large));
 
   int value = 42;

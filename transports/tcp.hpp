@@ -31,9 +31,9 @@ struct tcp {
   template <class Security, class Allocator>
   using session_impl = tcp_session_impl<Security, Allocator>;
 
-  // no_sec, or a secure policy (psk, pki: TLS 1.2, RFC 8323 section 9).
+  // no_sec, or a channel security (psk, pki: TLS 1.2, RFC 8323 section 9).
   template <class Security>
-  static constexpr bool supports = requires { typename Security::state_ptr; };
+  static constexpr bool supports = security_policy<Security> && (!Security::secure || channel_security<Security>);
 
   // A listening endpoint (coap_new_endpoint with COAP_PROTO_TCP), started.
   template <class Security, class Allocator>

@@ -49,8 +49,8 @@ class tcp_endpoint final : public detail::endpoint_base,
     ec = bec;
     if (ec) return;
     char text[detail::max_endpoint_text + 8];
-    const auto n = detail::write_endpoint_text(text, acceptor_.local_endpoint(bec));
-    description_.assign(text, detail::append_text(text, n, Security::secure ? " TLS" : " TCP"));
+    const auto n = detail::append_text(text, detail::write_endpoint_text(text, acceptor_.local_endpoint(bec)), " ");
+    description_.assign(text, detail::append_text(text, n, Security::stream_protocol));
   }
 
   void start() {
@@ -86,6 +86,28 @@ class tcp_endpoint final : public detail::endpoint_base,
     return true;
   }
   std::string_view description() const noexcept override { return description_; }
+  // RFC 7641: the sessions with observers notify them. A session that a send ends leaves
+  // sessions_ (a list) while it runs: the iterator has moved on by then, and `s` keeps it alive.
+  std::size_t notify_observers(std::uint64_t resource_id) override {
+    std::size_t sent = 0;
+    for_each_observed([&](session_impl& s) { sent += s.notify_observers(resource_id); });
+    return sent;
+  }
+  void resource_removed(std::uint64_t resource_id) override {
+    for_each_observed([&](session_impl& s) { s.resource_removed(resource_id); });
+  }
+  template <class F>
+  void for_each_observed(F f) {
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if ((*it)->observer_count() == 0) {
+        ++it;
+        continue;
+      }
+      auto s = *it;
+      ++it;
+      f(*s);
+    }
+  }
 
   // ---- session_owner: a session that ends leaves the endpoint at once ----
   void session_closed(session_impl& s) override {
@@ -111,7 +133,7 @@ class tcp_endpoint final : public detail::endpoint_base,
     boost::system::error_code ec;
     const auto peer = socket.remote_endpoint(ec);
     if (ec) return;  // already gone
-    if (!ctx_.make_room_for_session() || !room_for_handshake()) {
+    if (!coap::detail::context_access::make_room_for_session(ctx_) || !room_for_handshake()) {
       // Refused for now: a CSM then an Abort saying why (RFC 8323 section 5.6), then close.
       // (Over TLS there is no CoAP before the handshake: the connection just closes.)
       if constexpr (!Security::secure) session_impl::send_refusal(socket, "session limit");
@@ -140,7 +162,7 @@ class tcp_endpoint final : public detail::endpoint_base,
       return;
     }
     s->set_owner(this->weak_from_this());
-    ctx_.emit(session_event::session_created, s->description());
+    coap::detail::context_access::emit(ctx_, session_event::session_created, s->description());
     try {
       s->start_server(security_);
     } catch (const std::bad_alloc&) {
@@ -175,7 +197,7 @@ class tcp_endpoint final : public detail::endpoint_base,
     auto s = std::move(*it);
     sessions_.erase(it);
     s->set_owner({});  // it is already out of the list
-    ctx_.emit(session_event::session_freed, s->description());
+    coap::detail::context_access::emit(ctx_, session_event::session_freed, s->description());
     s->close(error::session_closed);
   }
 

@@ -10,6 +10,7 @@
 #include <coap/context.hpp>
 #include <coap/detail/handler_slot.hpp>
 #include <coap/detail/server_dispatch.hpp>
+#include <coap/detail/server_exchange.hpp>
 #include <coap/detail/session_common.hpp>
 #include <coap/detail/session_owner.hpp>
 #include <coap/message.hpp>
@@ -75,12 +76,12 @@ class tcp_session_impl final
       : tcp_session_impl(ctx, role::server, peer, config, std::move(accepted)) {
     boost::system::error_code ec;
     local_ = socket_.local_endpoint(ec);
-    this->describe(Security::secure ? "TLS" : "TCP");
+    this->describe(Security::stream_protocol);
   }
   // A client session that will connect to `server`.
   tcp_session_impl(context_type& ctx, const endpoint_type& server, const session_config& config)
       : tcp_session_impl(ctx, role::client, server, config, socket_type(ctx.get_executor())) {
-    this->describe(Security::secure ? "TLS" : "TCP");
+    this->describe(Security::stream_protocol);
   }
 
   // Called by the endpoint or the transport once the object is owned by a shared_ptr. The
@@ -146,8 +147,9 @@ class tcp_session_impl final
   bool peer_csm_received() const noexcept { return ready_; }
   bool peer_block_wise() const noexcept { return peer_block_wise_; }
 
+  // A session with observers is not idle: they end with the connection or by deregistering.
   bool idle() const noexcept {
-    return handles_ == 0 && pending_.empty() && queue_.empty() && deferred_.empty();
+    return handles_ == 0 && pending_.empty() && queue_.empty() && deferred_.empty() && server_.observers.empty();
   }
   bool handshaking() const noexcept {
     if constexpr (Security::secure) return !closed_ && tls_.handshaking();
@@ -189,6 +191,22 @@ class tcp_session_impl final
     send_request(request, std::move(handler), pending_kind::request);
   }
 
+  // A cancelled request (the handler's cancellation slot, detail/block_client.hpp): its
+  // pending or queue entry goes without completing its handler (the operation already
+  // completed with operation_aborted); a late answer matches nothing and is ignored.
+  void abandon(const coap::token& t) {
+    for (std::size_t i = 0; i < pending_.size(); ++i)
+      if (pending_[i].kind == pending_kind::request && pending_[i].token == t) {
+        pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+        return;
+      }
+    for (auto it = queue_.begin(); it != queue_.end(); ++it)
+      if (it->request.token_value() == t) {
+        queue_.erase(it);
+        return;
+      }
+  }
+
   // Section 5.4: Ping, answered by Pong.
   void start_ping(response_handler handler) {
     if (closed_) return this->fail_soon(std::move(handler), close_reason_);
@@ -224,6 +242,9 @@ class tcp_session_impl final
       this->complete(q.handler.take(), why, nullptr);
     }
     deferred_.clear();
+    while (!server_.observers.empty()) coap::detail::context_access::observer_left(ctx_, server_.observers.remove(server_.observers.size() - 1));
+    this->end_observations(why);
+    this->signal_ready(why);
     batching_ = false;
     flush();  // what is queued (an Abort, a Release) still goes out before the shutdown
     if constexpr (Security::secure) {
@@ -234,6 +255,25 @@ class tcp_session_impl final
     this->emit_closed(why);
     if (auto owner = std::exchange(owner_, {}).lock()) owner->session_closed(*this);
   }
+
+  // ---- RFC 8323 section 7 (RFC 7641 section 4): notifications to this session's observers ----
+  // Over a reliable transport every notification is simply sent (no CON/NON); an observer
+  // ends with the connection, Observe=1, or an error notification.
+  std::size_t notify_observers(std::uint64_t resource_id) {
+    return detail::notify_session_observers(ctx_, server_, resource_id, notification_, description(),
+                                            tls_.authenticated_peer(), config_, blocks(), closed_,
+                                            [&](auto&, bool) {
+                                              send_message(notification_);
+                                              return true;
+                                            });
+  }
+  // Section 4.2 of RFC 7641: the resource is gone; its observers hear 4.04 and are removed.
+  void resource_removed(std::uint64_t resource_id) {
+    detail::end_observers_of(ctx_, server_, resource_id, notification_, closed_,
+                             [&](auto&) { send_message(notification_); });
+  }
+  const detail::block_counters& block_counters() const noexcept { return server_.counters; }
+  std::size_t observer_count() const noexcept { return server_.observers.size(); }
 
   // ---- deferred_response::sink ----
   bool send_deferred(std::uint64_t id, const coap::message& response) override {
@@ -333,7 +373,8 @@ class tcp_session_impl final
         pending_(rebind<pending>(ctx.get_allocator())), queue_(rebind<queued>(ctx.get_allocator())),
         deferred_(rebind<deferred_entry>(ctx.get_allocator())), in_(rebind<std::uint8_t>(ctx.get_allocator())),
         out_(rebind<std::uint8_t>(ctx.get_allocator())), out_writing_(rebind<std::uint8_t>(ctx.get_allocator())),
-        response_(Allocator(ctx.get_allocator())) {}
+        response_(Allocator(ctx.get_allocator())), notification_(Allocator(ctx.get_allocator())),
+        server_(ctx.get_allocator()) {}
 
   // ---- connection set-up ----
   void on_connect(const boost::system::error_code& ec, const typename Security::state_ptr& security) {
@@ -353,7 +394,7 @@ class tcp_session_impl final
     local_ = socket_.local_endpoint(ignored);
     socket_.set_option(protocol_type::no_delay(true), ignored);
     socket_.non_blocking(true, ignored);
-    this->describe(Security::secure ? "TLS" : "TCP");
+    this->describe(Security::stream_protocol);
     if constexpr (Security::secure) tls_.start_client(security, false);  // the ClientHello
     else (void)security;
     send_csm();
@@ -361,11 +402,12 @@ class tcp_session_impl final
     arm_timer();
   }
 
-  // Section 5.3: our CSM: Max-Message-Size. (Block-Wise-Transfer is not offered: this
-  // library does not do RFC 7959 transfers yet.)
+  // Section 5.3: our CSM: Max-Message-Size and Block-Wise-Transfer (section 5.3.2: we do
+  // RFC 7959 transfers, and BERT when the peer offers it too, section 6).
   void send_csm() {
     owned_message csm{coap::code(signal_code::csm), message_type::confirmable, Allocator(ctx_.get_allocator())};
     csm.add_uint_option(2, static_cast<std::uint32_t>(config_.max_message_size));
+    csm.add_empty_option(4);
     send_message(csm);
     csm_deadline_ = clock::now() + config_.csm_timeout;
   }
@@ -575,7 +617,8 @@ class tcp_session_impl final
         if (!ready_) {
           ready_ = true;
           csm_deadline_.reset();
-          if (this->is_client()) ctx_.emit(session_event::connected, description());
+          if (this->is_client()) coap::detail::context_access::emit(ctx_, session_event::connected, description());
+          this->signal_ready({});
           while (!queue_.empty() && !closed_) {
             auto q = std::move(queue_.front());
             queue_.pop_front();
@@ -607,7 +650,10 @@ class tcp_session_impl final
   }
 
   void on_response(const message_view& m) {
-    if (auto i = find_pending(m.token()); i && pending_[*i].kind == pending_kind::request) finish(*i, {}, &m);
+    if (auto i = find_pending(m.token()); i && pending_[*i].kind == pending_kind::request) return finish(*i, {}, &m);
+    // RFC 8323 section 7 (RFC 7641 section 3): a notification of an observation of ours.
+    // Anything else answers nothing of ours and is ignored (TCP has no RST).
+    (void)this->deliver_notification(m);
   }
 
   void on_request(const message_view& m) {
@@ -637,8 +683,7 @@ class tcp_session_impl final
     basic_response<Allocator> res(response_);
     res.bind(this->weak_from_this(), ++deferred_ids_);
     deferred_.push_back(deferred_entry{deferred_ids_, token_of(m)});
-    const request req(m, description(), tls_.authenticated_peer());
-    detail::dispatch_request(ctx_.resources(), req, res);
+    detail::serve_request(ctx_, server_, m, res, description(), tls_.authenticated_peer(), config_, blocks());
     if (res.deferred()) return;
     auto it = std::find_if(deferred_.begin(), deferred_.end(),
                            [&](const deferred_entry& d) { return d.id == deferred_ids_; });
@@ -665,6 +710,9 @@ class tcp_session_impl final
     pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
     this->complete(std::move(handler), ec, response);
   }
+
+  // RFC 8323 section 6: BERT once both CSMs offered Block-Wise-Transfer (ours always does).
+  detail::block_context blocks() const noexcept { return {max_pdu_size(), peer_block_wise_}; }
 
   static coap::token token_of(const message_view& m) noexcept {
     coap::token t;
@@ -745,6 +793,8 @@ class tcp_session_impl final
   std::size_t in_used_ = 0;
   bytes out_, out_writing_;
   owned_message response_;
+  owned_message notification_;  // apart from response_: a handler may notify while it answers
+  detail::server_extensions<Allocator> server_;
   std::uint64_t deferred_ids_ = 0;
   std::weak_ptr<session_owner<tcp_session_impl>> owner_;
   // TLS only: the socket's raw input and the records waiting to be written.

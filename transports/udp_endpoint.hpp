@@ -24,18 +24,19 @@
 
 namespace coap::transports {
 
-template <class Security, class Allocator>
+template <class Security, class Allocator, class Socket = boost::asio::ip::udp::socket>
 class udp_endpoint final : public detail::endpoint_base,
-                           public session_owner<udp_session_impl<Security, Allocator>>,
-                           public std::enable_shared_from_this<udp_endpoint<Security, Allocator>> {
+                           public session_owner<udp_session_impl<Security, Allocator, Socket>>,
+                           public std::enable_shared_from_this<udp_endpoint<Security, Allocator, Socket>> {
   template <class T>
   using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
   using clock = std::chrono::steady_clock;
 
  public:
-  using session_impl = udp_session_impl<Security, Allocator>;
-  using protocol_type = boost::asio::ip::udp;
-  using endpoint_type = protocol_type::endpoint;
+  using session_impl = udp_session_impl<Security, Allocator, Socket>;
+  using socket_type = Socket;
+  using protocol_type = typename Socket::protocol_type;
+  using endpoint_type = typename Socket::endpoint_type;
   using context_type = basic_context<Allocator>;
 
   udp_endpoint(context_type& ctx, const endpoint_type& local, typename Security::state_ptr security,
@@ -48,7 +49,7 @@ class udp_endpoint final : public detail::endpoint_base,
     boost::system::error_code bec;
     socket_.open(local.protocol(), bec);
     // An IPv6 endpoint serves IPv6 only, so that the same port can also serve IPv4.
-    if (!bec && local.address().is_v6()) socket_.set_option(boost::asio::ip::v6_only(true), bec);
+    if (!bec && local.address().is_v6()) set_v6_only(socket_, bec);
     if (!bec) socket_.bind(local, bec);
     if (!bec) socket_.non_blocking(true, bec);
     ec = bec;
@@ -56,7 +57,8 @@ class udp_endpoint final : public detail::endpoint_base,
     local_ = socket_.local_endpoint(bec);  // once: each server session copies it
     char text[detail::max_endpoint_text + 8];
     const auto n = detail::write_endpoint_text(text, local_);
-    description_.assign(text, detail::append_text(text, n, Security::secure ? " DTLS" : " UDP"));
+    const auto with_space = detail::append_text(text, n, " ");
+    description_.assign(text, detail::append_text(text, with_space, Security::datagram_protocol));
   }
 
   void start() {
@@ -90,6 +92,28 @@ class udp_endpoint final : public detail::endpoint_base,
     return true;
   }
   std::string_view description() const noexcept override { return description_; }
+  // RFC 7641: the sessions with observers notify them. A session that a send ends leaves
+  // sessions_ while it runs: the iterator has moved on by then, and `s` keeps it alive.
+  std::size_t notify_observers(std::uint64_t resource_id) override {
+    std::size_t sent = 0;
+    for_each_observed([&](session_impl& s) { sent += s.notify_observers(resource_id); });
+    return sent;
+  }
+  void resource_removed(std::uint64_t resource_id) override {
+    for_each_observed([&](session_impl& s) { s.resource_removed(resource_id); });
+  }
+  template <class F>
+  void for_each_observed(F f) {
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (session_of(*it).observer_count() == 0) {
+        ++it;
+        continue;
+      }
+      auto s = it->second;
+      ++it;
+      f(*s);
+    }
+  }
 
   // ---- session_owner: a session that ends (a failed handshake, close_notify, close()) leaves
   // the endpoint at once ----
@@ -157,7 +181,7 @@ class udp_endpoint final : public detail::endpoint_base,
         return refuse(d, "out of memory");
       }
       it->second->set_owner(this->weak_from_this());
-      ctx_.emit(session_event::session_created, it->second->description());
+      coap::detail::context_access::emit(ctx_, session_event::session_created, it->second->description());
       if constexpr (Security::secure) {
         auto session = it->second;
         session->start_handshake_as_server(security_, primer);
@@ -184,7 +208,7 @@ class udp_endpoint final : public detail::endpoint_base,
       if (m.type() == message_type::confirmable) send_empty(message_type::reset, m.message_id());
       return false;
     }
-    if (ctx_.make_room_for_session()) return true;
+    if (coap::detail::context_access::make_room_for_session(ctx_)) return true;
     refuse(d, "session limit");
     return false;
   }
@@ -200,7 +224,7 @@ class udp_endpoint final : public detail::endpoint_base,
     std::size_t handshakes = 0;
     for (const auto& entry : sessions_) handshakes += entry.second->handshaking();
     // Beyond the caps the hello is dropped: the client retransmits it, and may get in later.
-    if (handshakes >= ctx_.config().max_handshakes || !ctx_.make_room_for_session()) return false;
+    if (handshakes >= ctx_.config().max_handshakes || !coap::detail::context_access::make_room_for_session(ctx_)) return false;
     primer = std::move(hello.primer);
     return true;
   }
@@ -242,15 +266,21 @@ class udp_endpoint final : public detail::endpoint_base,
     auto s = std::move(it->second);
     sessions_.erase(it);
     s->set_owner({});  // it is already out of the table
-    ctx_.emit(session_event::session_freed, s->description());
+    coap::detail::context_access::emit(ctx_, session_event::session_freed, s->description());
     s->close(error::session_closed);
   }
 
   static constexpr auto session_of = [](auto& entry) -> auto& { return *entry.second; };
 
+  // A socket without the option (a user's datagram_socket) has no dual-stack to turn off.
+  static void set_v6_only(Socket& socket, boost::system::error_code& ec) {
+    if constexpr (requires { socket.set_option(boost::asio::ip::v6_only(true), ec); })
+      socket.set_option(boost::asio::ip::v6_only(true), ec);
+  }
+
   context_type& ctx_;
   typename Security::state_ptr security_;  // DTLS credentials and policy (nullptr_t for no_sec)
-  protocol_type::socket socket_;
+  Socket socket_;
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::uint8_t, rebind<std::uint8_t>> buffer_;
   endpoint_type local_;   // the bound address (port 0 resolved)

@@ -14,6 +14,7 @@
 #include <coap/detail/session_common.hpp>
 #include <coap/detail/session_owner.hpp>
 #include <coap/detail/server_dispatch.hpp>
+#include <coap/detail/server_exchange.hpp>
 #include <coap/detail/stateless_response.hpp>
 #include <coap/message.hpp>
 #include <coap/udp_codec.hpp>
@@ -36,13 +37,15 @@
 
 namespace coap::transports {
 
-template <class Security, class Allocator>
+// Socket: a datagram_socket (coap/policies.hpp), boost::asio::ip::udp::socket unless a user's
+// transport says otherwise (basic_udp<Socket>, transports/udp.hpp).
+template <class Security, class Allocator, class Socket = boost::asio::ip::udp::socket>
 class udp_session_impl final
-    : public detail::session_common<udp_session_impl<Security, Allocator>,
-                                    boost::asio::ip::udp::endpoint, Allocator>,
+    : public detail::session_common<udp_session_impl<Security, Allocator, Socket>,
+                                    typename Socket::endpoint_type, Allocator>,
       public deferred_response::sink,
-      public std::enable_shared_from_this<udp_session_impl<Security, Allocator>> {
-  using common = detail::session_common<udp_session_impl, boost::asio::ip::udp::endpoint, Allocator>;
+      public std::enable_shared_from_this<udp_session_impl<Security, Allocator, Socket>> {
+  using common = detail::session_common<udp_session_impl, typename Socket::endpoint_type, Allocator>;
   friend common;
   template <class T>
   using rebind = typename common::template rebind<T>;
@@ -57,8 +60,8 @@ class udp_session_impl final
   using common::handles_;
 
  public:
-  using protocol_type = boost::asio::ip::udp;
-  using socket_type = protocol_type::socket;
+  using socket_type = Socket;
+  using protocol_type = typename Socket::protocol_type;
   using typename common::endpoint_type;
   using typename common::context_type;
   using typename common::owned_message;
@@ -73,7 +76,7 @@ class udp_session_impl final
       : udp_session_impl(ctx, role::server, peer, ctx.config().session) {
     socket_ = &shared_socket;
     local_ = local;
-    this->describe(Security::secure ? "DTLS" : "UDP");
+    this->describe(Security::datagram_protocol);
   }
   // A client session on a socket of its own (already bound and non-blocking).
   udp_session_impl(context_type& ctx, socket_type own_socket, const endpoint_type& peer,
@@ -81,8 +84,9 @@ class udp_session_impl final
       : udp_session_impl(ctx, role::client, peer, config) {
     own_socket_.emplace(std::move(own_socket));
     socket_ = &*own_socket_;
-    local_ = socket_->local_endpoint();
-    this->describe(Security::secure ? "DTLS" : "UDP");
+    boost::system::error_code ignored;
+    local_ = socket_->local_endpoint(ignored);
+    this->describe(Security::datagram_protocol);
   }
   ~udp_session_impl() override = default;
 
@@ -118,8 +122,10 @@ class udp_session_impl final
   const auto& security_channel() const noexcept { return tls_; }
 
   // True when nothing references or waits on the session: it may be pooled and freed.
+  // A session with observers is not idle: its observers end by RST, a CON notification
+  // that times out, deregistration or close (RFC 7641 sections 3.6 and 4.5).
   bool idle() const noexcept {
-    return handles_ == 0 && exchanges_.empty() && queue_.empty() && deferred_.empty();
+    return handles_ == 0 && exchanges_.empty() && queue_.empty() && deferred_.empty() && server_.observers.empty();
   }
   clock::time_point last_activity() const noexcept { return last_activity_; }
 
@@ -145,6 +151,24 @@ class udp_session_impl final
       return;
     }
     send_request(std::move(request), std::move(handler));
+  }
+
+  // A cancelled request (the handler's cancellation slot, detail/block_client.hpp): its
+  // exchange or queue entry goes without completing its handler (the operation already
+  // completed with operation_aborted); retransmissions stop, the NSTART slot frees, and a late
+  // answer matches nothing (a CON one gets RST).
+  void abandon(const coap::token& t) {
+    for (std::size_t i = 0; i < exchanges_.size(); ++i) {
+      if (exchanges_[i].kind != exchange_kind::request || !(exchanges_[i].token == t)) continue;
+      exchanges_.erase(exchanges_.begin() + static_cast<std::ptrdiff_t>(i));
+      start_queued();
+      return;
+    }
+    for (auto it = queue_.begin(); it != queue_.end(); ++it)
+      if (it->request.token_value() == t) {
+        queue_.erase(it);
+        return;
+      }
   }
 
   // Section 4.3: CoAP ping, an empty CON that the peer answers with RST.
@@ -181,6 +205,9 @@ class udp_session_impl final
       this->complete(q.handler.take(), why, nullptr);
     }
     deferred_.clear();
+    forget_observers();
+    this->end_observations(why);
+    this->signal_ready(why);
     if constexpr (Security::secure) tls_.close();
     if (own_socket_) {
       boost::system::error_code ignored;
@@ -220,11 +247,34 @@ class udp_session_impl final
   }
   void tls_established() {
     if (closed_) return;
-    if (this->is_client()) ctx_.emit(session_event::connected, description());
+    if (this->is_client()) coap::detail::context_access::emit(ctx_, session_event::connected, description());
+    this->signal_ready({});
     start_queued();
   }
   void tls_failed(std::error_code ec) { close(ec); }
   std::string tls_peer_identity() const { return detail::endpoint_string(peer_); }
+
+  // ---- RFC 7641 section 4: notifications to this session's observers ----
+  using observer = typename detail::observer_list<Allocator>::observer;
+  // Each observer of the resource gets the handler's current answer, NON or CON (section
+  // 4.5); a CON still unacknowledged is replaced by the newer state, not queued (4.5.2).
+  std::size_t notify_observers(std::uint64_t resource_id) {
+    return detail::notify_session_observers(
+        ctx_, server_, resource_id, notification_, description(), tls_.authenticated_peer(), config_,
+        {max_pdu_size(), false}, closed_, [&](observer& o, bool handler_asked) {
+          const bool con = detail::observer_list<Allocator>::next_is_confirmable(
+              o, handler_asked, ctx_.config().observe_con_every, ctx_.config().observe_con_interval, clock::now());
+          return send_notification(o, con);
+        });
+  }
+  // Section 4.2: the resource is gone; its observers hear 4.04 and are removed.
+  void resource_removed(std::uint64_t resource_id) {
+    detail::end_observers_of(ctx_, server_, resource_id, notification_, closed_,
+                             [&](observer& o) { send_notification(o, true); });
+  }
+  // Counters of block-wise refusals (tests, operators).
+  const detail::block_counters& block_counters() const noexcept { return server_.counters; }
+  std::size_t observer_count() const noexcept { return server_.observers.size(); }
 
  private:
   // One CoAP message (decrypted, when secure).
@@ -283,7 +333,7 @@ class udp_session_impl final
  private:
   static constexpr std::size_t receive_buffer_size = 65536;
 
-  enum class exchange_kind : std::uint8_t { request, ping, separate_response };
+  enum class exchange_kind : std::uint8_t { request, ping, separate_response, notification };
 
   // One message we sent and whose outcome we wait for.
   struct exchange {
@@ -349,7 +399,8 @@ class udp_session_impl final
 
   udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
       : common(ctx, r, peer, config), timer_(ctx.get_executor()),
-        dedup_(config.dedup_capacity, ctx.get_allocator()),
+        dedup_(config.dedup_capacity, ctx.get_allocator()), server_(ctx.get_allocator()),
+        notify_wire_(rebind<std::uint8_t>(ctx.get_allocator())), notification_(Allocator(ctx.get_allocator())),
         exchanges_(rebind<exchange>(ctx.get_allocator())),
         queue_(rebind<queued>(ctx.get_allocator())),
         deferred_(rebind<deferred_entry>(ctx.get_allocator())),
@@ -361,7 +412,7 @@ class udp_session_impl final
 
   std::size_t active_requests() const noexcept {
     return static_cast<std::size_t>(std::count_if(exchanges_.begin(), exchanges_.end(), [](const exchange& x) {
-      return x.kind != exchange_kind::separate_response;
+      return x.kind == exchange_kind::request || x.kind == exchange_kind::ping;
     }));
   }
 
@@ -475,6 +526,9 @@ class udp_session_impl final
     exchange x = std::move(exchanges_[i]);
     exchanges_.erase(exchanges_.begin() + static_cast<std::ptrdiff_t>(i));
     if (x.handler) this->complete(x.handler.take(), ec, response);
+    // RFC 7641 section 4.5: an observer that does not acknowledge a CON notification (or
+    // rejects it) is gone.
+    if (x.kind == exchange_kind::notification && ec) remove_observer(x.token);
     start_queued();
   }
 
@@ -538,7 +592,12 @@ class udp_session_impl final
 
   void on_reset(const message_view& m) {
     auto i = find_by_message_id(m.message_id());
-    if (!i) return;
+    if (!i) {
+      // RFC 7641 section 3.6: an RST to a NON notification ends the observation.
+      if (auto o = server_.observers.find_by_message_id(m.message_id()))
+        coap::detail::context_access::observer_left(ctx_, server_.observers.remove(*o));
+      return;
+    }
     // A ping is answered by RST: that is its success.
     finish(*i, exchanges_[*i].kind == exchange_kind::ping ? std::error_code() : make_error_code(error::reset_by_peer),
            nullptr);
@@ -555,8 +614,16 @@ class udp_session_impl final
     }
     auto i = find_request_by_token(m.token());
     if (!i) {
-      // Section 5.3.2: a response to no request of ours; reject a CON with RST.
-      if (con) send_empty(message_type::reset, m.message_id());
+      // RFC 7641 section 3.2/3.6: a notification of an observation of ours is acknowledged;
+      // section 5.3.2 of RFC 7252: a response to nothing of ours is rejected (RST for a CON),
+      // which also ends the peer's record of an observation we no longer want.
+      if (this->deliver_notification(m)) {
+        dedup_.insert(m.message_id(), now + (con ? config_.exchange_lifetime : non_lifetime())).status =
+            dedup_state::answered;
+        if (con) send_empty(message_type::acknowledgement, m.message_id());
+      } else {
+        send_empty(message_type::reset, m.message_id());
+      }
       return;
     }
     dedup_.insert(m.message_id(), now + (con ? config_.exchange_lifetime : non_lifetime())).status =
@@ -611,8 +678,8 @@ class udp_session_impl final
     // Registered before the handler runs, so that a deferred response sent from inside the
     // handler still finds its exchange.
     deferred_.push_back(deferred_entry{deferred_ids_, token_of(m), con});
-    const request req(m, description(), tls_.authenticated_peer());
-    const auto outcome = detail::dispatch_request(ctx_.resources(), req, res);
+    const auto outcome = detail::serve_request(ctx_, server_, m, res, description(), tls_.authenticated_peer(),
+                                               config_, {max_pdu_size(), false});
     if (!res.deferred() || outcome == detail::dispatch_outcome::drop) {
       auto it = std::find_if(deferred_.begin(), deferred_.end(),
                              [&](const deferred_entry& d) { return d.id == deferred_ids_; });
@@ -673,6 +740,63 @@ class udp_session_impl final
     return t;
   }
 
+  // ---- notifications (RFC 7641 section 4.5) ----
+
+  // Sends response_ (a notification for `o`) as CON or NON; true when it went out.
+  bool send_notification(observer& o, bool con) {
+    notification_.set_token(o.token);
+    notification_.set_type(con ? message_type::confirmable : message_type::non_confirmable);
+    const auto mid = next_message_id();
+    notification_.set_message_id(mid);
+    o.last_message_id = mid;
+    o.sent_any = true;
+    bool own_in_flight = false, other_in_flight = false;
+    for (const auto& x : exchanges_) {
+      if (x.kind != exchange_kind::notification) continue;
+      (x.token == o.token ? own_in_flight : other_in_flight) = true;
+    }
+    // Section 4.5.2: a CON still in flight to this observer carries the newer state (a NON
+    // beside it would leave the old state being retransmitted).
+    if (own_in_flight) {
+      con = true;
+    } else if (con && other_in_flight) {
+      // Section 4.5.1 (congestion control): one CON notification outstanding per peer
+      // (NSTART 1), as libcoap does; this one goes NON and the observer's next one tries CON.
+      con = false;
+      o.since_confirmable = ctx_.config().observe_con_every ? ctx_.config().observe_con_every - 1 : 0;
+    }
+    notification_.set_type(con ? message_type::confirmable : message_type::non_confirmable);
+    if (!con) {
+      if (udp_codec::encode(notification_, notify_wire_) || notify_wire_.size() > max_pdu_size()) return false;
+      send_bytes(notify_wire_);
+      return true;
+    }
+    // Section 4.5.2: a CON notification still in flight carries the newer state from now on,
+    // under the new message ID, keeping its retransmission count and timeout.
+    for (auto& x : exchanges_) {
+      if (x.kind != exchange_kind::notification || !(x.token == o.token)) continue;
+      if (udp_codec::encode(notification_, x.wire)) return false;
+      x.message_id = mid;
+      send_bytes(x.wire);
+      return true;
+    }
+    exchange x(ctx_.get_allocator());
+    if (udp_codec::encode(notification_, x.wire) || x.wire.size() > max_pdu_size()) return false;
+    detail::reserve_more(exchanges_, 1);
+    x.kind = exchange_kind::notification;
+    x.message_id = mid;
+    x.token = o.token;
+    x.confirmable = true;
+    begin_exchange(std::move(x));
+    return true;
+  }
+  void remove_observer(const coap::token& t) noexcept {
+    if (auto i = server_.observers.find(t.bytes())) coap::detail::context_access::observer_left(ctx_, server_.observers.remove(*i));
+  }
+  void forget_observers() noexcept {
+    while (!server_.observers.empty()) coap::detail::context_access::observer_left(ctx_, server_.observers.remove(server_.observers.size() - 1));
+  }
+
   bool timer_armed_ = false;
   endpoint_type sender_;
   socket_type* socket_ = nullptr;
@@ -680,6 +804,9 @@ class udp_session_impl final
   boost::asio::steady_timer timer_;
   clock::time_point timer_deadline_{};
   detail::dedup_cache<Allocator> dedup_;
+  detail::server_extensions<Allocator> server_;
+  bytes notify_wire_;
+  owned_message notification_;  // apart from response_: a handler may notify while it answers
   std::vector<exchange, rebind<exchange>> exchanges_;
   std::deque<queued, rebind<queued>> queue_;
   std::vector<deferred_entry, rebind<deferred_entry>> deferred_;

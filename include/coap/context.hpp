@@ -6,6 +6,7 @@
 #pragma once
 
 #include <coap/context_fwd.hpp>
+#include <coap/detail/os_random.hpp>
 #include <coap/error.hpp>
 #include <coap/resource.hpp>
 #include <coap/session_config.hpp>
@@ -20,7 +21,6 @@
 #include <memory>
 #include <new>
 #include <optional>
-#include <random>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -29,6 +29,8 @@
 namespace coap {
 
 namespace detail {
+struct context_access;
+
 // One address per type: the key of context-held state that the core does not know.
 template <class T>
 inline constexpr char type_key = 0;
@@ -44,6 +46,12 @@ class endpoint_base {
   virtual std::optional<std::chrono::steady_clock::time_point> oldest_idle() const noexcept = 0;
   virtual bool evict_oldest_idle() = 0;
   virtual std::string_view description() const noexcept = 0;
+  // RFC 7641: every session of the endpoint notifies its observers of the resource with
+  // this id (one virtual call per endpoint and notify, none per observer); returns how many
+  // notifications went out.
+  virtual std::size_t notify_observers(std::uint64_t resource_id) = 0;
+  // The resource is gone: its observers get 4.04 and are removed (section 4.2).
+  virtual void resource_removed(std::uint64_t resource_id) = 0;
 };
 }  // namespace detail
 
@@ -59,7 +67,7 @@ class basic_context {
 
   explicit basic_context(executor_type ex, context_config config = {}, const Allocator& alloc = {})
       : executor_(std::move(ex)), config_(config), allocator_(alloc),
-        endpoints_(rebind<std::shared_ptr<detail::endpoint_base>>(alloc)), random_(seed()) {}
+        endpoints_(rebind<std::shared_ptr<detail::endpoint_base>>(alloc)) {}
   basic_context(const basic_context&) = delete;
   basic_context& operator=(const basic_context&) = delete;
   ~basic_context() { stop(); }
@@ -73,6 +81,36 @@ class basic_context {
   resource_registry& resources() noexcept { return resources_; }
   // Shortcut: ctx.add_resource("time").on(method::get, handler).
   resource& add_resource(std::string_view path) { return resources_.add(path); }
+
+  // ---- observing (RFC 7641; coap_resource_notify_observers) ----
+  // Sends every observer of the resource at `path` its current representation: the resource's
+  // GET (or FETCH) handler runs once per observer, on the request that registered it, and the
+  // answer goes out with the next sequence number (section 4.4), NON or CON (section 4.5).
+  // Returns how many notifications went out. Call it from the context's executor.
+  std::size_t notify_observers(std::string_view path) {
+    auto* r = resources_.find(path);
+    return r ? notify_observers(*r) : 0;
+  }
+  std::size_t notify_observers(resource& r) {
+    r.observe_sequence = (r.observe_sequence + 1) & 0xFFFFFF;
+    if (r.observer_count == 0) return 0;
+    std::size_t sent = 0;
+    for (auto& e : endpoints_) sent += e->notify_observers(r.id);
+    return sent;
+  }
+  // Removes a resource; its observers get 4.04 Not Found and are forgotten (section 4.2).
+  bool remove_resource(std::string_view path) {
+    auto* r = resources_.find(path);
+    if (!r) return false;
+    const auto id = r->id;
+    const bool observed = r->observer_count > 0;
+    resources_.remove(path);
+    if (observed)
+      for (auto& e : endpoints_) e->resource_removed(id);
+    return true;
+  }
+  // Observers registered now, over all resources and sessions.
+  std::size_t observer_count() const noexcept { return observers_; }
 
   // ---- server endpoints (coap_new_endpoint) ----
   // Listens on address:port (port 0 picks one) with the given transport and security; every
@@ -111,6 +149,16 @@ class basic_context {
 
   // ---- events (coap_register_event_handler) ----
   void set_event_handler(event_handler h) { events_ = std::move(h); }
+
+  // Tokens, initial message IDs and retransmission jitter: the operating system's CSPRNG
+  // (RFC 7252 section 5.3.1), buffered; no allocation, rarely a system call.
+  std::uint64_t random() noexcept { return random_.next(); }
+
+ private:
+  // What the library's own parts (endpoints, sessions, security policies) use of a context:
+  // reached through detail::context_access, not by applications.
+  friend struct detail::context_access;
+
   void emit(session_event e, std::string_view description, std::error_code ec = {}) const {
     if (events_) events_(e, description, ec);
   }
@@ -130,8 +178,6 @@ class basic_context {
     }
     return oldest && oldest->evict_oldest_idle();
   }
-  std::uint64_t random() noexcept { return random_(); }
-
   // ---- security set-up (coap_context_set_psk, coap_context_set_pki, ..._pki_root_cas) ----
   // Kept by type, so that the context itself knows no TLS library: the security policies
   // (security/psk.hpp, security/pki.hpp) keep their server defaults and root CAs here. Set-up
@@ -150,10 +196,16 @@ class basic_context {
     return *state;
   }
 
- private:
-  static std::uint64_t seed() {
-    std::random_device rd;
-    return (std::uint64_t{rd()} << 32) ^ rd();
+  // ---- used by server sessions: the observer caps (context_config) ----
+  bool observer_admit(resource& r) noexcept {
+    if (observers_ >= config_.max_observers || r.observer_count >= config_.max_observers_per_resource) return false;
+    ++observers_;
+    ++r.observer_count;
+    return true;
+  }
+  void observer_left(std::uint64_t resource_id) noexcept {
+    if (observers_) --observers_;
+    if (auto* r = resources_.find_by_id(resource_id); r && r->observer_count) --r->observer_count;
   }
 
   template <class T>
@@ -169,7 +221,39 @@ class basic_context {
   std::vector<std::shared_ptr<detail::endpoint_base>, rebind<std::shared_ptr<detail::endpoint_base>>> endpoints_;
   event_handler events_;
   std::vector<std::pair<const void*, std::shared_ptr<void>>> security_;
-  std::mt19937_64 random_;
+  detail::os_random random_;
+  std::size_t observers_ = 0;
 };
+
+namespace detail {
+// The door through which endpoints, sessions and security policies reach a context's
+// internals (Beast's rate_policy_access): one friend, so that applications see none of them.
+struct context_access {
+  template <class Context>
+  static void emit(const Context& c, session_event e, std::string_view description, std::error_code ec = {}) {
+    c.emit(e, description, ec);
+  }
+  template <class Context>
+  static bool make_room_for_session(Context& c) {
+    return c.make_room_for_session();
+  }
+  template <class T, class Context>
+  static T* find_security_state(const Context& c) noexcept {
+    return c.template find_security_state<T>();
+  }
+  template <class T, class Context>
+  static T& security_state(Context& c) {
+    return c.template security_state<T>();
+  }
+  template <class Context, class Resource>
+  static bool observer_admit(Context& c, Resource& r) noexcept {
+    return c.observer_admit(r);
+  }
+  template <class Context>
+  static void observer_left(Context& c, std::uint64_t resource_id) noexcept {
+    c.observer_left(resource_id);
+  }
+};
+}  // namespace detail
 
 }  // namespace coap

@@ -58,6 +58,9 @@ enum class error {
   handshake_limit,               // the endpoint refused: too many handshakes in progress
   security_not_configured,       // no PSK or PKI set-up for a secure session or endpoint
   invalid_credentials,           // a key, certificate or CRL could not be read or does not fit
+  // ---- Block-wise transfer and Observe, client side (RFC 7959, RFC 7641) ----
+  etag_mismatch,                 // a body's blocks kept changing ETag (RFC 7959 section 2.4)
+  not_observable,                // the observation ended: an answer without Observe, or an error code
 };
 
 const std::error_category& error_category() noexcept;

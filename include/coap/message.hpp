@@ -192,6 +192,31 @@ class basic_message {
                     reinterpret_cast<const std::uint8_t*>(text.data()) + text.size());
   }
 
+  // Keeps only payload bytes [offset, offset + length) (a block of the body, RFC 7959), in
+  // place: no allocation.
+  void keep_payload_range(std::size_t offset, std::size_t length) noexcept {
+    offset = std::min(offset, payload_.size());
+    length = std::min(length, payload_.size() - offset);
+    if (offset) std::memmove(payload_.data(), payload_.data() + offset, length);
+    payload_.resize(length);
+  }
+  // A copy of another message of this type into this one's storage (its capacity is reused).
+  void assign_message(const basic_message& other) {
+    type_ = other.type_;
+    code_ = other.code_;
+    message_id_ = other.message_id_;
+    token_ = other.token_;
+    options_.assign(other.options_.begin(), other.options_.end());
+    option_data_.assign(other.option_data_.begin(), other.option_data_.end());
+    payload_.assign(other.payload_.begin(), other.payload_.end());
+  }
+  // Drops every option and the payload, keeping the header, token and capacity.
+  void clear_options_and_payload() noexcept {
+    options_.clear();
+    option_data_.clear();
+    payload_.clear();
+  }
+
   // Empties the message but keeps its capacity.
   void clear() noexcept {
     type_ = message_type::confirmable;

@@ -87,6 +87,8 @@ class message_view {
   std::uint16_t message_id() const noexcept { return message_id_; }
   std::span<const std::uint8_t> token() const noexcept { return token_; }
   option_range options() const noexcept { return option_range(options_); }
+  // The options as encoded (section 3.1), without the payload marker.
+  std::span<const std::uint8_t> encoded_options() const noexcept { return options_; }
   std::span<const std::uint8_t> payload() const noexcept { return payload_; }
   std::string_view payload_string() const noexcept {
     return {reinterpret_cast<const char*>(payload_.data()), payload_.size()};

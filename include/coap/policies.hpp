@@ -1,29 +1,93 @@
-// The Transport and Security policy concepts of coap::session<Transport, Security, Allocator>
-// (in Beast's manner: named requirements checked by concepts; every shipped policy is checked).
+// The policy concepts of coap::session<Transport, Security, Allocator>, in Beast's manner:
+// every member the library uses of a policy is named here and checked, and every shipped
+// policy is static_assert-ed against its concept. docs/policies.md says what each member must
+// do ("Writing a transport", "Writing a security policy").
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/system/error_code.hpp>
+
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
 #include <string_view>
+#include <system_error>
 
 namespace coap {
 
-// A transport names its protocol, says whether it is reliable (RFC 8323) or not (RFC 7252),
-// and gives its default port and description suffix.
+// ---- Transport ----
+// A transport names itself, says whether it is reliable (RFC 8323) or not (RFC 7252), gives
+// its default ports and default security, and its address types. What it builds for a
+// Security and an Allocator (session_impl, make_client, make_endpoint) is checked by
+// transport_supports below, once those are known.
 template <class T>
 concept transport_policy = requires {
   { T::name } -> std::convertible_to<std::string_view>;
   { T::reliable } -> std::convertible_to<bool>;
   { T::default_port } -> std::convertible_to<std::uint16_t>;
+  { T::default_secure_port } -> std::convertible_to<std::uint16_t>;
+  typename T::default_security;
+  typename T::protocol_type;  // for the resolver of create_client(ctx, "coap://host/")
+  typename T::endpoint_type;  // the peer's address
 };
 
-// A security policy says whether it encrypts and how it is named in descriptions (DTLS, TLS).
+// ---- Datagram socket: what basic_udp<Socket> (RFC 7252) uses of its socket ----
+// Asio's ip::udp::socket is one; an in-memory one (tests/support/memory_datagram_socket.hpp)
+// or a radio's can be another. Non-blocking sends and receives; one asynchronous receive at a
+// time; the endpoint type is hashable (sessions are found by peer address).
+template <class S>
+concept datagram_socket =
+    std::constructible_from<S, boost::asio::any_io_executor> && std::movable<S> &&
+    std::equality_comparable<typename S::endpoint_type> &&
+    requires(S s, typename S::endpoint_type e, boost::system::error_code ec, boost::asio::mutable_buffer in,
+             boost::asio::const_buffer out, std::function<void(boost::system::error_code, std::size_t)> done) {
+      typename S::protocol_type;
+      { std::hash<typename S::endpoint_type>{}(e) } -> std::convertible_to<std::size_t>;
+      s.open(e.protocol(), ec);
+      s.bind(e, ec);
+      s.connect(e, ec);           // a client session's socket talks to its server only
+      s.non_blocking(true, ec);
+      { s.local_endpoint(ec) } -> std::convertible_to<typename S::endpoint_type>;
+      { s.send_to(out, e, 0, ec) } -> std::convertible_to<std::size_t>;      // never blocks
+      { s.receive_from(in, e, 0, ec) } -> std::convertible_to<std::size_t>;  // would_block when empty
+      s.async_receive_from(in, e, std::move(done));
+      s.close(ec);
+    };
+
+// ---- Security ----
+// Every security policy says whether it secures the session, names itself, and gives the
+// state its sessions share (state_ptr) and the per-session layer between the transport and
+// the messages (channel<Session>). NoSec's channel is an empty type: a session<udp, no_sec>
+// pays nothing for it ([[no_unique_address]]).
 template <class S>
 concept security_policy = requires {
   { S::secure } -> std::convertible_to<bool>;
+  { S::name } -> std::convertible_to<std::string_view>;
+  // What a session's description (coap_session_str) calls its protocol over a datagram and
+  // over a stream transport: "UDP"/"TCP" for NoSec, "DTLS"/"TLS" for a channel.
+  { S::datagram_protocol } -> std::convertible_to<std::string_view>;
+  { S::stream_protocol } -> std::convertible_to<std::string_view>;
+  typename S::state_ptr;
 };
 
-// A transport says which security policies it can carry (udp: no_sec now, DTLS later).
+// A channel security (DTLS/TLS: psk, pki) adds a handshake and a record layer. The session
+// calls its channel (start_client, start_server, received, send, close, handshaking,
+// established, record_overhead, authenticated_peer) and the channel calls the session back
+// (tls_wire, tls_plaintext, tls_established, tls_failed, tls_peer_identity): see
+// docs/policies.md. Its static members make the shared state of a client or server, and
+// admit new datagram peers statelessly (DTLS cookies, RFC 6347 section 4.2.1).
+template <class S>
+concept channel_security = security_policy<S> && S::secure && requires {
+  typename S::client_config;
+  typename S::server_config;
+};
+
+// A transport says which security policies it can carry.
 template <class T, class S>
 concept transport_supports = transport_policy<T> && security_policy<S> && T::template supports<S>;
 

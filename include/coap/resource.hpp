@@ -9,6 +9,7 @@
 #include <coap/message_view.hpp>
 #include <coap/option.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -179,11 +180,18 @@ class basic_response {
   }
   bool deferred() const noexcept { return deferred_; }
 
+  // RFC 7641 section 4.5: this notification goes as a CON (over UDP), so that the observer's
+  // acknowledgement shows it is still there. Without it, every Nth notification is CON
+  // (context_config::observe_con_every) and the rest NON.
+  void notify_confirmable() noexcept { confirmable_ = true; }
+  bool confirmable_requested() const noexcept { return confirmable_; }
+
   // Called by the session before the handler runs.
   void bind(std::weak_ptr<deferred_response::sink> s, std::uint64_t exchange_id) {
     sink_ = std::move(s);
     exchange_id_ = exchange_id;
     deferred_ = false;
+    confirmable_ = false;
   }
 
  private:
@@ -191,6 +199,7 @@ class basic_response {
   std::weak_ptr<deferred_response::sink> sink_;
   std::uint64_t exchange_id_ = 0;
   bool deferred_ = false;
+  bool confirmable_ = false;
 };
 
 // A resource: a path, a handler per method, and its RFC 6690 attributes.
@@ -207,6 +216,28 @@ struct basic_resource {
   // A value-less attribute like obs has an empty second member.
   std::vector<std::pair<std::string, std::string>> attributes;
   bool hidden = false;  // not listed in /.well-known/core
+
+  // ---- RFC 7641: observing ----
+  // A GET or FETCH with Observe=0 registers the requester (section 4.1); the context's
+  // notify_observers(path) then sends each observer the current representation. Set with
+  // observable(), which also lists the resource with "obs" in /.well-known/core. A GET
+  // handler that defers its answer (separate response) is not registered: the client sees an
+  // answer without Observe (section 4.1), and notifications of such a resource are skipped.
+  bool is_observable = false;
+  // Unique within its registry (observers name their resource by it).
+  std::uint64_t id = 0;
+  // Section 4.4: the sequence number of the latest notification, 24 bits, wrapping.
+  std::uint32_t observe_sequence = 0;
+  // Observers registered now, over all sessions (capped: context_config::max_observers_per_resource).
+  std::size_t observer_count = 0;
+
+  basic_resource& observable(bool on = true) {
+    is_observable = on;
+    auto obs = std::find_if(attributes.begin(), attributes.end(), [](const auto& a) { return a.first == "obs"; });
+    if (on && obs == attributes.end()) attributes.emplace_back("obs", std::string());
+    if (!on && obs != attributes.end()) attributes.erase(obs);
+    return *this;
+  }
 
   basic_resource& on(method m, handler h) {
     handlers[static_cast<std::size_t>(m) - 1] = std::move(h);
@@ -233,6 +264,8 @@ class basic_resource_registry {
   // Shared, so that a handler may remove its own resource while it runs.
   std::shared_ptr<resource> find(const request& r) noexcept;
   resource* find(std::string_view path) noexcept;
+  // By resource::id (observers keep it); nullptr once the resource was removed.
+  resource* find_by_id(std::uint64_t id) noexcept;
   // Called for requests to paths with no resource (libcoap's "unknown resource"); the
   // default answers 4.04 Not Found.
   void set_unknown_handler(handler h) { unknown_ = std::move(h); }
@@ -248,6 +281,7 @@ class basic_resource_registry {
  private:
   std::vector<std::shared_ptr<resource>> resources_;
   handler unknown_;
+  std::uint64_t next_id_ = 0;
 };
 
 }  // namespace coap

@@ -47,6 +47,28 @@ struct session_config {
   // the timers are the security policy's, tls_policy::dtls_initial).
   std::chrono::milliseconds handshake_timeout{30000};
 
+  // ---- Block-wise transfer (RFC 7959, RFC 8323 section 6) ----
+  // The largest body this session sends or accepts block-wise: a larger upload is answered
+  // 4.13 Request Entity Too Large with Size1 (server), a larger download fails with
+  // error::message_too_large (client).
+  std::size_t max_body_size = std::size_t{8} << 20;
+  // The block size used when a body needs blocks, as SZX (0: 16 bytes .. 6: 1024 bytes;
+  // libcoap's -b); the session's room (max_pdu_size) may lower it. 7 asks for BERT over TCP
+  // (RFC 8323 section 6) when the peer's CSM offers Block-Wise-Transfer.
+  std::uint8_t block_szx = 6;
+  // A partial upload (Block1) or download (Block2) with no block for this long is dropped
+  // (RFC 7959 section 2.4 leaves the lifetime to the server; libcoap uses EXCHANGE_LIFETIME).
+  std::chrono::milliseconds block_transfer_timeout{247000};
+  // Concurrent partial uploads a server session keeps (one more gets 5.03 Service Unavailable).
+  std::size_t max_partial_uploads = 4;
+
+  // ---- Observe (RFC 7641), client side ----
+  // Observations one client session holds at once (one more fails with error::queue_full).
+  std::size_t max_observations = 64;
+  // Notifications an observation keeps until async_next takes them; when full the oldest goes
+  // (an observer wants the latest state, RFC 7641 section 3.3.2).
+  std::size_t observation_buffer = 8;
+
   // Section 4.8.2: MAX_TRANSMIT_SPAN and EXCHANGE_LIFETIME follow from the above.
   std::chrono::milliseconds max_transmit_span() const noexcept {
     return std::chrono::milliseconds(static_cast<long long>(
@@ -67,6 +89,18 @@ struct context_config {
   // endpoint answers ClientHellos statelessly (cookies) and makes a session only for a valid
   // cookie; beyond this many, further hellos are dropped (DTLS) or connections closed (TLS).
   std::size_t max_handshakes = 100;
+  // ---- Observe (RFC 7641), server side ----
+  // Observers of all resources together, and of one resource; past either a GET with
+  // Observe=0 is answered as a plain GET (not registered, no Observe option: section 4.1).
+  std::size_t max_observers = 65536;
+  std::size_t max_observers_per_resource = 16384;
+  // Observers one server session (one peer) may register (10,000 registrations from one peer
+  // get no more than this many).
+  std::size_t max_observers_per_session = 256;
+  // Section 4.5: notifications are NON, but every Nth is CON, and one at least this often,
+  // so that an observer that went away is noticed.
+  unsigned observe_con_every = 5;
+  std::chrono::seconds observe_con_interval{24 * 3600};
   // Applied to every server session the context makes.
   session_config session{};
 };

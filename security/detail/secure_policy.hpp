@@ -8,12 +8,15 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace coap::security::detail {
 
 template <class State>
 struct secure_policy_base {
   static constexpr bool secure = true;
+  static constexpr std::string_view datagram_protocol = "DTLS";  // RFC 6347
+  static constexpr std::string_view stream_protocol = "TLS";     // RFC 8323 section 9
   using state = State;
   using state_ptr = std::shared_ptr<const State>;
   template <class Session>

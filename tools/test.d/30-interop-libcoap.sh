@@ -177,7 +177,7 @@ start_our_server() {
 our_root='This is a test server made with coap-cpp, a C++20 CoAP library on Boost.Asio.
 Resources: /time, /echo, /counter; PUT creates others. See /.well-known/core.
 '
-our_core='</>;title="General Info";ct=0,</time>;rt="ticks";title="Internal Clock";ct=0,</echo>;title="Echo",</counter>;rt="counter";title="Request Counter";ct=0'
+our_core='</>;title="General Info";ct=0,</time>;rt="ticks";title="Internal Clock";ct=0;obs,</echo>;title="Echo",</counter>;rt="counter";title="Request Counter";ct=0;obs'
 
 # ---- 1. our coap-server, libcoap's coap-client ----
 echo "# 1. coap-cpp coap-server <- libcoap coap-client-notls"
@@ -197,7 +197,7 @@ if start_our_server; then
   check "PUT /x creates" 0 "" "" -- "${lc[@]}" -m put -e 'stored text' -t text "$base/x"
   check "GET /x" 0 $'stored text\n' "" -- "${lc[@]}" "$base/x"
   check "/.well-known/core?rt=dynamic lists /x" 0 \
-    '</x>;rt="dynamic";title="Created by PUT";ct=0'$'\n' "" -- "${lc[@]}" "$base/.well-known/core?rt=dynamic"
+    '</x>;rt="dynamic";title="Created by PUT";ct=0;obs'$'\n' "" -- "${lc[@]}" "$base/.well-known/core?rt=dynamic"
   check "PUT /x replaces" 0 "" "" -- "${lc[@]}" -m put -e 'replaced' "$base/x"
   check "GET /x after PUT" 0 $'replaced\n' "" -- "${lc[@]}" "$base/x"
   check "DELETE /x" 0 "" "" -- "${lc[@]}" -m delete "$base/x"

@@ -25,10 +25,9 @@ inline std::uint16_t unrecognized_critical_option(const message_view& m) noexcep
     const option_definition* def = find_option(o.number());
     // Section 5.4.5: a repeated non-repeatable option is treated as unrecognized.
     const bool repeated_once_too_often = def && !def->repeatable && o.number() == previous;
-    // OSCORE (RFC 8613) and Block1/Block2 (RFC 7959) are registered but not processed here.
-    const bool processed = def && o.number() != static_cast<std::uint16_t>(option_number::oscore) &&
-                           o.number() != static_cast<std::uint16_t>(option_number::block1) &&
-                           o.number() != static_cast<std::uint16_t>(option_number::block2);
+    // OSCORE (RFC 8613) is registered but not processed here; Block1/Block2 (RFC 7959) are
+    // (detail/block_server.hpp).
+    const bool processed = def && o.number() != static_cast<std::uint16_t>(option_number::oscore);
     if (is_critical(o.number()) && (!processed || repeated_once_too_often)) return o.number();
     previous = o.number();
   }
@@ -116,12 +115,9 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
   } catch (const std::bad_alloc&) {
     // Out of memory: the session answers as it can without any (5.03, see its on_request).
     throw;
-  } catch (const std::exception& e) {
-    // A failing handler answers 5.00 with its reason as the diagnostic payload.
-    res.message().clear();
-    res.set_code(response_code::internal_server_error);
-    res.set_payload(std::string_view(e.what()));
   } catch (...) {
+    // A failing handler answers 5.00. Its exception's text stays here: it may say more about
+    // the server than a peer should learn (RFC 7252 section 11, issue 11 item 6).
     res.message().clear();
     res.set_code(response_code::internal_server_error);
   }

@@ -1,6 +1,8 @@
 // What every session has, whatever its transport (coap_session(3)): its context, peer and
 // local addresses, configuration, printable description (coap_session_str), typed
-// application data, handle count, last activity, and the posting of request completions.
+// application data, handle count, last activity, the posting of completions (on the handler's
+// associated executor, with work tracked on it while pending: Asio's contract) and the table of
+// the client's observations (RFC 7641 section 3) that notifications are matched against.
 // A CRTP base: Derived provides close(std::error_code) and idle().
 #pragma once
 
@@ -11,17 +13,99 @@
 #include <coap/message_view.hpp>
 #include <coap/session_config.hpp>
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/associator.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <new>
 #include <optional>
 #include <string>
 #include <typeinfo>
+#include <utility>
+#include <vector>
 
 namespace coap::detail {
+
+// ---- completion handlers (Asio's rules for composed operations) ----
+
+// A user's handler while its operation is pending: outstanding work is tracked on its
+// associated executor, and it runs there (dispatched: inline when that executor is the one
+// running, as the session's own is). Every other association (allocator, cancellation slot)
+// is the handler's own (see the associator below). Invoke it only from a posted function,
+// never inside an initiating function (complete_later does).
+template <class Handler, class Executor>
+class tracked_handler {
+ public:
+  using work_executor = boost::asio::associated_executor_t<Handler, Executor>;
+  tracked_handler(Handler h, const Executor& fallback)
+      : handler_(std::move(h)), executor_(boost::asio::get_associated_executor(handler_, fallback)),
+        work_(executor_) {}
+  const Handler& handler() const noexcept { return handler_; }
+  template <class... Args>
+  void operator()(Args... args) {
+    // The work guard goes with the handler and is released once it returned.
+    boost::asio::dispatch(executor_, [h = std::move(handler_), work = std::move(work_), ... args = std::move(args)]() mutable {
+      std::move(h)(std::move(args)...);
+    });
+  }
+
+ private:
+  Handler handler_;
+  work_executor executor_;
+  boost::asio::executor_work_guard<work_executor> work_;
+};
+
+inline std::error_code operation_aborted() noexcept {
+  return boost::system::error_code(boost::asio::error::operation_aborted);
+}
+
+// Completes h(args...) never inside the caller: posted to `io` (the session's executor); a
+// user's handler (tracked_handler, erased or not) moves on from there to its own executor.
+// (Not through any_completion_handler's associated executor: converting the session's
+// any_io_executor to an any_completion_executor allocates.) A lambda rather than asio::append:
+// Boost 1.81's any_completion_handler recurses when asio copies it as an lvalue.
+template <class Executor, class Handler, class... Args>
+void complete_later(const Executor& io, Handler h, Args... args) {
+  boost::asio::post(io, [h = std::move(h), ... args = std::move(args)]() mutable { std::move(h)(std::move(args)...); });
+}
+
+// Type-erases a user's handler (asio::any_completion_handler) with its work tracked: the
+// storage comes from the handler's associated allocator (asio::bind_allocator), which is how
+// an Asio user keeps handler memory in an arena. When that allocator refuses, the handler is
+// completed with (no_memory, fallback...) and nullopt is returned.
+template <class Signature, class Handler, class Executor, class... Fallback>
+std::optional<boost::asio::any_completion_handler<Signature>> erase_completion(Handler& handler, const Executor& io,
+                                                                               Fallback... fallback) {
+  tracked_handler<Handler, Executor> tracked(std::move(handler), io);
+  try {
+    // any_completion_handler allocates before it moves the handler: on failure it is intact.
+    return std::optional<boost::asio::any_completion_handler<Signature>>(std::in_place, std::move(tracked));
+  } catch (const std::bad_alloc&) {
+    complete_later(io, std::move(tracked), make_error_code(error::no_memory), std::move(fallback)...);
+    return std::nullopt;
+  }
+}
+
+// What the session's table of client observations needs of one (observe_client.hpp): it is
+// matched by token, takes notifications, and ends with the session.
+class observation_sink {
+ public:
+  virtual ~observation_sink() = default;
+  // A response with our token that no exchange waits for. True: taken (a CON is acknowledged).
+  virtual bool on_notification(const message_view& m) = 0;
+  // The session ended.
+  virtual void end(std::error_code why) = 0;
+  virtual bool active() const noexcept = 0;
+  virtual const coap::token& token() const noexcept = 0;
+};
 
 // Makes room for `extra` more elements, growing geometrically: the one place a session
 // allocates for a new exchange, done before any state changes so that a refusal (bad_alloc)
@@ -66,18 +150,58 @@ class session_common {
   }
 
   // coap_session_reference / coap_session_release: the last handle of a client session
-  // closes it; a server session stays for its endpoint's idle pool.
-  void add_handle() noexcept { ++handles_; }
+  // closes it; a server session stays for its endpoint's idle pool. Handles may be copied and
+  // destroyed on any thread (docs/design.md, "Threads"): the count is atomic, and the close
+  // that the last release causes runs on the context's executor (at once when already there).
+  void add_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
   void remove_handle() {
-    if (--handles_ == 0 && role_ == role::client) derived().close(error::session_closed);
+    if (handles_.fetch_sub(1, std::memory_order_acq_rel) != 1 || role_ != role::client) return;
+    boost::asio::dispatch(ctx_.get_executor(), [self = derived().shared_from_this()] {
+      if (self->handles() == 0) self->close(error::session_closed);
+    });
   }
-  std::size_t handles() const noexcept { return handles_; }
+  std::size_t handles() const noexcept { return handles_.load(std::memory_order_acquire); }
   clock::time_point last_activity() const noexcept { return last_activity_; }
+
+  // ---- client observations (RFC 7641 section 3) ----
+  // A response that no pending exchange of ours waits for: a notification of one of our
+  // observations? True when an observation took it (the transport then acknowledges a CON);
+  // false: the transport rejects it (RST over UDP, ignored over TCP). An observation that
+  // ended, was forgotten, or whose last handle went is rejected (section 3.6) and removed.
+  bool deliver_notification(const message_view& m) {
+    for (std::size_t i = 0; i < observations_.size(); ++i) {
+      if (!std::ranges::equal(observations_[i].token.bytes(), m.token())) continue;
+      auto state = observations_[i].state.lock();
+      if (state && state->active()) return state->on_notification(m);
+      observations_.erase(observations_.begin() + static_cast<std::ptrdiff_t>(i));
+      return false;
+    }
+    return false;
+  }
+  // The session ends: every observation of it ends with `why`.
+  void end_observations(std::error_code why) {
+    auto entries = std::move(observations_);
+    observations_.clear();
+    for (auto& e : entries)
+      if (auto state = e.state.lock()) state->end(why);
+  }
+  // Enters an observation in the table: false when max_observations are active already.
+  // Entries come from the session's allocator (bad_alloc when it refuses).
+  bool add_observation(const std::shared_ptr<observation_sink>& state) {
+    std::erase_if(observations_, [](const observation_entry& e) {
+      auto s = e.state.lock();
+      return !s || !s->active();
+    });
+    if (observations_.size() >= config_.max_observations) return false;
+    reserve_more(observations_, 1);
+    observations_.push_back(observation_entry{state->token(), state});
+    return true;
+  }
 
  protected:
   session_common(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
       : ctx_(ctx), role_(r), peer_(peer), config_(config), description_(rebind<char>(ctx.get_allocator())),
-        last_activity_(clock::now()) {}
+        last_activity_(clock::now()), observations_(rebind<observation_entry>(ctx.get_allocator())) {}
 
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
 
@@ -96,19 +220,17 @@ class session_common {
   // Ends the session's life-cycle for observers: closed, or failed with a reason.
   void emit_closed(std::error_code why) {
     const bool normal = why == error::session_closed;
-    ctx_.emit(normal ? session_event::closed : session_event::failed, description_,
+    coap::detail::context_access::emit(ctx_, normal ? session_event::closed : session_event::failed, description_,
               normal ? std::error_code() : why);
   }
 
   // Completions are posted, never run inline: a handler may start requests or release the
-  // session freely. (A lambda rather than asio::append: Boost 1.81's any_completion_handler
-  // recurses when asio copies it as an lvalue.) The posted function's memory is Asio's: the
-  // context's any_io_executor type-erases it with std::allocator, which Asio recycles per
-  // thread; the handler's own memory follows its associated allocator (see erase_handler).
+  // session freely. They run on the handler's associated executor (complete_later). The posted
+  // function's memory is Asio's: the context's any_io_executor type-erases it with
+  // std::allocator, which Asio recycles per thread; the handler's own memory follows its
+  // associated allocator (see erase_handler).
   void deliver(response_handler h, std::error_code ec, owned_message m) {
-    boost::asio::post(ctx_.get_executor(), [h = std::move(h), ec, m = std::move(m)]() mutable {
-      std::move(h)(ec, std::move(m));
-    });
+    complete_later(ctx_.get_executor(), std::move(h), ec, std::move(m));
   }
   // The response is copied into a message from the session's allocator; when that refuses,
   // the request completes with error::no_memory (the session itself goes on).
@@ -129,23 +251,37 @@ class session_common {
   }
 
  public:
-  // Type-erases a completion handler (asio::any_completion_handler): its storage comes from
-  // the handler's associated allocator (asio::bind_allocator), which is how an Asio user
-  // keeps handler memory in an arena. When that allocator refuses, the handler is completed
-  // with error::no_memory as it is, and nullopt is returned.
+  // Type-erases a user's completion handler (erase_completion): its storage comes from the
+  // handler's associated allocator, outstanding work is tracked on its associated executor.
+  // When the allocator refuses, the handler is completed with error::no_memory as it is, and
+  // nullopt is returned.
   template <class Handler>
   std::optional<response_handler> erase_handler(Handler& handler) {
-    std::optional<response_handler> erased;
-    try {
-      // any_completion_handler allocates before it moves the handler: on failure `handler`
-      // is intact.
-      erased.emplace(std::move(handler));
-    } catch (const std::bad_alloc&) {
-      boost::asio::post(ctx_.get_executor(), [h = std::move(handler), a = Allocator(ctx_.get_allocator())]() mutable {
-        std::move(h)(make_error_code(error::no_memory), owned_message{a});
-      });
+    return erase_completion<response_signature>(handler, ctx_.get_executor(), owned_message{Allocator(ctx_.get_allocator())});
+  }
+
+  // ---- readiness: what asynchronous set-up waits for (session::async_create_client) ----
+  using ready_handler = boost::asio::any_completion_handler<void(std::error_code)>;
+  // True once the session can carry requests: at once over UDP without security, after the
+  // (D)TLS handshake, over TCP after the peer's CSM; false again once closed.
+  bool established() const noexcept { return readiness_ == readiness::ready && !closed_; }
+  // Completes (posted) once the session is established, or with the reason it ended first.
+  // One waiter at a time; a second replaces nothing and fails with error::queue_full.
+  void when_ready(ready_handler h) {
+    if (readiness_ != readiness::pending) return complete_later(ctx_.get_executor(), std::move(h), ready_error_);
+    if (ready_waiter_) return complete_later(ctx_.get_executor(), std::move(h), make_error_code(error::queue_full));
+    ready_waiter_.emplace(std::move(h));
+  }
+  // The transports say when: {} on establishment, the close reason otherwise (first call wins).
+  void signal_ready(std::error_code ec) {
+    if (readiness_ != readiness::pending) return;
+    readiness_ = ec ? readiness::failed : readiness::ready;
+    ready_error_ = ec;
+    if (ready_waiter_) {
+      auto h = std::move(*ready_waiter_);
+      ready_waiter_.reset();
+      complete_later(ctx_.get_executor(), std::move(h), ec);
     }
-    return erased;
   }
 
  protected:
@@ -156,10 +292,35 @@ class session_common {
   endpoint_type local_;
   session_config config_;
   std::basic_string<char, std::char_traits<char>, rebind<char>> description_;
-  std::size_t handles_ = 0;
+  std::atomic<std::size_t> handles_{0};
   clock::time_point last_activity_;
   void* app_data_ = nullptr;
   const std::type_info* app_type_ = nullptr;
+
+ private:
+  enum class readiness : std::uint8_t { pending, ready, failed };
+  readiness readiness_ = readiness::pending;
+  std::error_code ready_error_;
+  std::optional<ready_handler> ready_waiter_;
+
+  struct observation_entry {
+    coap::token token;
+    std::weak_ptr<observation_sink> state;
+  };
+  std::vector<observation_entry, rebind<observation_entry>> observations_;
 };
 
 }  // namespace coap::detail
+
+// The tracked handler has its handler's associations (executor, allocator, cancellation slot).
+template <template <class, class> class Associator, class Handler, class Executor, class DefaultCandidate>
+struct boost::asio::associator<Associator, coap::detail::tracked_handler<Handler, Executor>, DefaultCandidate> {
+  using type = typename Associator<Handler, DefaultCandidate>::type;
+  static type get(const coap::detail::tracked_handler<Handler, Executor>& h) noexcept {
+    return Associator<Handler, DefaultCandidate>::get(h.handler());
+  }
+  static auto get(const coap::detail::tracked_handler<Handler, Executor>& h, const DefaultCandidate& c) noexcept
+      -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler(), c)) {
+    return Associator<Handler, DefaultCandidate>::get(h.handler(), c);
+  }
+};

@@ -52,6 +52,8 @@ class category final : public std::error_category {
       case error::handshake_limit: return "too many (D)TLS handshakes in progress";
       case error::security_not_configured: return "no PSK or PKI configuration for a secure session";
       case error::invalid_credentials: return "key, certificate or CRL unreadable or unusable";
+      case error::etag_mismatch: return "the resource changed (ETag) during a block-wise transfer";
+      case error::not_observable: return "the resource is not observed (any more)";
     }
     return "unknown coap error";
   }

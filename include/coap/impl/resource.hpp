@@ -35,6 +35,7 @@ auto basic_resource_registry<Allocator>::add(std::string_view path) -> resource&
   if (auto* existing = find(path)) return *existing;
   auto r = std::make_shared<resource>();
   r->path = std::string(path);
+  r->id = ++next_id_;
   resources_.push_back(std::move(r));
   return *resources_.back();
 }
@@ -54,6 +55,13 @@ auto basic_resource_registry<Allocator>::find(std::string_view path) noexcept ->
   path = detail::trim_slashes(path);
   for (auto& r : resources_)
     if (r->path == path) return r.get();
+  return nullptr;
+}
+
+template <class Allocator>
+auto basic_resource_registry<Allocator>::find_by_id(std::uint64_t id) noexcept -> resource* {
+  for (auto& r : resources_)
+    if (r->id == id) return r.get();
   return nullptr;
 }
 
