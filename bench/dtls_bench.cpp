@@ -24,8 +24,9 @@
 // Common generator options: --host 127.0.0.1 --identity bench --key secretPSK.
 // The generator prints one line of key=value pairs starting with "dtls_load"; "suite" is the
 // cipher suite the first session negotiated (Botan's name).
+#include "bench/bench_server.hpp"
+
 #include <coap/context.hpp>
-#include <coap/option.hpp>
 #include <coap/resource.hpp>
 #include <coap/security/psk.hpp>
 #include <coap/session.hpp>
@@ -34,78 +35,30 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <map>
-#include <new>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
-// ---- Allocation counting (as bench/udp_bench_server.cpp) ----
-
-namespace {
-// Counted per thread, without atomics: the server runs on the main thread, and two locked
-// increments per allocation cost it about 10% of a handshake (perf, 973 allocations each),
-// a handicap libcoap's server does not carry in the same run.
-thread_local std::uint64_t allocations = 0;
-thread_local std::uint64_t allocated_bytes = 0;
-
-void* counted_allocate(std::size_t size) {
-  ++allocations;
-  allocated_bytes += size;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* counted_allocate_aligned(std::size_t size, std::align_val_t alignment) {
-  ++allocations;
-  allocated_bytes += size;
-  const auto a = static_cast<std::size_t>(alignment);
-  if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
-  throw std::bad_alloc();
-}
-}  // namespace
-
-void* operator new(std::size_t size) { return counted_allocate(size); }
-void* operator new[](std::size_t size) { return counted_allocate(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return counted_allocate(size);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t size, const std::nothrow_t& t) noexcept { return operator new(size, t); }
-void* operator new(std::size_t size, std::align_val_t a) { return counted_allocate_aligned(size, a); }
-void* operator new[](std::size_t size, std::align_val_t a) { return counted_allocate_aligned(size, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+// Global operator new is counted per thread (//bench:counting_new_per_thread).
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 using psk_session = coap::session<coap::udp, coap::psk>;
 
-struct options {
+struct options : bench::address_options {
+  options() { port = 5684; }
   std::string mode;
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 5684;
   std::string path = "x";
   std::string identity = "bench";
   std::string key = "secretPSK";
@@ -136,15 +89,8 @@ options parse_options(int argc, char** argv) {
   if (o.mode != "server" && o.mode != "handshakes" && o.mode != "requests" && o.mode != "probe")
     usage("mode is server, handshakes, requests or probe");
   if (o.mode == "server") o.duration = 0;
-  for (int i = 2; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing option value");
-      return argv[++i];
-    };
-    if (a == "--host") o.host = value();
-    else if (a == "--port") o.port = static_cast<std::uint16_t>(std::stoul(value()));
-    else if (a == "--path") o.path = value();
+  bench::parse_arguments(argc, argv, 2, usage, o, [&o](std::string_view a, auto& value) {
+    if (a == "--path") o.path = value();
     else if (a == "--identity") o.identity = value();
     else if (a == "--key") o.key = value();
     else if (a == "--hint") o.hint = value();
@@ -156,21 +102,21 @@ options parse_options(int argc, char** argv) {
     else if (a == "--timeout") o.timeout = std::stod(value());
     else if (a == "--warmup-requests") o.warmup_requests = std::stoull(value());
     else if (a == "--max-sessions") o.max_sessions = std::stoul(value());
-    else usage(("unknown option " + std::string(a)).c_str());
-  }
+    else return false;
+    return true;
+  });
   if (o.concurrency == 0 || o.sessions == 0 || o.window == 0) usage("--concurrency, --sessions, --window must be > 0");
   return o;
 }
 
-double cpu_seconds() noexcept {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
+using bench::cpu_seconds;
 
 clock_type::duration seconds(double s) {
   return std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s));
+}
+
+std::int64_t nanoseconds(clock_type::duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
 }
 
 std::vector<std::uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
@@ -183,27 +129,10 @@ int run_server(const options& o) {
   config.max_sessions = o.max_sessions;
   coap::context ctx(io.get_executor(), config);
 
-  std::uint64_t requests = 0, allocations_at_warmup = 0, bytes_at_warmup = 0;
-  double cpu_at_warmup = 0;
-  clock_type::time_point warm_at{};
-  auto snapshot = [&] {
-    allocations_at_warmup = allocations;
-    bytes_at_warmup = allocated_bytes;
-    warm_at = clock_type::now();
-    cpu_at_warmup = cpu_seconds();
-  };
-  if (o.warmup_requests == 0) snapshot();
-
-  ctx.add_resource("x").on(coap::method::get, [&](const coap::request&, coap::basic_response<>& res) {
-    // libcoap's coap-server hnd_get_time: the current time, Max-Age 1, text/plain.
-    char text[32];
-    const std::time_t now = std::time(nullptr);
-    std::tm tm;
-    gmtime_r(&now, &tm);
-    const std::size_t n = std::strftime(text, sizeof text, "%b %d %H:%M:%S", &tm);
-    res.message().add_uint_option(static_cast<std::uint16_t>(coap::option_number::max_age), 1);
-    res.set_payload(std::string_view(text, n));
-    if (++requests == o.warmup_requests) snapshot();
+  bench::request_counter c(o.warmup_requests);
+  ctx.add_resource("x").on(coap::method::get, [&c](const coap::request&, coap::basic_response<>& res) {
+    bench::answer_time(res);  // like libcoap's GET /time
+    c.count();
   });
 
   coap::security::psk_server_config psk;
@@ -213,89 +142,29 @@ int run_server(const options& o) {
     std::fprintf(stderr, "dtls_bench server: set_psk: %s\n", ec.message().c_str());
     return 1;
   }
-  boost::system::error_code bec;
-  const auto address = boost::asio::ip::make_address(o.host, bec);
-  if (bec) usage("--host must be a numeric address");
-  std::uint16_t bound = 0;
-  if (auto ec = ctx.add_endpoint<coap::udp, coap::psk>(address, o.port, &bound)) {
-    std::fprintf(stderr, "dtls_bench server: cannot listen on %s:%u: %s\n", o.host.c_str(), o.port,
-                 ec.message().c_str());
+  if (!bench::listen<coap::udp, coap::psk>(ctx, o.host, o.port, "dtls_bench_server", usage, "dtls_bench server"))
     return 1;
-  }
-  std::printf("dtls_bench_server listening on %s:%u\n", o.host.c_str(), bound);
-  std::fflush(stdout);
-
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  boost::asio::steady_timer deadline(io);
   std::size_t sessions_at_stop = 0;
-  auto stop = [&] {
+  bench::run_until_stopped(io, o.duration, [&] {
     sessions_at_stop = ctx.session_count();
-    signals.cancel();
-    deadline.cancel();
     ctx.stop();
-  };
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (!ec) stop();
   });
-  if (o.duration > 0) {
-    deadline.expires_after(seconds(o.duration));
-    deadline.async_wait([&](const boost::system::error_code& ec) {
-      if (!ec) stop();
-    });
-  }
-  io.run();
 
-  const std::uint64_t allocs_now = allocations;
-  const std::uint64_t bytes_now = allocated_bytes;
-  const bool warm = requests >= o.warmup_requests;
-  const std::uint64_t counted = warm ? requests - o.warmup_requests : 0;
-  const std::uint64_t allocs = warm ? allocs_now - allocations_at_warmup : 0;
-  const std::uint64_t bytes = warm ? bytes_now - bytes_at_warmup : 0;
-  const double secs = warm ? std::chrono::duration<double>(clock_type::now() - warm_at).count() : 0.0;
-  const double cpu = warm ? cpu_seconds() - cpu_at_warmup : 0.0;
-  const double per = counted ? 1.0 / static_cast<double>(counted) : 0.0;
+  const auto t = c.measure();
+  const double per = t.counted ? 1.0 / static_cast<double>(t.counted) : 0.0;
   std::printf(
       "dtls_bench_server requests=%llu warmup_requests=%llu counted_requests=%llu allocations=%llu "
       "allocated_bytes=%llu allocs_per_request=%.2f bytes_per_request=%.0f sessions_at_stop=%zu counted_s=%.2f "
       "server_cpu_pct=%.1f%s\n",
-      static_cast<unsigned long long>(requests), static_cast<unsigned long long>(o.warmup_requests),
-      static_cast<unsigned long long>(counted), static_cast<unsigned long long>(allocs),
-      static_cast<unsigned long long>(bytes), static_cast<double>(allocs) * per, static_cast<double>(bytes) * per,
-      sessions_at_stop, secs, secs > 0 ? 100.0 * cpu / secs : 0.0, warm ? "" : " (warm-up not reached)");
+      static_cast<unsigned long long>(t.requests), static_cast<unsigned long long>(t.warmup_requests),
+      static_cast<unsigned long long>(t.counted), static_cast<unsigned long long>(t.allocations),
+      static_cast<unsigned long long>(t.bytes), static_cast<double>(t.allocations) * per,
+      static_cast<double>(t.bytes) * per, sessions_at_stop, t.seconds, t.cpu_pct(),
+      t.warm ? "" : " (warm-up not reached)");
   return 0;
 }
 
 // ==================== generator ====================
-
-// Latency in 1 us buckets up to 2 s; slower ones land in the last bucket.
-class histogram {
- public:
-  histogram() : buckets_(2'000'001, 0) {}
-  void add(clock_type::duration d) noexcept {
-    const auto us = static_cast<std::size_t>(
-        std::max<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count(), 0));
-    ++buckets_[std::min(us, buckets_.size() - 1)];
-    ++count_;
-  }
-  void clear() noexcept {
-    std::fill(buckets_.begin(), buckets_.end(), 0);
-    count_ = 0;
-  }
-  std::size_t percentile(double fraction) const noexcept {
-    if (count_ == 0) return 0;
-    const auto want = std::max<std::uint64_t>(static_cast<std::uint64_t>(fraction * static_cast<double>(count_) + 0.5), 1);
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < buckets_.size(); ++i) {
-      seen += buckets_[i];
-      if (seen >= want) return i;
-    }
-    return buckets_.size() - 1;
-  }
-
- private:
-  std::vector<std::uint64_t> buckets_;
-  std::uint64_t count_ = 0;
-};
 
 class generator {
  public:
@@ -407,7 +276,7 @@ class generator {
       if (measuring_) {
         if (ok) {
           ++completed_;
-          latency_.add(clock_type::now() - sl.created);
+          latency_.add(nanoseconds(clock_type::now() - sl.created));
         } else {
           ++failures_;
         }
@@ -444,7 +313,7 @@ class generator {
       if (ok) note_suite(slots_[i].session);
       if (measuring_) {
         ++completed_;
-        if (ok) latency_.add(clock_type::now() - t0);
+        if (ok) latency_.add(nanoseconds(clock_type::now() - t0));
         else ++errors_;
       }
       if (!ok) note_error(ec);
@@ -527,7 +396,7 @@ class generator {
   clock_type::time_point measure_start_{}, measure_end_{};
   double cpu_start_ = 0, cpu_end_ = 0;
   std::uint64_t completed_ = 0, failures_ = 0, errors_ = 0, reconnects_ = 0;
-  histogram latency_;
+  bench::histogram latency_{2'000'000};  // 1 us buckets up to 2 s
   std::string suite_;
   std::map<std::string, std::uint64_t> error_kinds_;
 };

@@ -1,8 +1,13 @@
-/* Live heap bytes of any program (libcoap's coap-server-notls, in bench/libcoap_session_memory),
- * counted as bench/session_sizes counts global operator new: by malloc_usable_size. Preloaded
- * (LD_PRELOAD), it wraps glibc's allocator; a thread of its own rewrites "live_bytes=N blocks=M"
- * into the file named by LIVE_HEAP_REPORT every 20 ms (coap-server's signal handling gets in
- * the way of a signal). */
+/* Live heap bytes of any program, counted as bench/session_sizes counts global operator new: by
+ * malloc_usable_size. Preloaded (LD_PRELOAD), it wraps glibc's allocator; a thread of its own
+ * rewrites "live_bytes=N blocks=M" into the file named by LIVE_HEAP_REPORT every 20 ms
+ * (coap-server's signal handling gets in the way of a signal). Used so by
+ * bench/libcoap_session_memory (libcoap's coap-server-notls).
+ * With LIVE_HEAP_COUNT_CALLS=1 the line also counts the allocation calls since the program
+ * started, "live_bytes=N blocks=M allocations=A": malloc, calloc, realloc or an aligned
+ * allocator (operator new reaches malloc). bench/observe_load reads that file before and after
+ * the observers register and around its measured seconds (bench/run_observe_bench), for
+ * coap-cpp's server and libcoap's alike. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -19,12 +24,14 @@ extern void* __libc_realloc(void*, size_t);
 extern void* __libc_memalign(size_t, size_t);
 extern void __libc_free(void*);
 
-static atomic_long live_bytes, live_blocks;
+static atomic_long live_bytes, live_blocks, allocations;
+static int report_allocations; /* LIVE_HEAP_COUNT_CALLS */
 
 static void* counted(void* p) {
   if (p) {
     atomic_fetch_add(&live_bytes, (long)malloc_usable_size(p));
     atomic_fetch_add(&live_blocks, 1);
+    atomic_fetch_add(&allocations, 1);
   }
   return p;
 }
@@ -65,12 +72,16 @@ static size_t format(char* out, long v) {
 }
 
 static void report(const char* path) {
-  char line[96];
+  char line[128];
   size_t n = 0;
   memcpy(line + n, "live_bytes=", 11), n += 11;
   n += format(line + n, atomic_load(&live_bytes));
   memcpy(line + n, " blocks=", 8), n += 8;
   n += format(line + n, atomic_load(&live_blocks));
+  if (report_allocations) {
+    memcpy(line + n, " allocations=", 13), n += 13;
+    n += format(line + n, atomic_load(&allocations));
+  }
   line[n++] = '\n';
   int fd = open(path, O_WRONLY | O_TRUNC | O_CREAT, 0644);
   if (fd >= 0) {
@@ -90,6 +101,8 @@ static void* reporter(void* path) {
 
 __attribute__((constructor)) static void install(void) {
   const char* path = getenv("LIVE_HEAP_REPORT");
+  const char* count_calls = getenv("LIVE_HEAP_COUNT_CALLS");
+  report_allocations = count_calls && *count_calls && strcmp(count_calls, "0") != 0;
   pthread_t thread;
   if (path && pthread_create(&thread, NULL, reporter, (void*)path) == 0) pthread_detach(thread);
 }

@@ -16,6 +16,8 @@
 #include <coap/message_view.hpp>
 #include <coap/tcp_codec.hpp>
 
+#include "bench/bench_support.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -40,9 +42,10 @@
 
 namespace {
 
-struct options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 5683;
+[[noreturn]] void die(const char* what) { bench::system_error("tcp_load", what); }
+[[noreturn]] void usage(const char* what) { bench::usage_error("tcp_load", what); }
+
+struct options : bench::address_options {
   std::size_t connections = 16;
   std::size_t window = 4;
   double duration = 5.0;
@@ -52,101 +55,36 @@ struct options {
   std::int64_t connect_timeout_ms = 2000;
 };
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "tcp_load: %s: %s\n", what, std::strerror(errno));
-  std::exit(1);
-}
-[[noreturn]] void usage(const char* what) {
-  std::fprintf(stderr, "tcp_load: %s\n", what);
-  std::exit(2);
-}
-
 options parse_options(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing option value");
-      return argv[++i];
-    };
-    if (a == "--host") o.host = value();
-    else if (a == "--port") o.port = static_cast<std::uint16_t>(std::stoul(value()));
-    else if (a == "--connections") o.connections = std::stoul(value());
+  bench::parse_arguments(argc, argv, 1, usage, o, [&o](std::string_view a, auto& value) {
+    if (a == "--connections") o.connections = std::stoul(value());
     else if (a == "--window") o.window = std::stoul(value());
     else if (a == "--duration") o.duration = std::stod(value());
     else if (a == "--warmup") o.warmup = std::stod(value());
     else if (a == "--path") o.path = value();
     else if (a == "--max-requests") o.max_requests = std::stoull(value());
     else if (a == "--connect-timeout-ms") o.connect_timeout_ms = std::stoll(value());
-    else usage(("unknown option " + std::string(a)).c_str());
-  }
+    else return false;
+    return true;
+  });
   if (o.connections == 0 || o.connections > 10000) usage("--connections must be 1..10000");
   if (o.window == 0 || o.window > 65535) usage("--window must be 1..65535");
   return o;
 }
 
-std::int64_t now_ns() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-double cpu_seconds() noexcept {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
+using bench::now_ns;
+using bench::cpu_seconds;
 
 // Section 3.2: Len (options; no payload) and TKL 4 in the first byte, code GET, a 4-byte token
 // (bytes 2-5, patched per request), then one Uri-Path option per path segment.
 std::vector<std::uint8_t> request_template(std::string_view path) {
-  std::vector<std::uint8_t> options;
-  unsigned previous = 0;
-  while (!path.empty()) {
-    const auto slash = path.find('/');
-    const std::string_view segment = path.substr(0, slash);
-    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
-    const unsigned delta = 11 - previous;
-    previous = 11;
-    if (segment.size() > 12) usage("path segments longer than 12 bytes are not supported");
-    options.push_back(static_cast<std::uint8_t>((delta << 4) | segment.size()));
-    options.insert(options.end(), segment.begin(), segment.end());
-  }
+  const std::vector<std::uint8_t> options = bench::uri_path_options(path, usage);
   if (options.size() >= 13) usage("path too long (options must be under 13 bytes)");
   std::vector<std::uint8_t> m = {static_cast<std::uint8_t>((options.size() << 4) | 4), 0x01, 0, 0, 0, 0};
   m.insert(m.end(), options.begin(), options.end());
   return m;
 }
-
-// Latency in 1 us buckets up to 10 s; slower ones land in the last bucket.
-class histogram {
- public:
-  explicit histogram(std::int64_t max_us) : buckets_(static_cast<std::size_t>(max_us) + 1, 0) {}
-  void add(std::int64_t ns) noexcept {
-    const auto us = static_cast<std::size_t>(std::max<std::int64_t>(ns / 1000, 0));
-    ++buckets_[std::min(us, buckets_.size() - 1)];
-    ++count_;
-  }
-  void clear() noexcept {
-    std::fill(buckets_.begin(), buckets_.end(), 0);
-    count_ = 0;
-  }
-  std::size_t percentile(double fraction) const noexcept {
-    if (count_ == 0) return 0;
-    const auto want = static_cast<std::uint64_t>(fraction * static_cast<double>(count_) + 0.5);
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < buckets_.size(); ++i) {
-      seen += buckets_[i];
-      if (seen >= std::max<std::uint64_t>(want, 1)) return i;
-    }
-    return buckets_.size() - 1;
-  }
-
- private:
-  std::vector<std::uint64_t> buckets_;
-  std::uint64_t count_ = 0;
-};
 
 struct slot {
   bool busy = false;
@@ -169,15 +107,9 @@ struct connection {
 
 class load {
  public:
-  explicit load(const options& o) : o_(o), template_(request_template(o.path)), latency_(10'000'000) {
-    if (inet_pton(AF_INET, o_.host.c_str(), &server_.sin_addr) != 1) usage("--host must be a numeric IPv4 address");
-    server_.sin_family = AF_INET;
-    server_.sin_port = htons(o_.port);
-    rlimit r;
-    if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-      r.rlim_cur = r.rlim_max;
-      setrlimit(RLIMIT_NOFILE, &r);
-    }
+  explicit load(const options& o)
+      : o_(o), template_(request_template(o.path)), latency_(10'000'000), server_(bench::ipv4_address(o, usage)) {
+    bench::raise_file_limit();
     epoll_ = epoll_create1(0);
     if (epoll_ < 0) die("epoll_create1");
     conns_.resize(o.connections);
@@ -438,8 +370,8 @@ class load {
 
   const options& o_;
   std::vector<std::uint8_t> template_;
-  histogram latency_;
-  sockaddr_in server_{};
+  bench::histogram latency_;  // 1 us buckets up to 10 s
+  sockaddr_in server_;
   int epoll_ = -1;
   std::vector<connection> conns_;
   std::vector<std::size_t> dirty_;

@@ -23,6 +23,8 @@
 // create E idle server sessions). --max-requests N: the run ends when N requests are answered
 // (or --duration has passed).
 // Prints one line of key=value pairs starting with "udp_load".
+#include "bench/bench_support.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -47,9 +49,10 @@
 
 namespace {
 
-struct options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 5683;
+[[noreturn]] void die(const char* what) { bench::system_error("udp_load", what); }
+[[noreturn]] void usage(const char* what) { bench::usage_error("udp_load", what); }
+
+struct options : bench::address_options {
   std::size_t endpoints = 16;
   std::size_t window = 4;
   double duration = 5.0;
@@ -62,26 +65,10 @@ struct options {
   bool once = false;
 };
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "udp_load: %s: %s\n", what, std::strerror(errno));
-  std::exit(1);
-}
-[[noreturn]] void usage(const char* what) {
-  std::fprintf(stderr, "udp_load: %s\n", what);
-  std::exit(2);
-}
-
 options parse_options(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing option value");
-      return argv[++i];
-    };
-    if (a == "--host") o.host = value();
-    else if (a == "--port") o.port = static_cast<std::uint16_t>(std::stoul(value()));
-    else if (a == "--endpoints") o.endpoints = std::stoul(value());
+  bench::parse_arguments(argc, argv, 1, usage, o, [&o](std::string_view a, auto& value) {
+    if (a == "--endpoints") o.endpoints = std::stoul(value());
     else if (a == "--window") o.window = std::stoul(value());
     else if (a == "--duration") o.duration = std::stod(value());
     else if (a == "--warmup") o.warmup = std::stod(value());
@@ -94,8 +81,9 @@ options parse_options(int argc, char** argv) {
     else if (a == "--timeout-ms") o.timeout_ms = std::stoll(value());
     else if (a == "--max-requests") o.max_requests = std::stoull(value());
     else if (a == "--once") o.once = true;
-    else usage(("unknown option " + std::string(a)).c_str());
-  }
+    else return false;
+    return true;
+  });
   if (o.endpoints == 0 || o.endpoints > 65535) usage("--endpoints must be 1..65535");
   if (o.window == 0 || o.window > 1024) usage("--window must be 1..1024");
   if (o.once) {
@@ -107,66 +95,17 @@ options parse_options(int argc, char** argv) {
   return o;
 }
 
-std::int64_t now_ns() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-double cpu_seconds() noexcept {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
+using bench::now_ns;
+using bench::cpu_seconds;
 
 // Section 3: a CON GET with a 4-byte token and one Uri-Path option per path segment.
 // Message ID and token are patched per request (bytes 2-3 and 4-7).
 std::vector<std::uint8_t> request_template(std::string_view path) {
   std::vector<std::uint8_t> m = {0x44, 0x01, 0, 0, 0, 0, 0, 0};
-  unsigned previous = 0;
-  while (!path.empty()) {
-    const auto slash = path.find('/');
-    const std::string_view segment = path.substr(0, slash);
-    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
-    const unsigned delta = 11 - previous;
-    previous = 11;
-    if (segment.size() > 12) usage("path segments longer than 12 bytes are not supported");
-    m.push_back(static_cast<std::uint8_t>((delta << 4) | segment.size()));
-    m.insert(m.end(), segment.begin(), segment.end());
-  }
+  const std::vector<std::uint8_t> options = bench::uri_path_options(path, usage);
+  m.insert(m.end(), options.begin(), options.end());
   return m;
 }
-
-// Latency in 1 us buckets up to the timeout; slower ones land in the last bucket.
-class histogram {
- public:
-  explicit histogram(std::int64_t max_us) : buckets_(static_cast<std::size_t>(max_us) + 1, 0) {}
-  void add(std::int64_t ns) noexcept {
-    const auto us = static_cast<std::size_t>(std::max<std::int64_t>(ns / 1000, 0));
-    ++buckets_[std::min(us, buckets_.size() - 1)];
-    ++count_;
-  }
-  void clear() noexcept {
-    std::fill(buckets_.begin(), buckets_.end(), 0);
-    count_ = 0;
-  }
-  // The smallest latency (us) that at least `fraction` of the samples do not exceed.
-  std::size_t percentile(double fraction) const noexcept {
-    if (count_ == 0) return 0;
-    const auto want = static_cast<std::uint64_t>(fraction * static_cast<double>(count_) + 0.5);
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < buckets_.size(); ++i) {
-      seen += buckets_[i];
-      if (seen >= std::max<std::uint64_t>(want, 1)) return i;
-    }
-    return buckets_.size() - 1;
-  }
-
- private:
-  std::vector<std::uint64_t> buckets_;
-  std::uint64_t count_ = 0;
-};
 
 struct slot {
   bool busy = false;
@@ -287,11 +226,7 @@ class load {
   }
 
   static void raise_fd_limit() {
-    rlimit r;
-    if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-      r.rlim_cur = r.rlim_max;
-      setrlimit(RLIMIT_NOFILE, &r);
-    }
+    bench::raise_file_limit();
   }
 
   int open_socket(bool shared) {
@@ -500,7 +435,7 @@ class load {
 
   const options& o_;
   std::vector<std::uint8_t> template_;
-  histogram latency_;
+  bench::histogram latency_;  // 1 us buckets up to the timeout
   sockaddr_in server4_{};
   sockaddr_in6 server6_{};
   sockaddr* server_ = nullptr;
