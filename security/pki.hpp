@@ -8,6 +8,7 @@
 #include <coap/context.hpp>
 #include <coap/policies.hpp>
 #include <coap/security/detail/secure_policy.hpp>
+#include <coap/security/detail/secure_state.hpp>
 #include <coap/security/tls_policy.hpp>
 
 #include <botan/certstor.h>
@@ -102,7 +103,7 @@ struct pki_identity {
 
 // The credentials, trust anchors, CRLs and policy that PKI sessions share: one per server
 // endpoint, one per client session.
-class pki_state final : public Botan::Credentials_Manager {
+class pki_state final : public detail::secure_state {
  public:
   // `roots`: the context's root CAs (set_pki_root_cas), may be null. A failure is
   // error::invalid_credentials; `diagnostic` (when given) then says which file or buffer and
@@ -111,11 +112,7 @@ class pki_state final : public Botan::Credentials_Manager {
                                          std::shared_ptr<const Botan::Certificate_Store_In_Memory> roots,
                                          std::error_code& ec, std::string* diagnostic = nullptr);
 
-  const Botan::Credentials_Manager& credentials() const noexcept { return *this; }
-  const tls_policy& policy() const noexcept { return policy_; }
-  bool is_server() const noexcept { return server_; }
   const std::string& sni() const noexcept { return config_.client_sni; }
-  const Botan::SymmetricKey& cookie_secret() const noexcept { return cookie_secret_; }
 
   // The tls_channel's hooks: path validation with this configuration's rules (throws
   // TLS_Exception with the alert; true when the chain reached a trusted certificate, false
@@ -141,14 +138,12 @@ class pki_state final : public Botan::Credentials_Manager {
                                       const std::string& context) override;
   Botan::SymmetricKey psk(const std::string& type, const std::string& context, const std::string& identity) override;
 
-  pki_state() : policy_(tls_policy::mode::pki) {}
+  pki_state() : secure_state(tls_policy::mode::pki) {}
 
  private:
   const pki_identity* identity_for(const std::string& sni);
 
-  bool server_ = false;
   pki_config config_;
-  tls_policy policy_;
   pki_identity own_;
   std::map<std::string, pki_identity, std::less<>> by_sni_;
   std::string overflow_sni_;
@@ -156,7 +151,6 @@ class pki_state final : public Botan::Credentials_Manager {
   bool overflow_allowed_ = true;
   Botan::Certificate_Store_In_Memory trusted_;   // CA of the key, and the context's roots
   Botan::Certificate_Store_In_Memory crl_store_; // the same CAs with the CRLs
-  Botan::SymmetricKey cookie_secret_;
 };
 
 // Loads a pki_key (what validate_sni returns goes through this too). A failure is

@@ -7,6 +7,7 @@
 #include <coap/context.hpp>
 #include <coap/policies.hpp>
 #include <coap/security/detail/secure_policy.hpp>
+#include <coap/security/detail/secure_state.hpp>
 #include <coap/security/tls_policy.hpp>
 
 #include <botan/credentials_manager.h>
@@ -59,16 +60,12 @@ struct psk_server_config {
 
 // The credentials and policy that PSK sessions share: one per server endpoint, one per client
 // session. Read-only once made (a client's hint choice is per session).
-class psk_state final : public Botan::Credentials_Manager {
+class psk_state final : public detail::secure_state {
  public:
   static std::shared_ptr<psk_state> make_client(const psk_client_config& config, std::error_code& ec);
   static std::shared_ptr<psk_state> make_server(const psk_server_config& config, std::error_code& ec);
 
-  const Botan::Credentials_Manager& credentials() const noexcept { return *this; }
-  const tls_policy& policy() const noexcept { return policy_; }
-  bool is_server() const noexcept { return server_; }
   const std::string& sni() const noexcept { return client_.sni; }
-  const Botan::SymmetricKey& cookie_secret() const noexcept { return cookie_secret_; }
   // The identity a client used (after on_hint).
   const std::string& client_identity() const noexcept { return chosen_.identity; }
 
@@ -77,15 +74,12 @@ class psk_state final : public Botan::Credentials_Manager {
   std::string psk_identity(const std::string& type, const std::string& context, const std::string& hint) override;
   Botan::SymmetricKey psk(const std::string& type, const std::string& context, const std::string& identity) override;
 
-  psk_state() : policy_(tls_policy::mode::psk) {}
+  psk_state() : secure_state(tls_policy::mode::psk) {}
 
  private:
-  bool server_ = false;
-  tls_policy policy_;
   psk_client_config client_;
   psk_server_config server_config_;
   psk_identity_key chosen_;
-  Botan::SymmetricKey cookie_secret_;
 };
 
 // The context's PSK server defaults (coap_context_set_psk).

@@ -180,6 +180,60 @@ BOOST_FIXTURE_TEST_CASE(every_token_kind, fixture) {
   BOOST_TEST(!*deferred_result);
 }
 
+// Per-operation cancellation (issue 11): a request raced against a timer with awaitable
+// operators loses, completes with operation_aborted, and the server's late answer is dropped;
+// the session goes on. Cancelling twice, or after completion, does nothing.
+BOOST_FIXTURE_TEST_CASE(a_request_raced_with_a_timer_is_cancelled, fixture) {
+  std::vector<coap::deferred_response> parked;
+  server.add_resource("slow").on(coap::method::get, [&](const coap::request&, coap::basic_response<>& res) {
+    parked.push_back(res.defer());
+  });
+  auto [ec, s] = create<coap::session<coap::udp>>(uri("coap", udp_port));
+  BOOST_REQUIRE(!ec);
+  using namespace asio::experimental::awaitable_operators;
+  std::optional<std::size_t> winner;
+  std::optional<std::error_code> request_result;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        coap::message slow(coap::method::get);
+        slow.add(coap::options::uri_path{}, "slow");
+        asio::steady_timer timer(co_await asio::this_coro::executor, 100ms);
+        auto result = co_await (s.async_request(slow, asio::as_tuple(asio::use_awaitable)) ||
+                                timer.async_wait(asio::use_awaitable));
+        winner = result.index();
+        if (result.index() == 0) request_result = std::get<0>(std::get<0>(result));
+      },
+      asio::detached);
+  BOOST_REQUIRE(run_until([&] { return winner.has_value(); }));
+  BOOST_TEST(*winner == 1u);  // the timer won: the request was cancelled
+  BOOST_REQUIRE(parked.size() == 1u);
+  BOOST_TEST(parked[0].send(coap::response_code::content, "late"));  // the answer nobody waits for
+  io.run_for(200ms);
+  io.restart();
+  BOOST_TEST(get_hello(s) == "world");  // the session goes on
+
+  // Through a cancellation slot: twice, then after completion.
+  asio::cancellation_signal signal;
+  std::optional<std::error_code> cancelled;
+  coap::message slow(coap::method::get);
+  slow.add(coap::options::uri_path{}, "slow");
+  s.async_request(slow, asio::bind_cancellation_slot(signal.slot(), [&](std::error_code e, coap::message) {
+    cancelled = e;
+  }));
+  io.run_for(20ms);
+  io.restart();
+  signal.emit(asio::cancellation_type::terminal);
+  signal.emit(asio::cancellation_type::terminal);
+  BOOST_REQUIRE(run_until([&] { return cancelled.has_value(); }));
+  BOOST_TEST((*cancelled == std::error_code(boost::system::error_code(asio::error::operation_aborted))), cancelled->message());
+  signal.emit(asio::cancellation_type::terminal);
+  io.run_for(50ms);
+  io.restart();
+  BOOST_TEST(get_hello(s) == "world");
+  (void)request_result;
+}
+
 BOOST_AUTO_TEST_CASE(completion_runs_on_the_handlers_strand) {
   // Two threads run the io_context; the handler is bound to a strand and must run on it.
   asio::io_context io;

@@ -11,6 +11,7 @@
 #include <coap/detail/handler_slot.hpp>
 #include <coap/detail/server_dispatch.hpp>
 #include <coap/detail/server_exchange.hpp>
+#include <coap/detail/server_side.hpp>
 #include <coap/detail/session_common.hpp>
 #include <coap/detail/session_owner.hpp>
 #include <coap/message.hpp>
@@ -25,7 +26,6 @@
 #include <cstring>
 #include <deque>
 #include <memory>
-#include <memory_resource>
 #include <new>
 #include <optional>
 #include <span>
@@ -40,10 +40,12 @@ template <class Security, class Allocator>
 class tcp_session_impl final
     : public detail::session_common<tcp_session_impl<Security, Allocator>,
                                     boost::asio::ip::tcp::endpoint, Allocator>,
-      public deferred_response::sink,
+      public detail::server_side<tcp_session_impl<Security, Allocator>, Allocator>,
       public std::enable_shared_from_this<tcp_session_impl<Security, Allocator>> {
   using common = detail::session_common<tcp_session_impl, boost::asio::ip::tcp::endpoint, Allocator>;
+  using server = detail::server_side<tcp_session_impl, Allocator>;
   friend common;
+  friend server;
   template <class T>
   using rebind = typename common::template rebind<T>;
   using clock = std::chrono::steady_clock;
@@ -55,6 +57,11 @@ class tcp_session_impl final
   using common::last_activity_;
   using common::local_;
   using common::peer_;
+  using server::deferred_;
+  using server::forget_observers;
+  using server::notification_;
+  using server::response_;
+  using server::server_;
 
  public:
   using protocol_type = boost::asio::ip::tcp;
@@ -121,20 +128,19 @@ class tcp_session_impl final
   static void send_refusal(socket_type& socket, std::string_view diagnostic) {
     std::uint8_t frames[64];
     diagnostic = diagnostic.substr(0, sizeof frames - 8);
-    const std::size_t length = 1 + diagnostic.size();  // payload marker and payload
     std::size_t n = 0;
-    frames[n++] = 0x00;  // CSM: no options
-    frames[n++] = 0xe1;
-    if (length < 13) {
-      frames[n++] = static_cast<std::uint8_t>(length << 4);
-    } else {
-      frames[n++] = 0xd0;
-      frames[n++] = static_cast<std::uint8_t>(length - 13);
+    try {
+      detail::with_stack_message([&](detail::stack_message& m) {
+        m.set_code(signal_code::csm);  // no options
+        std::size_t csm = 0, abort = 0;
+        (void)tcp_codec::encode(m, frames, csm);
+        m.set_code(signal_code::abort);
+        m.set_payload(diagnostic);
+        if (!tcp_codec::encode(m, std::span<std::uint8_t>(frames).subspan(csm), abort)) n = csm + abort;
+      });
+    } catch (const std::bad_alloc&) {
+      return;  // cannot happen: the messages fit the stack buffer
     }
-    frames[n++] = 0xe5;  // Abort
-    frames[n++] = 0xff;
-    diagnostic.copy(reinterpret_cast<char*>(frames + n), diagnostic.size());
-    n += diagnostic.size();
     boost::system::error_code ec;
     socket.non_blocking(true, ec);
     socket.send(boost::asio::buffer(frames, n), 0, ec);
@@ -242,7 +248,7 @@ class tcp_session_impl final
       this->complete(q.handler.take(), why, nullptr);
     }
     deferred_.clear();
-    while (!server_.observers.empty()) coap::detail::context_access::observer_left(ctx_, server_.observers.remove(server_.observers.size() - 1));
+    forget_observers();
     this->end_observations(why);
     this->signal_ready(why);
     batching_ = false;
@@ -256,43 +262,17 @@ class tcp_session_impl final
     if (auto owner = std::exchange(owner_, {}).lock()) owner->session_closed(*this);
   }
 
-  // ---- RFC 8323 section 7 (RFC 7641 section 4): notifications to this session's observers ----
+ private:
+  // ---- RFC 8323 section 7 (RFC 7641 section 4), detail::server_side's hooks ----
   // Over a reliable transport every notification is simply sent (no CON/NON); an observer
   // ends with the connection, Observe=1, or an error notification.
-  std::size_t notify_observers(std::uint64_t resource_id) {
-    return detail::notify_session_observers(ctx_, server_, resource_id, notification_, description(),
-                                            tls_.authenticated_peer(), config_, blocks(), closed_,
-                                            [&](auto&, bool) {
-                                              send_message(notification_);
-                                              return true;
-                                            });
+  using observer = typename server::observer;
+  bool notify(observer&, bool) {
+    send_message(notification_);
+    return true;
   }
-  // Section 4.2 of RFC 7641: the resource is gone; its observers hear 4.04 and are removed.
-  void resource_removed(std::uint64_t resource_id) {
-    detail::end_observers_of(ctx_, server_, resource_id, notification_, closed_,
-                             [&](auto&) { send_message(notification_); });
-  }
-  const detail::block_counters& block_counters() const noexcept { return server_.counters; }
-  std::size_t observer_count() const noexcept { return server_.observers.size(); }
+  void notify_gone(observer&) { send_message(notification_); }
 
-  // ---- deferred_response::sink ----
-  bool send_deferred(std::uint64_t id, const coap::message& response) override {
-    return send_deferred_as(id, [&](owned_message& out) {
-      out.set_code(response.code());
-      for (auto o : response.options()) out.add_option(o.number(), o.value());
-      out.set_payload(response.payload());
-    });
-  }
-  bool send_deferred(std::uint64_t id, response_code c, std::string_view payload,
-                     std::optional<coap::content_format> cf) override {
-    return send_deferred_as(id, [&](owned_message& out) {
-      out.set_code(c);
-      if (cf) out.set_content_format(*cf);
-      out.set_payload(payload);
-    });
-  }
-
- private:
   static constexpr std::size_t initial_read_size = 2048;
   // TLS: raw bytes per read (a full record is 16 KiB plus overhead; Botan keeps partial ones).
   static constexpr std::size_t tls_read_size = 4096;
@@ -311,14 +291,14 @@ class tcp_session_impl final
   // deferred_: when the allocator refuses, send() returns false and may be tried again.
   template <class Fill>
   bool send_deferred_as(std::uint64_t id, Fill fill) {
-    auto it = std::find_if(deferred_.begin(), deferred_.end(), [&](const deferred_entry& d) { return d.id == id; });
-    if (it == deferred_.end() || closed_) return false;
+    const auto* d = deferred_.find(id);
+    if (!d || closed_) return false;
     try {
       owned_message out{coap::code(), message_type::confirmable, Allocator(ctx_.get_allocator())};
       fill(out);
-      out.set_token(it->request_token);
+      out.set_token(d->request_token);
       reserve_output(out);
-      deferred_.erase(it);
+      deferred_.erase(id);
       send_message(out);
       return true;
     } catch (const std::bad_alloc&) {
@@ -357,10 +337,6 @@ class tcp_session_impl final
     owned_message request;
     detail::handler_slot<response_signature> handler;
   };
-  struct deferred_entry {
-    std::uint64_t id;
-    coap::token request_token;
-  };
 
   // Output beyond this is a peer that does not read: the session fails rather than grow.
   std::size_t max_output() const noexcept { return 16 * config_.max_message_size + 65536; }
@@ -369,12 +345,10 @@ class tcp_session_impl final
 
   tcp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config,
                    socket_type socket)
-      : common(ctx, r, peer, config), socket_(std::move(socket)), timer_(ctx.get_executor()),
-        pending_(rebind<pending>(ctx.get_allocator())), queue_(rebind<queued>(ctx.get_allocator())),
-        deferred_(rebind<deferred_entry>(ctx.get_allocator())), in_(rebind<std::uint8_t>(ctx.get_allocator())),
-        out_(rebind<std::uint8_t>(ctx.get_allocator())), out_writing_(rebind<std::uint8_t>(ctx.get_allocator())),
-        response_(Allocator(ctx.get_allocator())), notification_(Allocator(ctx.get_allocator())),
-        server_(ctx.get_allocator()) {}
+      : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())), socket_(std::move(socket)),
+        timer_(ctx.get_executor()), pending_(rebind<pending>(ctx.get_allocator())),
+        queue_(rebind<queued>(ctx.get_allocator())), in_(rebind<std::uint8_t>(ctx.get_allocator())),
+        out_(rebind<std::uint8_t>(ctx.get_allocator())), out_writing_(rebind<std::uint8_t>(ctx.get_allocator())) {}
 
   // ---- connection set-up ----
   void on_connect(const boost::system::error_code& ec, const typename Security::state_ptr& security) {
@@ -406,8 +380,8 @@ class tcp_session_impl final
   // RFC 7959 transfers, and BERT when the peer offers it too, section 6).
   void send_csm() {
     owned_message csm{coap::code(signal_code::csm), message_type::confirmable, Allocator(ctx_.get_allocator())};
-    csm.add_uint_option(2, static_cast<std::uint32_t>(config_.max_message_size));
-    csm.add_empty_option(4);
+    csm.add_uint_option(signal_option::max_message_size, static_cast<std::uint32_t>(config_.max_message_size));
+    csm.add_empty_option(signal_option::block_wise_transfer);
     send_message(csm);
     csm_deadline_ = clock::now() + config_.csm_timeout;
   }
@@ -495,7 +469,7 @@ class tcp_session_impl final
     if (closed_) return;
     try {
       owned_message a{coap::code(signal_code::abort), message_type::confirmable, Allocator(ctx_.get_allocator())};
-      if (bad_csm_option) a.add_uint_option(2, *bad_csm_option);
+      if (bad_csm_option) a.add_uint_option(signal_option::bad_csm_option, *bad_csm_option);
       a.set_payload(diagnostic);
       send_message(a);
     } catch (const std::bad_alloc&) {
@@ -612,8 +586,9 @@ class tcp_session_impl final
     }
     switch (static_cast<signal_code>(c.raw())) {
       case signal_code::csm: {
-        if (auto o = m.find(2)) peer_max_message_size_ = std::max<std::size_t>(o->as_uint(), 64);
-        peer_block_wise_ = m.find(4).has_value();
+        if (auto o = m.find(signal_option::max_message_size))
+          peer_max_message_size_ = std::max<std::size_t>(o->as_uint(), 64);
+        peer_block_wise_ = m.find(signal_option::block_wise_transfer).has_value();
         if (!ready_) {
           ready_ = true;
           csm_deadline_.reset();
@@ -631,7 +606,8 @@ class tcp_session_impl final
       case signal_code::ping: {
         owned_message pong{coap::code(signal_code::pong), message_type::confirmable, Allocator(ctx_.get_allocator())};
         pong.set_token(m.token());
-        if (m.find(2)) pong.add_empty_option(2);  // Custody: answered at once, nothing queued
+        // Custody: answered at once, nothing queued.
+        if (m.find(signal_option::custody)) pong.add_empty_option(signal_option::custody);
         return send_message(pong);
       }
       case signal_code::pong: {
@@ -656,46 +632,19 @@ class tcp_session_impl final
     (void)this->deliver_notification(m);
   }
 
+  // RFC 7252 section 5.9.3.4 (RFC 8323 keeps it): without memory, 5.03 with Max-Age, built
+  // on the stack; it still needs room in out_ (its capacity usually has it). Without, on_read
+  // closes.
   void on_request(const message_view& m) {
-    const auto first_deferred = deferred_ids_;
-    try {
-      dispatch(m);
-    } catch (const std::bad_alloc&) {
-      if (auto it = std::find_if(deferred_.begin(), deferred_.end(),
-                                 [&](const deferred_entry& e) { return e.id > first_deferred; });
-          it != deferred_.end())
-        deferred_.erase(it);
-      // RFC 7252 section 5.9.3.4 (RFC 8323 keeps it): 5.03 with Max-Age, built on the stack;
-      // it still needs room in out_ (its capacity usually has it). Without, on_read closes.
-      alignas(std::max_align_t) std::byte storage[256];
-      std::pmr::monotonic_buffer_resource arena(storage, sizeof storage, std::pmr::null_memory_resource());
-      basic_message<std::pmr::polymorphic_allocator<std::uint8_t>> busy(response_code::service_unavailable,
-                                                                        message_type::confirmable, &arena);
-      busy.set_token(m.token());
-      busy.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 5);
-      busy.set_payload(std::string_view("out of memory"));
-      send_message(busy);
-    }
+    this->guard(m, [&] { dispatch(m); }, [&](detail::stack_message& busy) { send_message(busy); });
   }
 
   void dispatch(const message_view& m) {
-    response_.clear();
-    basic_response<Allocator> res(response_);
-    res.bind(this->weak_from_this(), ++deferred_ids_);
-    deferred_.push_back(deferred_entry{deferred_ids_, token_of(m)});
-    detail::serve_request(ctx_, server_, m, res, description(), tls_.authenticated_peer(), config_, blocks());
-    if (res.deferred()) return;
-    auto it = std::find_if(deferred_.begin(), deferred_.end(),
-                           [&](const deferred_entry& d) { return d.id == deferred_ids_; });
-    if (it != deferred_.end()) deferred_.erase(it);
-    response_.set_token(token_of(m));
+    if (this->serve(m, true).deferred) return;
+    response_.set_token(m.token());
     std::size_t size = 0;
-    if (tcp_codec::encoded_size(response_, size) || size - 2 - m.token().size() > max_pdu_size()) {
-      response_.clear();
-      response_.set_code(response_code::internal_server_error);
-      response_.set_token(token_of(m));
-      response_.set_payload(std::string_view("response too large or not encodable"));
-    }
+    if (tcp_codec::encoded_size(response_, size) || size - 2 - m.token().size() > max_pdu_size())
+      this->replace_with_internal_error(m, "response too large or not encodable");
     send_message(response_);
   }
 
@@ -713,12 +662,6 @@ class tcp_session_impl final
 
   // RFC 8323 section 6: BERT once both CSMs offered Block-Wise-Transfer (ours always does).
   detail::block_context blocks() const noexcept { return {max_pdu_size(), peer_block_wise_}; }
-
-  static coap::token token_of(const message_view& m) noexcept {
-    coap::token t;
-    t.assign(m.token());
-    return t;
-  }
 
   // ---- one timer for every deadline of the connection ----
   std::optional<clock::time_point> next_deadline() const noexcept {
@@ -788,14 +731,9 @@ class tcp_session_impl final
   std::error_code close_reason_ = make_error_code(error::session_closed);
   std::vector<pending, rebind<pending>> pending_;
   std::deque<queued, rebind<queued>> queue_;
-  std::vector<deferred_entry, rebind<deferred_entry>> deferred_;
   bytes in_;
   std::size_t in_used_ = 0;
   bytes out_, out_writing_;
-  owned_message response_;
-  owned_message notification_;  // apart from response_: a handler may notify while it answers
-  detail::server_extensions<Allocator> server_;
-  std::uint64_t deferred_ids_ = 0;
   std::weak_ptr<session_owner<tcp_session_impl>> owner_;
   // TLS only: the socket's raw input and the records waiting to be written.
   struct tls_buffers {

@@ -13,6 +13,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <new>
@@ -244,8 +245,8 @@ class udp_endpoint final : public detail::endpoint_base,
     socket_.send_to(boost::asio::buffer(wire.data(), wire.size()), sender_, 0, ec);
   }
   void send_empty(message_type t, std::uint16_t mid) {
-    const std::uint8_t wire[4] = {static_cast<std::uint8_t>(0x40 | (static_cast<unsigned>(t) << 4)), 0,
-                                  static_cast<std::uint8_t>(mid >> 8), static_cast<std::uint8_t>(mid)};
+    std::array<std::uint8_t, udp_codec::header_size> wire;
+    udp_codec::encode_empty(t, mid, wire);
     send(wire);
   }
 

@@ -15,7 +15,7 @@
 #include <coap/detail/session_owner.hpp>
 #include <coap/detail/server_dispatch.hpp>
 #include <coap/detail/server_exchange.hpp>
-#include <coap/detail/stateless_response.hpp>
+#include <coap/detail/server_side.hpp>
 #include <coap/message.hpp>
 #include <coap/udp_codec.hpp>
 
@@ -25,6 +25,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -43,10 +44,12 @@ template <class Security, class Allocator, class Socket = boost::asio::ip::udp::
 class udp_session_impl final
     : public detail::session_common<udp_session_impl<Security, Allocator, Socket>,
                                     typename Socket::endpoint_type, Allocator>,
-      public deferred_response::sink,
+      public detail::server_side<udp_session_impl<Security, Allocator, Socket>, Allocator>,
       public std::enable_shared_from_this<udp_session_impl<Security, Allocator, Socket>> {
   using common = detail::session_common<udp_session_impl, typename Socket::endpoint_type, Allocator>;
+  using server = detail::server_side<udp_session_impl, Allocator>;
   friend common;
+  friend server;
   template <class T>
   using rebind = typename common::template rebind<T>;
   using clock = std::chrono::steady_clock;
@@ -58,6 +61,12 @@ class udp_session_impl final
   using common::peer_;
   using common::local_;
   using common::handles_;
+  using server::deferred_;
+  using server::forget_observers;
+  using server::notification_;
+  using server::remove_observer;
+  using server::response_;
+  using server::server_;
 
  public:
   using socket_type = Socket;
@@ -254,29 +263,20 @@ class udp_session_impl final
   void tls_failed(std::error_code ec) { close(ec); }
   std::string tls_peer_identity() const { return detail::endpoint_string(peer_); }
 
-  // ---- RFC 7641 section 4: notifications to this session's observers ----
-  using observer = typename detail::observer_list<Allocator>::observer;
-  // Each observer of the resource gets the handler's current answer, NON or CON (section
-  // 4.5); a CON still unacknowledged is replaced by the newer state, not queued (4.5.2).
-  std::size_t notify_observers(std::uint64_t resource_id) {
-    return detail::notify_session_observers(
-        ctx_, server_, resource_id, notification_, description(), tls_.authenticated_peer(), config_,
-        {max_pdu_size(), false}, closed_, [&](observer& o, bool handler_asked) {
-          const bool con = detail::observer_list<Allocator>::next_is_confirmable(
-              o, handler_asked, ctx_.config().observe_con_every, ctx_.config().observe_con_interval, clock::now());
-          return send_notification(o, con);
-        });
-  }
-  // Section 4.2: the resource is gone; its observers hear 4.04 and are removed.
-  void resource_removed(std::uint64_t resource_id) {
-    detail::end_observers_of(ctx_, server_, resource_id, notification_, closed_,
-                             [&](observer& o) { send_notification(o, true); });
-  }
-  // Counters of block-wise refusals (tests, operators).
-  const detail::block_counters& block_counters() const noexcept { return server_.counters; }
-  std::size_t observer_count() const noexcept { return server_.observers.size(); }
+  using typename server::observer;
 
  private:
+  // ---- RFC 7641 section 4 (detail::server_side's hooks) ----
+  // Each observer of the resource gets the handler's current answer, NON or CON (section
+  // 4.5); a CON still unacknowledged is replaced by the newer state, not queued (4.5.2).
+  bool notify(observer& o, bool handler_asked) {
+    const bool con = detail::observer_list<Allocator>::next_is_confirmable(
+        o, handler_asked, ctx_.config().observe_con_every, ctx_.config().observe_con_interval, clock::now());
+    return send_notification(o, con);
+  }
+  void notify_gone(observer& o) { send_notification(o, true); }
+  detail::block_context blocks() const noexcept { return {max_pdu_size(), false}; }
+
   // One CoAP message (decrypted, when secure).
   void on_plain_datagram(std::span<const std::uint8_t> d) {
     message_view m;
@@ -312,25 +312,6 @@ class udp_session_impl final
     }
   }
 
- public:
-  // ---- deferred_response::sink: a separate response (section 5.2.2) ----
-  bool send_deferred(std::uint64_t id, const coap::message& response) override {
-    return send_deferred_as(id, [&](owned_message& out) {
-      out.set_code(response.code());
-      for (auto o : response.options()) out.add_option(o.number(), o.value());
-      out.set_payload(response.payload());
-    });
-  }
-  bool send_deferred(std::uint64_t id, response_code c, std::string_view payload,
-                     std::optional<coap::content_format> cf) override {
-    return send_deferred_as(id, [&](owned_message& out) {
-      out.set_code(c);
-      if (cf) out.set_content_format(*cf);
-      out.set_payload(payload);
-    });
-  }
-
- private:
   static constexpr std::size_t receive_buffer_size = 65536;
 
   enum class exchange_kind : std::uint8_t { request, ping, separate_response, notification };
@@ -353,21 +334,14 @@ class udp_session_impl final
     owned_message request;
     detail::handler_slot<response_signature> handler;
   };
-  struct deferred_entry {
-    std::uint64_t id;
-    coap::token request_token;
-    bool confirmable;
-  };
-
-  // Builds the separate response with `fill`, in the session's memory. Everything is
-  // allocated before the exchange is taken off deferred_: when the allocator refuses, the
-  // handler's send() returns false and may be tried again.
+  // Section 5.2.2: the separate response, built with `fill` in the session's memory.
+  // Everything is allocated before the exchange is taken off deferred_: when the allocator
+  // refuses, the handler's send() returns false and may be tried again.
   template <class Fill>
   bool send_deferred_as(std::uint64_t id, Fill fill) {
-    auto it = std::find_if(deferred_.begin(), deferred_.end(),
-                           [&](const deferred_entry& d) { return d.id == id; });
-    if (it == deferred_.end() || closed_) return false;
-    const deferred_entry d = *it;
+    const auto* found = deferred_.find(id);
+    if (!found || closed_) return false;
+    const auto d = *found;
     try {
       owned_message out{Allocator(ctx_.get_allocator())};
       fill(out);
@@ -376,13 +350,13 @@ class udp_session_impl final
       out.set_message_id(static_cast<std::uint16_t>(message_id_ + 1));
       exchange x(ctx_.get_allocator());
       if (udp_codec::encode(out, x.wire)) {
-        deferred_.erase(it);  // the handler's message cannot be sent
+        deferred_.erase(id);  // the handler's message cannot be sent
         return true;
       }
       if (d.confirmable) detail::reserve_more(exchanges_, 1);
       // Nothing allocates from here on.
       next_message_id();
-      deferred_.erase(it);
+      deferred_.erase(id);
       if (d.confirmable) {
         x.kind = exchange_kind::separate_response;
         x.message_id = out.message_id();
@@ -398,14 +372,10 @@ class udp_session_impl final
   }
 
   udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
-      : common(ctx, r, peer, config), timer_(ctx.get_executor()),
-        dedup_(config.dedup_capacity, ctx.get_allocator()), server_(ctx.get_allocator()),
-        notify_wire_(rebind<std::uint8_t>(ctx.get_allocator())), notification_(Allocator(ctx.get_allocator())),
-        exchanges_(rebind<exchange>(ctx.get_allocator())),
-        queue_(rebind<queued>(ctx.get_allocator())),
-        deferred_(rebind<deferred_entry>(ctx.get_allocator())),
+      : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())), timer_(ctx.get_executor()),
+        dedup_(config.dedup_capacity, ctx.get_allocator()), notify_wire_(rebind<std::uint8_t>(ctx.get_allocator())),
+        exchanges_(rebind<exchange>(ctx.get_allocator())), queue_(rebind<queued>(ctx.get_allocator())),
         receive_buffer_(rebind<std::uint8_t>(ctx.get_allocator())),
-        response_(Allocator(ctx.get_allocator())),
         message_id_(static_cast<std::uint16_t>(ctx.random())) {}
 
   std::uint16_t next_message_id() noexcept { return ++message_id_; }
@@ -436,8 +406,8 @@ class udp_session_impl final
   }
 
   void send_empty(message_type t, std::uint16_t mid) {
-    const std::uint8_t wire[4] = {static_cast<std::uint8_t>(0x40 | (static_cast<unsigned>(t) << 4)), 0,
-                                  static_cast<std::uint8_t>(mid >> 8), static_cast<std::uint8_t>(mid)};
+    std::array<std::uint8_t, udp_codec::header_size> wire;
+    udp_codec::encode_empty(t, mid, wire);
     send_bytes(wire);
   }
 
@@ -650,57 +620,38 @@ class udp_session_impl final
         send_bytes(seen->answer);
       return;
     }
-    const auto first_deferred = deferred_ids_;
-    try {
-      dispatch(m, now, con);
-    } catch (const std::bad_alloc&) {
-      // Section 5.9.3.4: no memory for this request now. A CON gets 5.03 with Max-Age, built
-      // on the stack; the request is remembered as answered (without a copy to repeat), so
-      // that its retransmissions are not dispatched half-way again.
-      if (auto it = std::find_if(deferred_.begin(), deferred_.end(),
-                                 [&](const deferred_entry& e) { return e.id > first_deferred; });
-          it != deferred_.end())
-        deferred_.erase(it);
+    // Section 5.9.3.4: no memory for this request now. A CON gets 5.03 with Max-Age, built
+    // on the stack; the request is remembered as answered (without a copy to repeat), so
+    // that its retransmissions are not dispatched half-way again.
+    this->guard(m, [&] { dispatch(m, now, con); }, [&](detail::stack_message& busy) {
       forget(m.message_id(), now);
-      if (con) {
-        std::uint8_t wire[detail::max_stateless_response];
-        if (const auto n = detail::encode_service_unavailable(wire, m, "out of memory")) send_bytes({wire, n});
-      }
-    }
+      if (!con) return;
+      busy.set_type(message_type::acknowledgement);
+      busy.set_message_id(m.message_id());
+      std::uint8_t wire[detail::max_stateless_response];
+      if (std::size_t n = 0; !udp_codec::encode(busy, wire, n)) send_bytes({wire, n});
+    });
   }
 
   void dispatch(const message_view& m, clock::time_point now, bool con) {
     dedup_.insert(m.message_id(), now + (con ? config_.exchange_lifetime : non_lifetime()));
-
-    response_.clear();
-    basic_response<Allocator> res(response_);
-    res.bind(this->weak_from_this(), ++deferred_ids_);
-    // Registered before the handler runs, so that a deferred response sent from inside the
-    // handler still finds its exchange.
-    deferred_.push_back(deferred_entry{deferred_ids_, token_of(m), con});
-    const auto outcome = detail::serve_request(ctx_, server_, m, res, description(), tls_.authenticated_peer(),
-                                               config_, {max_pdu_size(), false});
-    if (!res.deferred() || outcome == detail::dispatch_outcome::drop) {
-      auto it = std::find_if(deferred_.begin(), deferred_.end(),
-                             [&](const deferred_entry& d) { return d.id == deferred_ids_; });
-      if (it != deferred_.end()) deferred_.erase(it);
-    }
-    if (outcome == detail::dispatch_outcome::drop) {
+    const auto served = this->serve(m, con);
+    if (served.outcome == detail::dispatch_outcome::drop) {
       forget(m.message_id(), now);
       return;
     }
 
-    if (res.deferred()) {
+    if (served.deferred) {
       auto& entry = *dedup_.find(m.message_id(), now);
       entry.status = dedup_state::answered;
       if (con) {
-        // Section 5.2.2: acknowledge now; the response follows.
-        send_empty(message_type::acknowledgement, m.message_id());
-        const std::uint8_t ack[4] = {0x60, 0, static_cast<std::uint8_t>(m.message_id() >> 8),
-                                     static_cast<std::uint8_t>(m.message_id())};
-        // Kept for duplicates when there is memory; without it, a duplicate gets nothing.
+        // Section 5.2.2: acknowledge now; the response follows. The ACK is kept for
+        // duplicates when there is memory; without it, a duplicate gets nothing.
+        std::array<std::uint8_t, udp_codec::header_size> ack;
+        udp_codec::encode_empty(message_type::acknowledgement, m.message_id(), ack);
+        send_bytes(ack);
         try {
-          entry.answer.assign(std::begin(ack), std::end(ack));
+          entry.answer.assign(ack.begin(), ack.end());
         } catch (const std::bad_alloc&) {
         }
       }
@@ -710,17 +661,13 @@ class udp_session_impl final
     // Section 5.2.1 (piggybacked in the ACK) or 5.2.3 (a NON request gets a NON response).
     response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
     response_.set_message_id(con ? m.message_id() : next_message_id());
-    response_.set_token(token_of(m));
+    response_.set_token(m.token());
     auto& entry = *dedup_.find(m.message_id(), now);
     entry.status = dedup_state::answered;
     if (auto ec = udp_codec::encode(response_, entry.answer); ec || entry.answer.size() > max_pdu_size()) {
-      // The handler's answer cannot be sent as it is: say so rather than stay silent.
-      response_.clear();
+      this->replace_with_internal_error(m, ec ? "response not encodable" : "response too large");
       response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
       response_.set_message_id(con ? m.message_id() : message_id_);
-      response_.set_token(token_of(m));
-      response_.set_code(response_code::internal_server_error);
-      response_.set_payload(std::string_view(ec ? "response not encodable" : "response too large"));
       (void)udp_codec::encode(response_, entry.answer);
     }
     send_bytes(entry.answer);
@@ -732,12 +679,6 @@ class udp_session_impl final
       e->status = dedup_state::answered;
       e->answer.clear();
     }
-  }
-
-  static coap::token token_of(const message_view& m) noexcept {
-    coap::token t;
-    t.assign(m.token());
-    return t;
   }
 
   // ---- notifications (RFC 7641 section 4.5) ----
@@ -790,12 +731,6 @@ class udp_session_impl final
     begin_exchange(std::move(x));
     return true;
   }
-  void remove_observer(const coap::token& t) noexcept {
-    if (auto i = server_.observers.find(t.bytes())) coap::detail::context_access::observer_left(ctx_, server_.observers.remove(*i));
-  }
-  void forget_observers() noexcept {
-    while (!server_.observers.empty()) coap::detail::context_access::observer_left(ctx_, server_.observers.remove(server_.observers.size() - 1));
-  }
 
   bool timer_armed_ = false;
   endpoint_type sender_;
@@ -804,16 +739,11 @@ class udp_session_impl final
   boost::asio::steady_timer timer_;
   clock::time_point timer_deadline_{};
   detail::dedup_cache<Allocator> dedup_;
-  detail::server_extensions<Allocator> server_;
   bytes notify_wire_;
-  owned_message notification_;  // apart from response_: a handler may notify while it answers
   std::vector<exchange, rebind<exchange>> exchanges_;
   std::deque<queued, rebind<queued>> queue_;
-  std::vector<deferred_entry, rebind<deferred_entry>> deferred_;
   bytes receive_buffer_;
-  owned_message response_;
   std::uint16_t message_id_;
-  std::uint64_t deferred_ids_ = 0;
   std::weak_ptr<session_owner<udp_session_impl>> owner_;
   // The DTLS record layer (empty for no_sec). Last: it refers to the members above.
   [[no_unique_address]] typename Security::template channel<udp_session_impl> tls_{*this};

@@ -16,7 +16,6 @@ enum class error {
   reserved_option_nibble,        // option delta or length 15 outside the payload marker
   truncated_option,              // an extended delta/length or a value runs past the end
   option_number_overflow,        // delta sum exceeds 65535
-  option_length_overflow,        // extended length exceeds what may be represented
   payload_marker_without_payload,// 0xFF followed by nothing
   empty_message_not_empty,       // code 0.00 with a token, options or payload (section 4.1)
   truncated_frame,               // TCP: the Len field announces more than is there
@@ -43,19 +42,14 @@ enum class error {
   timeout,                       // MAX_RETRANSMIT exhausted, or no response in time
   reset_by_peer,                 // the peer answered with RST
   session_closed,                // the session ended before the exchange finished
-  session_limit,                 // the context refused a new session: cap reached
   queue_full,                    // too many requests waiting on one session
   no_memory,                     // the session's allocator refused
-  bad_option,                    // an unrecognized critical option was received
   csm_timeout,                   // TCP: the peer's CSM did not arrive in time
   aborted_by_peer,               // TCP: the peer sent an Abort signal
   handshake_failed,              // (D)TLS handshake did not complete
-  connection_refused,
-  cancelled,
   // ---- Security (RFC 7252 section 9, RFC 8323 section 9) ----
   // A TLS alert is its own error code: coap::tls_alert (tls_alert.hpp).
   handshake_timeout,             // the (D)TLS handshake did not finish in time
-  handshake_limit,               // the endpoint refused: too many handshakes in progress
   security_not_configured,       // no PSK or PKI set-up for a secure session or endpoint
   invalid_credentials,           // a key, certificate or CRL could not be read or does not fit
   // ---- Block-wise transfer and Observe, client side (RFC 7959, RFC 7641) ----

@@ -62,6 +62,17 @@ struct option_definition {
   constexpr bool no_cache_key() const noexcept { return is_no_cache_key(number); }
 };
 
+// RFC 8323 sections 5.3 to 5.6: the signalling options. Their numbers mean something only
+// with their signal code (2 is Max-Message-Size in a CSM, Custody in a Ping).
+namespace signal_option {
+inline constexpr std::uint16_t max_message_size = 2;     // 7.01 CSM, section 5.3.1
+inline constexpr std::uint16_t block_wise_transfer = 4;  // 7.01 CSM, section 5.3.2
+inline constexpr std::uint16_t custody = 2;              // 7.02 Ping and 7.03 Pong, section 5.4.1
+inline constexpr std::uint16_t alternative_address = 2;  // 7.04 Release, section 5.5.1
+inline constexpr std::uint16_t hold_off = 4;             // 7.04 Release, section 5.5.2
+inline constexpr std::uint16_t bad_csm_option = 2;       // 7.05 Abort, section 5.6.1
+}  // namespace signal_option
+
 namespace detail {
 // Sorted by number: lookups are a short constexpr search.
 inline constexpr option_definition option_registry[] = {
@@ -93,17 +104,17 @@ inline constexpr option_definition option_registry[] = {
 
 // RFC 8323 section 5: signalling options are numbered per signal code.
 struct signal_option_entry {
-  std::uint8_t signal;  // raw code 7.01 .. 7.05
+  signal_code signal;
   option_definition definition;
 };
 inline constexpr signal_option_entry signal_option_registry[] = {
-    {225, {2, "Max-Message-Size", option_format::uint, 0, 4, false}},
-    {225, {4, "Block-Wise-Transfer", option_format::empty, 0, 0, false}},
-    {226, {2, "Custody", option_format::empty, 0, 0, false}},
-    {227, {2, "Custody", option_format::empty, 0, 0, false}},
-    {228, {2, "Alternative-Address", option_format::string, 1, 255, true}},
-    {228, {4, "Hold-Off", option_format::uint, 0, 3, false}},
-    {229, {2, "Bad-CSM-Option", option_format::uint, 0, 2, false}},
+    {signal_code::csm, {signal_option::max_message_size, "Max-Message-Size", option_format::uint, 0, 4, false}},
+    {signal_code::csm, {signal_option::block_wise_transfer, "Block-Wise-Transfer", option_format::empty, 0, 0, false}},
+    {signal_code::ping, {signal_option::custody, "Custody", option_format::empty, 0, 0, false}},
+    {signal_code::pong, {signal_option::custody, "Custody", option_format::empty, 0, 0, false}},
+    {signal_code::release, {signal_option::alternative_address, "Alternative-Address", option_format::string, 1, 255, true}},
+    {signal_code::release, {signal_option::hold_off, "Hold-Off", option_format::uint, 0, 3, false}},
+    {signal_code::abort, {signal_option::bad_csm_option, "Bad-CSM-Option", option_format::uint, 0, 2, false}},
 };
 }  // namespace detail
 
@@ -131,7 +142,7 @@ constexpr const option_definition* find_option(std::uint16_t number) noexcept {
 // The definition of an option inside a signalling message (RFC 8323 section 5).
 constexpr const option_definition* find_signal_option(code signal, std::uint16_t number) noexcept {
   for (const auto& e : detail::signal_option_registry)
-    if (e.signal == signal.raw() && e.definition.number == number) return &e.definition;
+    if (code(e.signal) == signal && e.definition.number == number) return &e.definition;
   return nullptr;
 }
 

@@ -270,6 +270,10 @@ class basic_resource_registry {
   // default answers 4.04 Not Found.
   void set_unknown_handler(handler h) { unknown_ = std::move(h); }
   const handler& unknown_handler() const noexcept { return unknown_; }
+  // RFC 7252 section 5.7.2: called for requests with Proxy-Uri or Proxy-Scheme (a forward
+  // proxy); without one they are answered 5.05 Proxying Not Supported. It may defer.
+  void set_proxy_handler(handler h) { proxy_ = std::move(h); }
+  const handler& proxy_handler() const noexcept { return proxy_; }
   std::size_t size() const noexcept { return resources_.size(); }
 
   // The /.well-known/core body, filtered by the request's query (RFC 6690 section 4.1).
@@ -281,6 +285,7 @@ class basic_resource_registry {
  private:
   std::vector<std::shared_ptr<resource>> resources_;
   handler unknown_;
+  handler proxy_;
   std::uint64_t next_id_ = 0;
 };
 

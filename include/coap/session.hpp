@@ -95,8 +95,10 @@ class session {
   }
 
   // A client session from a URI ("coap://host:port", "coaps://[::1]/"): the scheme must fit the
-  // transport and security (coap, coaps, coap+tcp, coaps+tcp); the host is resolved (blocking,
-  // first address) and the scheme's default port applies when the URI names none.
+  // transport and security (coap, coaps, coap+tcp, coaps+tcp); the host is resolved (first
+  // address) and the scheme's default port applies when the URI names none. An IP literal is
+  // converted without a lookup; a host name blocks on DNS (getaddrinfo) in the calling
+  // thread, as libcoap's coap_new_client_session does: async_create_client does not.
   static session create_client(context_type& ctx, std::string_view uri_text, std::error_code& ec,
                                std::optional<endpoint_type> local_if = std::nullopt) {
     uri u;

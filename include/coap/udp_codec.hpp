@@ -46,15 +46,20 @@ std::error_code encoded_size(const Message& m, std::size_t& size) noexcept {
 }
 
 namespace detail {
+// The 4-byte header of section 3.
+inline std::uint8_t* write_header(message_type type, std::size_t token_length, coap::code c, std::uint16_t message_id,
+                                  std::uint8_t* p) noexcept {
+  *p++ = static_cast<std::uint8_t>((version << 6) | (static_cast<unsigned>(type) << 4) | token_length);
+  *p++ = c.raw();
+  *p++ = static_cast<std::uint8_t>(message_id >> 8);
+  *p++ = static_cast<std::uint8_t>(message_id);
+  return p;
+}
+
 // Writes a message that encoded_size accepted into `out`, which holds its size.
 template <class Message>
 std::size_t write(const Message& m, std::uint8_t* out) noexcept {
-  std::uint8_t* p = out;
-  const auto tkl = static_cast<std::uint8_t>(m.token().size());
-  *p++ = static_cast<std::uint8_t>((version << 6) | (static_cast<unsigned>(m.type()) << 4) | tkl);
-  *p++ = m.code().raw();
-  *p++ = static_cast<std::uint8_t>(m.message_id() >> 8);
-  *p++ = static_cast<std::uint8_t>(m.message_id());
+  std::uint8_t* p = write_header(m.type(), m.token().size(), m.code(), m.message_id(), out);
   for (auto b : m.token()) *p++ = b;
   p = coap::detail::write_body(m, p);
   return static_cast<std::size_t>(p - out);
@@ -69,6 +74,12 @@ std::error_code encode(const Message& m, std::span<std::uint8_t> out, std::size_
   if (out.size() < size) return error::buffer_too_small;
   written = detail::write(m, out.data());
   return {};
+}
+
+// Section 4.1: an empty message (code 0.00, no token, nothing after the header): an ACK, an
+// RST, or a CON ping. It is its header alone, so it needs no message and no allocation.
+inline void encode_empty(message_type type, std::uint16_t message_id, std::span<std::uint8_t, header_size> out) noexcept {
+  detail::write_header(type, 0, coap::code(), message_id, out.data());
 }
 
 // Encodes into a resizable byte container (std::vector, with any allocator); the message is

@@ -568,7 +568,7 @@ Botan::Private_Key* pki_state::private_key_for(const Botan::X509_Certificate& ce
 }
 
 Botan::SymmetricKey pki_state::psk(const std::string& type, const std::string& context, const std::string&) {
-  if (type == "tls-server" && context == "dtls-cookie-secret") return cookie_secret_;
+  if (const auto* secret = cookie_secret_for(type, context)) return *secret;
   return Botan::SymmetricKey();
 }
 

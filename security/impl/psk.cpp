@@ -43,7 +43,7 @@ std::string psk_state::psk_identity(const std::string&, const std::string&, cons
 }
 
 Botan::SymmetricKey psk_state::psk(const std::string& type, const std::string& context, const std::string& identity) {
-  if (type == "tls-server" && context == "dtls-cookie-secret") return cookie_secret_;
+  if (const auto* secret = cookie_secret_for(type, context)) return *secret;
   // No session tickets (no resumption): an empty ticket key makes Botan issue none.
   if (type == "tls-server" && context == "session-ticket") return Botan::SymmetricKey();
   if (!server_) return Botan::SymmetricKey(chosen_.key);

@@ -72,7 +72,21 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
     return dispatch_outcome::respond;
   }
   if (m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme)) {
-    refuse(res, response_code::proxying_not_supported);
+    // Section 5.7.2: a forward-proxy request goes to the proxy handler when there is one
+    // (coap::proxy installs it); without, 5.05 Proxying Not Supported.
+    if (!registry.proxy_handler()) {
+      refuse(res, response_code::proxying_not_supported);
+      return dispatch_outcome::respond;
+    }
+    res.set_code(response_code::bad_gateway);  // what a handler that sets nothing answers
+    try {
+      registry.proxy_handler()(req, res);
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (...) {
+      res.message().clear();
+      res.set_code(response_code::internal_server_error);
+    }
     return dispatch_outcome::respond;
   }
   const unsigned method_index = m.code().detail();

@@ -1,7 +1,7 @@
 // RFC 7252 section 5.9.3.4 (5.03 Service Unavailable, with Max-Age) sent without state: what a
-// UDP server answers a CON when it cannot take the request on, because the session cap is
-// reached or because the allocator refused. Built in a buffer on the stack: this path must
-// work exactly when memory has run out.
+// server answers when it cannot take a request on, because the session cap is reached or
+// because the allocator refused. Built in a buffer on the stack: this path must work exactly
+// when memory has run out. RFC 8323 keeps the code over TCP; its frames are built here too.
 #pragma once
 
 #include <coap/message.hpp>
@@ -20,26 +20,44 @@ namespace coap::detail {
 // Header, token, Max-Age and a short diagnostic payload.
 inline constexpr std::size_t max_stateless_response = 64;
 
-// The piggybacked 5.03 for the CON `request`, into out; returns its size, or 0 if it does not
-// fit (a long diagnostic).
-inline std::size_t encode_service_unavailable(std::span<std::uint8_t> out, const message_view& request,
-                                              std::string_view diagnostic) noexcept {
-  // The message's three vectors come from this buffer; null_memory_resource makes sure that
-  // nothing spills to the heap.
+// A message whose memory is a buffer on the stack.
+using stack_message = basic_message<std::pmr::polymorphic_allocator<std::uint8_t>>;
+
+// Calls use(stack_message&) with an empty message whose vectors come from a stack buffer;
+// null_memory_resource makes sure that nothing spills to the heap (beyond the buffer, building
+// the message throws bad_alloc).
+template <class Use>
+void with_stack_message(Use&& use) {
   alignas(std::max_align_t) std::byte storage[256];
   std::pmr::monotonic_buffer_resource arena(storage, sizeof storage, std::pmr::null_memory_resource());
+  stack_message m(&arena);
+  use(m);
+}
+
+// Makes `busy` the 5.03 (Max-Age 5) for `request`; its type and message ID are the caller's.
+inline void make_service_unavailable(stack_message& busy, const message_view& request, std::string_view diagnostic) {
+  busy.set_code(response_code::service_unavailable);
+  busy.set_token(request.token());
+  busy.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 5);
+  busy.set_payload(diagnostic);
+}
+
+// The piggybacked 5.03 for the CON `request` over UDP, into out; returns its size, or 0 if it
+// does not fit (a long diagnostic).
+inline std::size_t encode_service_unavailable(std::span<std::uint8_t> out, const message_view& request,
+                                              std::string_view diagnostic) noexcept {
+  std::size_t written = 0;
   try {
-    basic_message<std::pmr::polymorphic_allocator<std::uint8_t>> busy(
-        response_code::service_unavailable, message_type::acknowledgement, &arena);
-    busy.set_message_id(request.message_id());
-    busy.set_token(request.token());
-    busy.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 5);
-    busy.set_payload(diagnostic);
-    std::size_t written = 0;
-    return udp_codec::encode(busy, out, written) ? 0 : written;
+    with_stack_message([&](stack_message& busy) {
+      make_service_unavailable(busy, request, diagnostic);
+      busy.set_type(message_type::acknowledgement);
+      busy.set_message_id(request.message_id());
+      if (udp_codec::encode(busy, out, written)) written = 0;
+    });
   } catch (const std::bad_alloc&) {
     return 0;
   }
+  return written;
 }
 
 }  // namespace coap::detail

@@ -17,7 +17,6 @@ class category final : public std::error_category {
       case error::reserved_option_nibble: return "option delta or length nibble 15 is reserved";
       case error::truncated_option: return "option runs past the end of the message";
       case error::option_number_overflow: return "option number exceeds 65535";
-      case error::option_length_overflow: return "option length exceeds the encodable maximum";
       case error::payload_marker_without_payload: return "payload marker with an empty payload";
       case error::empty_message_not_empty: return "empty message carries a token, options or payload";
       case error::truncated_frame: return "frame shorter than its length field announces";
@@ -39,17 +38,12 @@ class category final : public std::error_category {
       case error::timeout: return "timed out";
       case error::reset_by_peer: return "reset by peer";
       case error::session_closed: return "session closed";
-      case error::session_limit: return "session limit reached";
       case error::queue_full: return "request queue full";
       case error::no_memory: return "allocator exhausted";
-      case error::bad_option: return "unrecognized critical option";
       case error::csm_timeout: return "no CSM from peer in time";
       case error::aborted_by_peer: return "aborted by peer";
       case error::handshake_failed: return "handshake failed";
-      case error::connection_refused: return "connection refused";
-      case error::cancelled: return "cancelled";
       case error::handshake_timeout: return "(D)TLS handshake timed out";
-      case error::handshake_limit: return "too many (D)TLS handshakes in progress";
       case error::security_not_configured: return "no PSK or PKI configuration for a secure session";
       case error::invalid_credentials: return "key, certificate or CRL unreadable or unusable";
       case error::etag_mismatch: return "the resource changed (ETag) during a block-wise transfer";
@@ -70,13 +64,10 @@ bool is_fatal(std::error_code ec) noexcept {
   if (ec.category() != error_category()) return static_cast<bool>(ec);
   switch (static_cast<error>(ec.value())) {
     case error::session_closed:
-    case error::session_limit:
     case error::csm_timeout:
     case error::aborted_by_peer:
     case error::handshake_failed:
-    case error::connection_refused:
     case error::handshake_timeout:
-    case error::handshake_limit:
     case error::security_not_configured:
     case error::invalid_credentials:
       return true;

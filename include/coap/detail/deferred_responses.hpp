@@ -1,0 +1,77 @@
+// RFC 7252 section 5.2.2 (separate responses; RFC 8323 keeps them over TCP): the requests of one
+// session whose handler deferred its answer (basic_response::defer), by the exchange ID that a
+// later deferred_response::send names.
+#pragma once
+
+#include <coap/message_view.hpp>
+#include <coap/resource.hpp>
+#include <coap/token.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace coap::detail {
+
+inline coap::token token_of(const message_view& m) noexcept {
+  coap::token t;
+  t.assign(m.token());
+  return t;
+}
+
+template <class Allocator>
+class deferred_responses {
+ public:
+  struct entry {
+    std::uint64_t id;
+    coap::token request_token;
+    bool confirmable;  // UDP: the separate response goes CON (else NON); unused over TCP
+  };
+
+  explicit deferred_responses(const Allocator& a) : entries_(rebind(a)) {}
+
+  bool empty() const noexcept { return entries_.empty(); }
+  void clear() noexcept { entries_.clear(); }
+
+  // Before a request's handler runs: `res` is bound to a new entry, registered first so that a
+  // response sent from inside the handler finds it. Throws bad_alloc when the allocator refuses.
+  template <class Response>
+  void open(Response& res, std::weak_ptr<deferred_response::sink> sink, const message_view& request,
+            bool confirmable) {
+    res.bind(std::move(sink), ++last_id_);
+    entries_.push_back(entry{last_id_, token_of(request), confirmable});
+  }
+  // After the handler: the entry stays only when its answer is still to come.
+  void keep_if(bool deferred) noexcept {
+    if (!deferred) erase(last_id_);
+  }
+  // A request whose handling the allocator refused: what it registered since mark() goes.
+  std::uint64_t mark() const noexcept { return last_id_; }
+  void roll_back(std::uint64_t mark) noexcept {
+    erase_first([&](const entry& e) { return e.id > mark; });
+  }
+
+  // The request still waiting for the answer `id`, or null (answered already, or closed).
+  const entry* find(std::uint64_t id) const noexcept {
+    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) { return e.id == id; });
+    return it == entries_.end() ? nullptr : &*it;
+  }
+  void erase(std::uint64_t id) noexcept {
+    erase_first([&](const entry& e) { return e.id == id; });
+  }
+
+ private:
+  template <class Predicate>
+  void erase_first(Predicate p) noexcept {
+    auto it = std::find_if(entries_.begin(), entries_.end(), p);
+    if (it != entries_.end()) entries_.erase(it);
+  }
+
+  using entry_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<entry>;
+  static entry_allocator rebind(const Allocator& a) { return entry_allocator(a); }
+  std::vector<entry, entry_allocator> entries_;
+  std::uint64_t last_id_ = 0;
+};
+
+}  // namespace coap::detail

@@ -1,0 +1,123 @@
+// The server side of a session, whatever its transport: RFC 7252 section 5.7 (a request through
+// the resources), 5.2.2 (separate responses), 5.9.3.4 (5.03 when memory runs out), RFC 7641
+// section 4 (this session's observers) and RFC 7959 (block-wise state). A CRTP base: the
+// transport adds only its message layer. Derived (a friend) provides
+//   send_deferred_as(id, fill)        sends a separate response that fill(owned_message&) writes
+//   blocks()                          the block_context (max PDU size, BERT)
+//   notify(observer&, handler_asked)  sends notification_ to one observer; true when it went
+//   notify_gone(observer&)            sends notification_ (a final 4.04) to one observer
+// and session_common's ctx_, config_ and closed_.
+#pragma once
+
+#include <coap/detail/deferred_responses.hpp>
+#include <coap/detail/server_exchange.hpp>
+#include <coap/detail/stateless_response.hpp>
+#include <coap/message.hpp>
+#include <coap/resource.hpp>
+
+#include <cstdint>
+#include <new>
+#include <optional>
+#include <string_view>
+
+namespace coap::detail {
+
+template <class Derived, class Allocator>
+class server_side : public deferred_response::sink {
+ public:
+  using observer = typename observer_list<Allocator>::observer;
+
+  // ---- deferred_response::sink ----
+  bool send_deferred(std::uint64_t id, const coap::message& response) final {
+    return derived().send_deferred_as(id, [&](basic_message<Allocator>& out) {
+      out.set_code(response.code());
+      for (auto o : response.options()) out.add_option(o.number(), o.value());
+      out.set_payload(response.payload());
+    });
+  }
+  bool send_deferred(std::uint64_t id, response_code c, std::string_view payload,
+                     std::optional<coap::content_format> cf) final {
+    return derived().send_deferred_as(id, [&](basic_message<Allocator>& out) {
+      out.set_code(c);
+      if (cf) out.set_content_format(*cf);
+      out.set_payload(payload);
+    });
+  }
+
+  // ---- RFC 7641 section 4: notifications to this session's observers ----
+  std::size_t notify_observers(std::uint64_t resource_id) {
+    Derived& d = derived();
+    return notify_session_observers(d.ctx_, server_, resource_id, notification_, d.description(),
+                                    d.security_channel().authenticated_peer(), d.config_, d.blocks(), d.closed_,
+                                    [&](observer& o, bool handler_asked) { return d.notify(o, handler_asked); });
+  }
+  // Section 4.2: the resource is gone; its observers hear 4.04 and are removed.
+  void resource_removed(std::uint64_t resource_id) {
+    Derived& d = derived();
+    end_observers_of(d.ctx_, server_, resource_id, notification_, d.closed_, [&](observer& o) { d.notify_gone(o); });
+  }
+  // Counters of block-wise refusals (tests, operators).
+  const coap::detail::block_counters& block_counters() const noexcept { return server_.counters; }
+  std::size_t observer_count() const noexcept { return server_.observers.size(); }
+
+ protected:
+  explicit server_side(const Allocator& a) : server_(a), deferred_(a), response_(a), notification_(a) {}
+
+  struct served {
+    dispatch_outcome outcome;
+    bool deferred;  // the answer comes later (send_deferred); else it is in response_
+  };
+  // One request through the resources, the handler's answer in response_. Throws bad_alloc
+  // when the allocator refuses (see guard).
+  served serve(const message_view& request, bool confirmable) {
+    Derived& d = derived();
+    response_.clear();
+    basic_response<Allocator> res(response_);
+    deferred_.open(res, d.weak_from_this(), request, confirmable);
+    const auto outcome = serve_request(d.ctx_, server_, request, res, d.description(),
+                                       d.security_channel().authenticated_peer(), d.config_, d.blocks());
+    deferred_.keep_if(res.deferred() && outcome != dispatch_outcome::drop);
+    return {outcome, res.deferred()};
+  }
+  // Runs handle(); when the allocator refuses, what it registered goes and out_of_memory(busy)
+  // gets a 5.03 for `request` (Max-Age, diagnostic), built on the stack (section 5.9.3.4).
+  template <class Handle, class OutOfMemory>
+  void guard(const message_view& request, Handle handle, OutOfMemory out_of_memory) {
+    const auto mark = deferred_.mark();
+    try {
+      handle();
+    } catch (const std::bad_alloc&) {
+      deferred_.roll_back(mark);
+      with_stack_message([&](stack_message& busy) {
+        make_service_unavailable(busy, request, "out of memory");
+        out_of_memory(busy);
+      });
+    }
+  }
+  // The handler's answer cannot be sent as it is: a 5.00 saying so, rather than silence.
+  void replace_with_internal_error(const message_view& request, std::string_view why) {
+    response_.clear();
+    response_.set_code(response_code::internal_server_error);
+    response_.set_token(request.token());
+    response_.set_payload(why);
+  }
+
+  void remove_observer(const coap::token& t) noexcept {
+    if (auto i = server_.observers.find(t.bytes()))
+      context_access::observer_left(derived().ctx_, server_.observers.remove(*i));
+  }
+  void forget_observers() noexcept {
+    while (!server_.observers.empty())
+      context_access::observer_left(derived().ctx_, server_.observers.remove(server_.observers.size() - 1));
+  }
+
+  server_extensions<Allocator> server_;
+  deferred_responses<Allocator> deferred_;
+  basic_message<Allocator> response_;
+  basic_message<Allocator> notification_;  // apart from response_: a handler may notify while it answers
+
+ private:
+  Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+};
+
+}  // namespace coap::detail
