@@ -1,0 +1,54 @@
+// RFC 8613 section 8.2: the oscore error category and the replies a server sends for them.
+#include <coap/security/oscore/error.hpp>
+
+namespace coap {
+namespace {
+
+class category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "coap.oscore"; }
+
+  std::string message(int ev) const override {
+    switch (static_cast<oscore_error>(ev)) {
+      case oscore_error::security_context_not_found: return "Security context not found";
+      case oscore_error::malformed_message: return "Failed to decode COSE";
+      case oscore_error::decryption_failed: return "Decryption failed";
+      case oscore_error::replay_detected: return "Replay detected";
+      case oscore_error::not_protected: return "message has no OSCORE option";
+      case oscore_error::unexpected_observe: return "Observe in a response to a non-Observe request";
+      case oscore_error::sequence_number_exhausted: return "Sender Sequence Number exhausted";
+      case oscore_error::sequence_number_not_stored: return "Sender Sequence Number could not be stored";
+      case oscore_error::nested_oscore: return "message is already OSCORE-protected";
+      case oscore_error::invalid_message: return "message cannot be protected in this role";
+      case oscore_error::unsupported_proxy_uri: return "Proxy-Uri cannot be split into options";
+      case oscore_error::unsupported_algorithm: return "unsupported AEAD algorithm";
+      case oscore_error::invalid_context_parameters: return "invalid security context parameters";
+    }
+    return "unknown OSCORE error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& oscore_error_category() noexcept {
+  static const category instance;
+  return instance;
+}
+
+std::optional<oscore_error_reply> error_reply(std::error_code ec) noexcept {
+  if (ec.category() != oscore_error_category()) return std::nullopt;
+  switch (static_cast<oscore_error>(ec.value())) {
+    case oscore_error::security_context_not_found:
+      return oscore_error_reply{response_code::unauthorized, "Security context not found"};
+    case oscore_error::malformed_message:
+      return oscore_error_reply{response_code::bad_option, "Failed to decode COSE"};
+    case oscore_error::decryption_failed:
+      return oscore_error_reply{response_code::bad_request, "Decryption failed"};
+    case oscore_error::replay_detected:
+      return oscore_error_reply{response_code::unauthorized, "Replay detected"};
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace coap
