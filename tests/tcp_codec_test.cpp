@@ -119,3 +119,65 @@ BOOST_AUTO_TEST_CASE(reserved_class_refused) {
   bytes out;
   BOOST_TEST((coap::tcp_codec::encode(m, out) == coap::error::reserved_code_class));
 }
+
+// ---- RFC 8323 sections 3.2 and 5.3, sans-I/O: the receiving frame buffer
+// (detail/frame_buffer.hpp) and the CSM state (detail/peer_capabilities.hpp), no socket. ----
+#include <coap/detail/frame_buffer.hpp>
+#include <coap/detail/peer_capabilities.hpp>
+
+#include <algorithm>
+
+BOOST_AUTO_TEST_CASE(frame_buffer_cuts_frames_across_reads) {
+  coap::message get(coap::code(coap::method::get), coap::message_type::confirmable);
+  get.set_token(coap::token::from_uint(0x1234, 2));
+  get.set_payload("hello");
+  const bytes one = encode(get);
+  bytes two = one;
+  two.insert(two.end(), one.begin(), one.end());
+
+  coap::detail::frame_buffer<std::allocator<std::uint8_t>> in{std::allocator<std::uint8_t>()};
+  in.reserve();
+  // Both frames but the last byte: one comes out, the partial one stays.
+  auto space = in.read_space(1024);
+  BOOST_TEST_REQUIRE(space.size() >= two.size());
+  std::copy(two.begin(), two.end() - 1, space.begin());
+  in.commit(two.size() - 1);
+  int frames = 0;
+  auto r = in.cut(1024, [&](const coap::message_view& m) {
+    BOOST_TEST(m.payload().size() == 5u);
+    return ++frames, true;
+  });
+  BOOST_TEST((r.what == decltype(in)::problem::none));
+  BOOST_TEST(frames == 1);
+  BOOST_TEST(in.partial());
+  // The last byte (as TLS plaintext would come): the second frame.
+  in.append(std::span<const std::uint8_t>(&two.back(), 1));
+  (void)in.cut(1024, [&](const coap::message_view&) { return ++frames, true; });
+  BOOST_TEST(frames == 2);
+  BOOST_TEST(!in.partial());
+  // Section 5.3.1: a frame over the largest we accept is refused from its header alone.
+  in.append(std::span<const std::uint8_t>(one.data(), 2));
+  BOOST_TEST((in.cut(4, [](const coap::message_view&) { return true; }).what == decltype(in)::problem::too_large));
+}
+
+BOOST_AUTO_TEST_CASE(peer_capabilities_from_csm) {
+  coap::session_config c;
+  coap::message ours(coap::code(coap::signal_code::csm), coap::message_type::confirmable);
+  coap::detail::peer_capabilities::describe_ours(ours, c);
+  const bytes wire = encode(ours);
+  coap::message_view csm;
+  BOOST_TEST_REQUIRE(!coap::tcp_codec::parse(wire, csm));
+  coap::detail::peer_capabilities peer;
+  BOOST_TEST(peer.max_message_size == 1152u);
+  BOOST_TEST(peer.update(csm));   // the first CSM makes the connection ready
+  BOOST_TEST(!peer.update(csm));  // later ones only update
+  BOOST_TEST(peer.max_message_size == c.max_message_size);
+  BOOST_TEST(peer.block_wise);
+  BOOST_TEST(!coap::detail::peer_capabilities::unknown_critical_option(csm).has_value());
+  // Section 5.2: a critical option the signal does not define.
+  coap::message odd(coap::code(coap::signal_code::csm), coap::message_type::confirmable);
+  odd.add_empty_option(9);
+  const bytes odd_wire = encode(odd);
+  BOOST_TEST_REQUIRE(!coap::tcp_codec::parse(odd_wire, csm));
+  BOOST_TEST(coap::detail::peer_capabilities::unknown_critical_option(csm).value_or(0) == 9);
+}

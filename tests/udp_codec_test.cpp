@@ -216,3 +216,64 @@ BOOST_AUTO_TEST_CASE(error_messages_are_distinct) {
     seen.push_back(text);
   }
 }
+
+// ---- RFC 7252 section 4.2, sans-I/O (detail/udp_exchanges.hpp): the retransmission schedule
+// of a UDP session's exchanges, driven with made-up times, no socket. ----
+#include <coap/detail/udp_exchanges.hpp>
+
+#include <chrono>
+
+BOOST_AUTO_TEST_CASE(con_retransmission_schedule_without_a_socket) {
+  using table = coap::detail::udp_exchanges<std::allocator<std::uint8_t>, void(std::error_code)>;
+  using clock = table::clock;
+  table t{std::allocator<std::uint8_t>()};
+  coap::session_config c;
+  c.ack_timeout = std::chrono::seconds(2);
+  c.ack_random_factor = 1.5;
+  c.max_retransmit = 4;
+  const auto t0 = clock::time_point{} + std::chrono::hours(1);
+
+  table::exchange x{std::allocator<std::uint8_t>()};
+  x.message_id = 7;
+  x.wire = {0x40, 0x01, 0x00, 0x07};
+  // The lowest random number: the first timeout is ACK_TIMEOUT exactly.
+  table::schedule_first(x, t0, c, [] { return std::uint64_t{0}; });
+  BOOST_TEST((x.deadline == t0 + std::chrono::seconds(2)));
+  t.reserve_one();
+  t.add(std::move(x));
+  BOOST_TEST(t.active_requests() == 1u);
+  BOOST_TEST(t.find_by_message_id(7).has_value());
+
+  // Section 4.2: 2, 4, 8, 16 s apart, MAX_RETRANSMIT times; then given up.
+  int sent = 0, expired = 0;
+  auto now = t0;
+  std::chrono::seconds interval(2);
+  for (int i = 0; i < 4; ++i) {
+    now += interval;
+    t.on_deadline(now, c.max_retransmit, [&](std::span<const std::uint8_t> w) { sent += w.size() == 4; },
+                  [&](std::size_t) { ++expired; });
+    BOOST_TEST(sent == i + 1);
+    interval *= 2;
+    BOOST_TEST((t.next_deadline() == now + interval));
+  }
+  now += interval;
+  t.on_deadline(now, c.max_retransmit, [&](std::span<const std::uint8_t>) { ++sent; },
+                [&](std::size_t i) { ++expired, (void)t.take(i); });
+  BOOST_TEST(sent == 4);
+  BOOST_TEST(expired == 1);
+  BOOST_TEST(t.empty());
+  BOOST_TEST(!t.next_deadline().has_value());
+
+  // The highest random number: ACK_TIMEOUT * ACK_RANDOM_FACTOR (less a rounding step).
+  table::exchange y{std::allocator<std::uint8_t>()};
+  table::schedule_first(y, t0, c, [] { return ~std::uint64_t{0}; });
+  BOOST_TEST((y.deadline > t0 + std::chrono::milliseconds(2999) && y.deadline <= t0 + std::chrono::seconds(3)));
+  // A NON waits response_timeout, without asking for a random number.
+  y.confirmable = false;
+  table::schedule_first(y, t0, c, []() -> std::uint64_t { throw 1; });
+  BOOST_TEST((y.deadline == t0 + c.response_timeout));
+  // Section 4.8.2: NON_LIFETIME is MAX_TRANSMIT_SPAN + 100 s; a CON's ID is kept EXCHANGE_LIFETIME.
+  BOOST_TEST((table::dedup_lifetime(c, true) == c.exchange_lifetime));
+  BOOST_TEST((table::dedup_lifetime(c, false) == std::chrono::duration_cast<std::chrono::seconds>(c.max_transmit_span()) +
+                                                     std::chrono::seconds(100)));
+}

@@ -408,6 +408,94 @@ BOOST_AUTO_TEST_CASE(idle_server_sessions_are_freed) {
   server.set_event_handler(nullptr);  // `events` dies before the fixture
 }
 
+// Issue 11 item 2: the event handler gets the session. A server's session_created event
+// yields a ref whose as<session<udp>>() is that peer's session, usable as any handle; as<> of
+// another type is empty; the ref outlives nothing (empty once the session is freed).
+BOOST_AUTO_TEST_CASE(session_event_handler_gets_the_session) {
+  int tag = 42;
+  udp_session created;
+  coap::session_ref kept;
+  std::vector<std::string> events;
+  std::size_t described_alike = 0;
+  server.set_session_event_handler([&](coap::session_event e, const coap::session_ref& ref, std::error_code) {
+    events.emplace_back(coap::to_string(e));
+    if (e != coap::session_event::session_created) return;
+    kept = ref;
+    BOOST_TEST(!ref.is_client());
+    BOOST_TEST(!(ref.as<coap::session<coap::udp, coap::no_sec, std::allocator<char>>>()));  // another type: empty
+    created = ref.as<udp_session>();
+    BOOST_TEST_REQUIRE(created.is_open());
+    described_alike += created.description() == ref.description();
+    created.set_app_data(&tag);
+  });
+  auto s = connect();
+  BOOST_TEST(!request(s, get("hello")).ec);
+  BOOST_TEST(described_alike == 1u);
+  BOOST_TEST(created.app_data<int>() == &tag);
+  // The handle is that peer's session: its remote address is the client's local one.
+  BOOST_TEST(created.remote_endpoint() == s.local_endpoint());
+  BOOST_TEST(kept.remote_address() == coap::detail::endpoint_string(s.local_endpoint()));
+  BOOST_TEST(created.use_count() == 1u);
+  // Closed through the ref, then released: the session is gone, and the ref says so.
+  kept.close();
+  BOOST_TEST(!created.is_open());
+  BOOST_TEST(server.session_count() == 0u);
+  created.release();
+  BOOST_TEST(run_until([&] { return !kept.alive(); }));
+  BOOST_TEST(kept.description().empty());
+  BOOST_TEST(!kept.as<udp_session>());
+  kept.close();  // nothing to do: no effect
+  BOOST_TEST((events == std::vector<std::string>{"session-created", "closed"}));
+  server.set_session_event_handler(nullptr);  // the captures die before the fixture
+}
+
+// Issue 11 item 1: async_ping honours its handler's cancellation slot. A peer that never
+// answers: the cancelled ping completes with operation_aborted at once, its retransmissions
+// stop, a late RST is dropped, and the session goes on (a later ping is answered). Pinging a
+// peer that answers, with a slot connected but never emitted, completes normally.
+BOOST_AUTO_TEST_CASE(ping_cancelled_through_its_slot) {
+  raw_peer peer(io);
+  auto s = connect(peer.socket.local_endpoint());
+  asio::cancellation_signal signal;
+  fixture::outcome out;
+  s.async_ping(asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec, coap::message) {
+    out.ec = ec;
+    out.done = true;
+  }));
+  auto first = peer.receive(*this);
+  BOOST_TEST_REQUIRE(first.has_value());
+  BOOST_TEST_REQUIRE(first->size() == 4u);  // an empty CON: no token on the wire
+  signal.emit(asio::cancellation_type::terminal);
+  BOOST_TEST(run_until([&] { return out.done; }, 100ms));
+  BOOST_TEST((out.ec == std::error_code(boost::system::error_code(asio::error::operation_aborted))), out.ec.message());
+  // No retransmission follows (the first would come after 40 to 60 ms), and a late RST
+  // completes nothing more.
+  BOOST_TEST(!peer.receive(*this, 200ms).has_value());
+  peer.send({0x70, 0x00, (*first)[2], (*first)[3]}, s.local_endpoint());
+  io.run_for(20ms);
+  io.restart();
+  // Emitting again, after completion, does nothing.
+  out.done = false;
+  signal.emit(asio::cancellation_type::terminal);
+  io.run_for(20ms);
+  io.restart();
+  BOOST_TEST(!out.done);
+
+  // Our server answers: a ping with a connected slot completes as before.
+  auto to_server = connect();
+  fixture::outcome ok;
+  s.release();
+  asio::cancellation_signal unused;
+  to_server.async_ping(asio::bind_cancellation_slot(unused.slot(), [&](std::error_code ec, coap::message) {
+    ok.ec = ec;
+    ok.done = true;
+  }));
+  BOOST_TEST(run_until([&] { return ok.done; }));
+  BOOST_TEST(!ok.ec);
+  unused.emit(asio::cancellation_type::terminal);  // after completion: nothing happens
+  io.run_for(20ms);
+}
+
 BOOST_AUTO_TEST_CASE(session_cap_evicts_idle_then_refuses) {
   server.config().max_sessions = 2;
   auto a = connect(), b = connect(), c = connect();

@@ -162,7 +162,7 @@ class tcp_endpoint final : public detail::endpoint_base,
       return;
     }
     s->set_owner(this->weak_from_this());
-    coap::detail::context_access::emit(ctx_, session_event::session_created, s->description());
+    coap::detail::context_access::emit(ctx_, session_event::session_created, *s);
     try {
       s->start_server(security_);
     } catch (const std::bad_alloc&) {
@@ -197,7 +197,7 @@ class tcp_endpoint final : public detail::endpoint_base,
     auto s = std::move(*it);
     sessions_.erase(it);
     s->set_owner({});  // it is already out of the list
-    coap::detail::context_access::emit(ctx_, session_event::session_freed, s->description());
+    coap::detail::context_access::emit(ctx_, session_event::session_freed, *s);
     s->close(error::session_closed);
   }
 

@@ -8,23 +8,22 @@
 #pragma once
 
 #include <coap/context.hpp>
-#include <coap/detail/handler_slot.hpp>
+#include <coap/detail/frame_buffer.hpp>
+#include <coap/detail/peer_capabilities.hpp>
+#include <coap/detail/request_queue.hpp>
 #include <coap/detail/server_dispatch.hpp>
 #include <coap/detail/server_exchange.hpp>
 #include <coap/detail/server_side.hpp>
 #include <coap/detail/session_common.hpp>
-#include <coap/detail/session_owner.hpp>
+#include <coap/detail/stream_writer.hpp>
+#include <coap/detail/token_exchanges.hpp>
 #include <coap/message.hpp>
 #include <coap/tcp_codec.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
-#include <deque>
 #include <memory>
 #include <new>
 #include <optional>
@@ -57,6 +56,8 @@ class tcp_session_impl final
   using common::last_activity_;
   using common::local_;
   using common::peer_;
+  using common::arm_timer;
+  using common::timer_;
   using server::deferred_;
   using server::forget_observers;
   using server::notification_;
@@ -73,9 +74,6 @@ class tcp_session_impl final
   using typename common::response_signature;
   using typename common::role;
   using common::description;
-
-  // Section 5.3.1: until the peer's CSM says otherwise, 1152 bytes.
-  static constexpr std::size_t default_max_message_size = 1152;
 
   // A server session on an accepted connection.
   tcp_session_impl(context_type& ctx, socket_type accepted, const endpoint_type& peer,
@@ -96,14 +94,9 @@ class tcp_session_impl final
   // and the endpoint refuses the peer (refuse()).
   void start_server(const typename Security::state_ptr& security) {
     reserve_buffers();
-    connected_ = true;
     socket_.set_option(protocol_type::no_delay(true));
     socket_.non_blocking(true);
-    if constexpr (Security::secure) tls_.start_server(security, false);
-    else (void)security;
-    send_csm();  // held until the handshake completes when secure
-    read();
-    arm_timer();
+    begin(security);
   }
   void start_client(const std::optional<endpoint_type>& local_if, const typename Security::state_ptr& security,
                     std::error_code& ec) {
@@ -116,8 +109,6 @@ class tcp_session_impl final
     socket_.async_connect(peer_, [self, security](const boost::system::error_code& e) { self->on_connect(e, security); });
     arm_timer();
   }
-  // The endpoint hears about the end of a server session through this.
-  void set_owner(std::weak_ptr<session_owner<tcp_session_impl>> owner) noexcept { owner_ = std::move(owner); }
 
   // Section 5.6: a peer we cannot serve gets a CSM and an Abort saying why, written at once
   // from the stack, and the connection ends (a session that never started).
@@ -126,32 +117,15 @@ class tcp_session_impl final
     close(why);
   }
   static void send_refusal(socket_type& socket, std::string_view diagnostic) {
-    std::uint8_t frames[64];
-    diagnostic = diagnostic.substr(0, sizeof frames - 8);
-    std::size_t n = 0;
-    try {
-      detail::with_stack_message([&](detail::stack_message& m) {
-        m.set_code(signal_code::csm);  // no options
-        std::size_t csm = 0, abort = 0;
-        (void)tcp_codec::encode(m, frames, csm);
-        m.set_code(signal_code::abort);
-        m.set_payload(diagnostic);
-        if (!tcp_codec::encode(m, std::span<std::uint8_t>(frames).subspan(csm), abort)) n = csm + abort;
-      });
-    } catch (const std::bad_alloc&) {
-      return;  // cannot happen: the messages fit the stack buffer
-    }
-    boost::system::error_code ec;
-    socket.non_blocking(true, ec);
-    socket.send(boost::asio::buffer(frames, n), 0, ec);
+    detail::stream_writer<Allocator>::send_refusal(socket, diagnostic);
   }
 
   // libcoap's coap_session_max_pdu_size: over TCP, the peer's Max-Message-Size (section
   // 5.3.1), or a smaller limit set with set_mtu.
   void set_mtu(std::size_t mtu) noexcept { mtu_limit_ = std::max<std::size_t>(mtu, 64); }
-  std::size_t max_pdu_size() const noexcept { return std::min(peer_max_message_size_, mtu_limit_); }
-  bool peer_csm_received() const noexcept { return ready_; }
-  bool peer_block_wise() const noexcept { return peer_block_wise_; }
+  std::size_t max_pdu_size() const noexcept { return std::min(peer_csm_.max_message_size, mtu_limit_); }
+  bool peer_csm_received() const noexcept { return peer_csm_.received; }
+  bool peer_block_wise() const noexcept { return peer_csm_.block_wise; }
 
   // A session with observers is not idle: they end with the connection or by deregistering.
   bool idle() const noexcept {
@@ -167,13 +141,9 @@ class tcp_session_impl final
   void tls_wire(std::span<const std::uint8_t> d) {
     if constexpr (Security::secure) tls_io_.out.insert(tls_io_.out.end(), d.begin(), d.end());
   }
-  // Decrypted bytes join the stream that read_some cuts into frames; each read adds at most
-  // one read buffer's worth, and read_some refuses frames beyond max_frame().
+  // Decrypted bytes join the stream that read_some cuts into frames.
   void tls_plaintext(std::span<const std::uint8_t> d) {
-    if (closed_) return;
-    if (in_.size() - in_used_ < d.size()) in_.resize(std::max(in_used_ + d.size(), in_.size() * 2));
-    std::memcpy(in_.data() + in_used_, d.data(), d.size());
-    in_used_ += d.size();
+    if (!closed_) in_.append(d);
   }
   void tls_established() { flush(); }  // what waited (our CSM) goes out now
   void tls_failed(std::error_code ec) { close(ec); }
@@ -188,10 +158,9 @@ class tcp_session_impl final
       return this->fail_soon(std::move(handler), error::invalid_message);
     if (request.token().empty() && config_.token_length)
       request.set_token(coap::token::from_uint(ctx_.random(), config_.token_length));
-    if (!ready_) {
+    if (!peer_csm_.received) {
       // Section 5.3: nothing but the CSM goes out before the peer's CSM is in.
-      if (queue_.size() >= config_.max_queued_requests)
-        return this->fail_soon(std::move(handler), error::queue_full);
+      if (queue_.size() >= config_.max_queued_requests) return this->fail_soon(std::move(handler), error::queue_full);
       return enqueue(std::move(request), std::move(handler));
     }
     send_request(request, std::move(handler), pending_kind::request);
@@ -201,25 +170,18 @@ class tcp_session_impl final
   // pending or queue entry goes without completing its handler (the operation already
   // completed with operation_aborted); a late answer matches nothing and is ignored.
   void abandon(const coap::token& t) {
-    for (std::size_t i = 0; i < pending_.size(); ++i)
-      if (pending_[i].kind == pending_kind::request && pending_[i].token == t) {
-        pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
-        return;
-      }
-    for (auto it = queue_.begin(); it != queue_.end(); ++it)
-      if (it->request.token_value() == t) {
-        queue_.erase(it);
-        return;
-      }
+    if (!pending_.abandon(t)) queue_.remove(t);
   }
 
-  // Section 5.4: Ping, answered by Pong.
-  void start_ping(response_handler handler) {
-    if (closed_) return this->fail_soon(std::move(handler), close_reason_);
+  // Section 5.4: Ping, answered by Pong; its token is the key for abandon().
+  coap::token start_ping(response_handler handler) {
+    const auto key = coap::token::from_uint(ctx_.random(), config_.token_length ? config_.token_length : 1);
+    if (closed_) return this->fail_soon(std::move(handler), close_reason_), key;
     owned_message ping{coap::code(signal_code::ping), message_type::confirmable, Allocator(ctx_.get_allocator())};
-    ping.set_token(coap::token::from_uint(ctx_.random(), config_.token_length ? config_.token_length : 1));
-    if (!ready_) return enqueue(std::move(ping), std::move(handler));
+    ping.set_token(key);
+    if (!peer_csm_.received) return enqueue(std::move(ping), std::move(handler)), key;
     send_request(ping, std::move(handler), pending_kind::ping);
+    return key;
   }
 
   // Ends the session: waiting requests fail with `why`; the connection is closed once what
@@ -239,14 +201,8 @@ class tcp_session_impl final
     closed_ = true;
     close_reason_ = why;
     timer_.cancel();
-    auto pending = std::move(pending_);
-    pending_.clear();
-    for (auto& p : pending) this->complete(p.handler.take(), why, nullptr);
-    while (!queue_.empty()) {
-      auto q = std::move(queue_.front());
-      queue_.pop_front();
-      this->complete(q.handler.take(), why, nullptr);
-    }
+    pending_.fail_all([&](response_handler h) { this->complete(std::move(h), why, nullptr); });
+    queue_.fail_all([&](response_handler h) { this->complete(std::move(h), why, nullptr); });
     deferred_.clear();
     forget_observers();
     this->end_observations(why);
@@ -257,9 +213,8 @@ class tcp_session_impl final
       tls_.close();  // close_notify after it
       flush();
     }
-    if (!writing_) shutdown_socket();
+    if (!out_.writing()) shutdown_socket();
     this->emit_closed(why);
-    if (auto owner = std::exchange(owner_, {}).lock()) owner->session_closed(*this);
   }
 
  private:
@@ -273,18 +228,13 @@ class tcp_session_impl final
   }
   void notify_gone(observer&) { send_message(notification_); }
 
-  static constexpr std::size_t initial_read_size = 2048;
   // TLS: raw bytes per read (a full record is 16 KiB plus overhead; Botan keeps partial ones).
   static constexpr std::size_t tls_read_size = 4096;
-  // Both output buffers (one filled while the other is written) start with room for a CSM
-  // or a 5.03: answering that the server has no memory must not need any.
-  static constexpr std::size_t initial_output_size = 128;
 
   void reserve_buffers() {
     if constexpr (Security::secure) tls_io_.in.resize(tls_read_size);
-    in_.resize(initial_read_size);
-    out_.reserve(initial_output_size);
-    out_writing_.reserve(initial_output_size);
+    in_.reserve();
+    out_.reserve();
   }
 
   // The response is built and its output room reserved before the exchange is taken off
@@ -297,7 +247,7 @@ class tcp_session_impl final
       owned_message out{coap::code(), message_type::confirmable, Allocator(ctx_.get_allocator())};
       fill(out);
       out.set_token(d->request_token);
-      reserve_output(out);
+      out_.reserve_for(out, max_output());
       deferred_.erase(id);
       send_message(out);
       return true;
@@ -309,35 +259,12 @@ class tcp_session_impl final
   // Queues a request until the peer's CSM is in; no effect but error::no_memory when the
   // allocator refuses the queue entry.
   void enqueue(owned_message request, response_handler handler) {
-    queued q{std::move(request), std::move(handler)};
-    try {
-      queue_.push_back(std::move(q));  // no effect when it throws: q keeps the handler
-    } catch (const std::bad_alloc&) {
-      this->fail_soon(q.handler.take(), error::no_memory);
-    }
+    if (auto refused = queue_.push(std::move(request), std::move(handler)))
+      this->fail_soon(std::move(refused), error::no_memory);
   }
 
-  // Room in out_ for m, so that send_message(m) does not allocate (beyond max_output, the
-  // session fails in send_message as before).
-  template <class M>
-  void reserve_output(const M& m) {
-    std::size_t size = 0;
-    if (tcp_codec::encoded_size(m, size)) return;
-    if (out_.size() + size <= max_output()) detail::reserve_more(out_, size);
-  }
-
-  enum class pending_kind : std::uint8_t { request, ping };
-  struct pending {
-    pending_kind kind;
-    coap::token token;
-    clock::time_point deadline;
-    detail::handler_slot<response_signature> handler;
-  };
-  struct queued {
-    owned_message request;
-    detail::handler_slot<response_signature> handler;
-  };
-
+  using pending_table = detail::token_exchanges<Allocator, response_signature>;
+  using pending_kind = typename pending_table::kind;
   // Output beyond this is a peer that does not read: the session fails rather than grow.
   std::size_t max_output() const noexcept { return 16 * config_.max_message_size + 65536; }
   // Our largest frame: header (at most 6 bytes), token and Max-Message-Size.
@@ -346,9 +273,8 @@ class tcp_session_impl final
   tcp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config,
                    socket_type socket)
       : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())), socket_(std::move(socket)),
-        timer_(ctx.get_executor()), pending_(rebind<pending>(ctx.get_allocator())),
-        queue_(rebind<queued>(ctx.get_allocator())), in_(rebind<std::uint8_t>(ctx.get_allocator())),
-        out_(rebind<std::uint8_t>(ctx.get_allocator())), out_writing_(rebind<std::uint8_t>(ctx.get_allocator())) {}
+        pending_(ctx.get_allocator()), queue_(ctx.get_allocator()), in_(ctx.get_allocator()),
+        out_(ctx.get_allocator()) {}
 
   // ---- connection set-up ----
   void on_connect(const boost::system::error_code& ec, const typename Security::state_ptr& security) {
@@ -363,25 +289,32 @@ class tcp_session_impl final
     connect_deadline_.reset();
     if (ec) return close(ec);
     reserve_buffers();
-    connected_ = true;
     boost::system::error_code ignored;
     local_ = socket_.local_endpoint(ignored);
     socket_.set_option(protocol_type::no_delay(true), ignored);
     socket_.non_blocking(true, ignored);
     this->describe(Security::stream_protocol);
-    if constexpr (Security::secure) tls_.start_client(security, false);  // the ClientHello
-    else (void)security;
+    begin(security);
+  }
+  // The connection is up: the TLS handshake starts (a client's ClientHello), our CSM is sent
+  // (held until the handshake completes when secure), and reading begins.
+  void begin(const typename Security::state_ptr& security) {
+    connected_ = true;
+    if constexpr (Security::secure) {
+      if (this->is_client()) tls_.start_client(security, false);
+      else tls_.start_server(security, false);
+    } else {
+      (void)security;
+    }
     send_csm();
     read();
     arm_timer();
   }
 
-  // Section 5.3: our CSM: Max-Message-Size and Block-Wise-Transfer (section 5.3.2: we do
-  // RFC 7959 transfers, and BERT when the peer offers it too, section 6).
+  // Section 5.3: our CSM.
   void send_csm() {
     owned_message csm{coap::code(signal_code::csm), message_type::confirmable, Allocator(ctx_.get_allocator())};
-    csm.add_uint_option(signal_option::max_message_size, static_cast<std::uint32_t>(config_.max_message_size));
-    csm.add_empty_option(signal_option::block_wise_transfer);
+    detail::peer_capabilities::describe_ours(csm, config_);
     send_message(csm);
     csm_deadline_ = clock::now() + config_.csm_timeout;
   }
@@ -395,67 +328,48 @@ class tcp_session_impl final
       return this->fail_soon(std::move(handler), error::message_too_large);
     try {
       // Every allocation for this exchange, before the handler moves into it.
-      detail::reserve_more(pending_, 1);
-      reserve_output(request);
+      pending_.reserve_one();
+      out_.reserve_for(request, max_output());
     } catch (const std::bad_alloc&) {
       return this->fail_soon(std::move(handler), error::no_memory);
     }
-    pending_.push_back(pending{kind, request.token_value(), clock::now() + config_.response_timeout,
-                               std::move(handler)});
+    pending_.add(kind, request.token_value(), clock::now() + config_.response_timeout, std::move(handler));
     send_message(request);
     arm_timer();
   }
 
   template <class M>
   void send_message(const M& m) {
-    std::size_t size = 0;
-    if (tcp_codec::encoded_size(m, size)) return;
-    if (out_.size() + size > max_output()) return close(error::queue_full);
-    const std::size_t at = out_.size();
-    out_.resize(at + size);
-    std::size_t written = 0;
-    (void)tcp_codec::encode(m, std::span<std::uint8_t>(out_.data() + at, size), written);
+    const auto appended = out_.append(m, max_output());
+    if (appended == detail::stream_writer<Allocator>::appended::not_encodable) return;
+    if (appended == detail::stream_writer<Allocator>::appended::over_limit) return close(error::queue_full);
     flush();
   }
 
   // The bytes for the socket: the frames themselves, or the TLS records they became.
   bytes& wire_out() noexcept {
     if constexpr (Security::secure) return tls_io_.out;
-    else return out_;
+    else return out_.frames();
   }
 
   void flush() {
     if (batching_ || !connected_) return;
     if constexpr (Security::secure) {
       // Frames become TLS records once the handshake is done (one record per flush).
-      if (tls_.established() && !out_.empty()) {
-        tls_.send(out_);
-        out_.clear();
+      if (tls_.established() && !out_.frames().empty()) {
+        tls_.send(out_.frames());
+        out_.frames().clear();
       }
     }
-    bytes& wire = wire_out();
-    if (writing_ || wire.empty()) return;
-    // Most writes fit the socket buffer: write at once on the non-blocking socket, and leave
-    // only what did not fit to an asynchronous write (saving a completion per response).
-    boost::system::error_code wec;
-    const std::size_t sent = socket_.write_some(boost::asio::buffer(wire), wec);
-    if (wec && wec != boost::asio::error::would_block) return close(wec);
-    if (sent == wire.size()) {
-      wire.clear();
-      return;
-    }
-    wire.erase(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(sent));
-    writing_ = true;
-    out_writing_.swap(wire);
-    auto self = this->shared_from_this();
-    boost::asio::async_write(socket_, boost::asio::buffer(out_writing_),
-                             [self](const boost::system::error_code& ec, std::size_t) {
-                               self->writing_ = false;
-                               self->out_writing_.clear();
-                               if (ec) return self->close(ec);
-                               if (self->closed_) return self->shutdown_socket();
-                               self->flush();
-                             });
+    const auto ec = out_.write(socket_, wire_out(), [this] {
+      return [self = this->shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+        self->out_.written();
+        if (ec) return self->close(ec);
+        if (self->closed_) return self->shutdown_socket();
+        self->flush();
+      };
+    });
+    if (ec) close(ec);
   }
 
   void shutdown_socket() {
@@ -488,14 +402,10 @@ class tcp_session_impl final
                               [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
       return;
     }
-    if (in_.size() - in_used_ < 512) {
-      // Grow geometrically, never past the largest frame we accept.
-      const std::size_t want = std::min(std::max<std::size_t>(in_.size() * 2, 2048), max_frame());
-      if (want <= in_.size()) return abort("frame too large");
-      in_.resize(want);
-    }
+    const auto space = in_.read_space(max_frame());
+    if (space.empty()) return abort("frame too large");
     auto self = this->shared_from_this();
-    socket_.async_read_some(boost::asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
+    socket_.async_read_some(boost::asio::buffer(space.data(), space.size()),
                             [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
   }
 
@@ -535,38 +445,27 @@ class tcp_session_impl final
       tls_.received({tls_io_.in.data(), n});
       if (closed_) return;
     } else {
-      in_used_ += n;
+      in_.commit(n);
     }
-    std::size_t consumed = 0;
-    while (!closed_) {
-      const std::span<const std::uint8_t> rest(in_.data() + consumed, in_used_ - consumed);
-      std::uint64_t size = 0;
-      if (tcp_codec::frame_size(rest, size)) return abort("malformed frame");
-      // Section 5.3.1: a frame beyond our Max-Message-Size is refused before it is buffered.
-      if (size > max_frame()) return abort("message larger than Max-Message-Size");
-      if (size == 0 || size > rest.size()) break;
-      message_view m;
-      if (auto perr = tcp_codec::parse(rest.first(static_cast<std::size_t>(size)), m)) {
-        // The reason (a std::string, from the global heap) is formatted on this error path only.
-        return abort("malformed frame: " + perr.message());
-      }
-      consumed += static_cast<std::size_t>(size);
+    using problem = typename detail::frame_buffer<Allocator>::problem;
+    const auto cut = in_.cut(max_frame(), [this](const message_view& m) {
       on_message(m);
-    }
+      return !closed_;
+    });
+    if (cut.what == problem::malformed_header) return abort("malformed frame");
+    // Section 5.3.1: a frame beyond our Max-Message-Size is refused before it is buffered.
+    if (cut.what == problem::too_large) return abort("message larger than Max-Message-Size");
+    // The reason (a std::string, from the global heap) is formatted on this error path only.
+    if (cut.what == problem::malformed_frame) return abort("malformed frame: " + cut.parse_error.message());
     if (closed_) return;
-    // Keep the unfinished frame at the front of the buffer.
-    if (consumed) {
-      std::memmove(in_.data(), in_.data() + consumed, in_used_ - consumed);
-      in_used_ -= consumed;
-    }
-    partial_deadline_ = in_used_ ? std::optional(clock::now() + config_.partial_frame_timeout) : std::nullopt;
+    partial_deadline_ = in_.partial() ? std::optional(clock::now() + config_.partial_frame_timeout) : std::nullopt;
     arm_timer();
     read();
   }
 
   void on_message(const message_view& m) {
     const code c = m.code();
-    if (!ready_ && c != code(signal_code::csm))
+    if (!peer_csm_.received && c != code(signal_code::csm))
       return abort("the first message must be a CSM");  // section 5.3
     if (c.is_empty()) return;  // an empty message (0.00) is always allowed and ignored
     if (c.is_signal()) return on_signal(m);
@@ -578,25 +477,18 @@ class tcp_session_impl final
   void on_signal(const message_view& m) {
     const code c = m.code();
     // Section 5.2: unknown critical options in a signal are a connection error.
-    for (option_view o : m.options()) {
-      if (is_critical(o.number()) && !find_signal_option(c, o.number())) {
-        if (c == code(signal_code::csm)) return abort("unsupported critical CSM option", o.number());
-        return abort("unsupported critical signalling option");
-      }
+    if (auto bad = detail::peer_capabilities::unknown_critical_option(m)) {
+      if (c == code(signal_code::csm)) return abort("unsupported critical CSM option", *bad);
+      return abort("unsupported critical signalling option");
     }
     switch (static_cast<signal_code>(c.raw())) {
       case signal_code::csm: {
-        if (auto o = m.find(signal_option::max_message_size))
-          peer_max_message_size_ = std::max<std::size_t>(o->as_uint(), 64);
-        peer_block_wise_ = m.find(signal_option::block_wise_transfer).has_value();
-        if (!ready_) {
-          ready_ = true;
+        if (peer_csm_.update(m)) {
           csm_deadline_.reset();
-          if (this->is_client()) coap::detail::context_access::emit(ctx_, session_event::connected, description());
+          if (this->is_client()) coap::detail::context_access::emit(ctx_, session_event::connected, *this);
           this->signal_ready({});
           while (!queue_.empty() && !closed_) {
-            auto q = std::move(queue_.front());
-            queue_.pop_front();
+            auto q = queue_.pop();
             send_request(q.request, q.handler.take(),
                          q.request.code() == code(signal_code::ping) ? pending_kind::ping : pending_kind::request);
           }
@@ -611,7 +503,7 @@ class tcp_session_impl final
         return send_message(pong);
       }
       case signal_code::pong: {
-        if (auto i = find_pending(m.token())) finish(*i, {}, nullptr);
+        if (auto i = pending_.find(m.token())) finish(*i, {}, nullptr);
         return;
       }
       case signal_code::release:
@@ -626,7 +518,7 @@ class tcp_session_impl final
   }
 
   void on_response(const message_view& m) {
-    if (auto i = find_pending(m.token()); i && pending_[*i].kind == pending_kind::request) return finish(*i, {}, &m);
+    if (auto i = pending_.find(m.token()); i && pending_[*i].what == pending_kind::request) return finish(*i, {}, &m);
     // RFC 8323 section 7 (RFC 7641 section 3): a notification of an observation of ours.
     // Anything else answers nothing of ours and is ignored (TCP has no RST).
     (void)this->deliver_notification(m);
@@ -648,20 +540,12 @@ class tcp_session_impl final
     send_message(response_);
   }
 
-  std::optional<std::size_t> find_pending(std::span<const std::uint8_t> token) const noexcept {
-    for (std::size_t i = 0; i < pending_.size(); ++i)
-      if (std::ranges::equal(pending_[i].token.bytes(), token)) return i;
-    return std::nullopt;
-  }
-
   void finish(std::size_t i, std::error_code ec, const message_view* response) {
-    auto handler = pending_[i].handler.take();
-    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
-    this->complete(std::move(handler), ec, response);
+    this->complete(pending_.take(i), ec, response);
   }
 
   // RFC 8323 section 6: BERT once both CSMs offered Block-Wise-Transfer (ours always does).
-  detail::block_context blocks() const noexcept { return {max_pdu_size(), peer_block_wise_}; }
+  detail::block_context blocks() const noexcept { return {max_pdu_size(), peer_csm_.block_wise}; }
 
   // ---- one timer for every deadline of the connection ----
   std::optional<clock::time_point> next_deadline() const noexcept {
@@ -670,44 +554,28 @@ class tcp_session_impl final
       if (t && (!next || *t < *next)) next = t;
     };
     consider(connect_deadline_);
-    if (!ready_) consider(csm_deadline_);
+    if (!peer_csm_.received) consider(csm_deadline_);
     consider(partial_deadline_);
-    for (const auto& p : pending_) consider(p.deadline);
-    if (config_.keepalive_interval.count() > 0 && ready_) consider(last_activity_ + config_.keepalive_interval);
+    consider(pending_.next_deadline());
+    if (config_.keepalive_interval.count() > 0 && peer_csm_.received) consider(last_activity_ + config_.keepalive_interval);
     return next;
   }
 
-  void arm_timer() {
-    if (closed_) return;
-    const auto next = next_deadline();
-    if (!next || (timer_armed_ && timer_deadline_ <= *next)) return;
-    timer_armed_ = true;
-    timer_deadline_ = *next;
-    timer_.expires_at(*next);
-    auto self = this->shared_from_this();
-    const auto when = *next;
-    timer_.async_wait([self, when](const boost::system::error_code& ec) {
-      if (self->timer_deadline_ == when) self->timer_armed_ = false;
-      try {
-        if (!ec) self->on_timer();
-      } catch (const std::bad_alloc&) {
-        self->close(error::no_memory);  // a keepalive Ping found no room
-      }
-      self->arm_timer();
-    });
-  }
-
   void on_timer() {
+    try {
+      check_deadlines();
+    } catch (const std::bad_alloc&) {
+      close(error::no_memory);  // a keepalive Ping found no room
+    }
+  }
+  void check_deadlines() {
     if (closed_) return;
     const auto now = clock::now();
     if (connect_deadline_ && *connect_deadline_ <= now) return close(make_error_code(error::timeout));
-    if (!ready_ && csm_deadline_ && *csm_deadline_ <= now) return close(error::csm_timeout);
+    if (!peer_csm_.received && csm_deadline_ && *csm_deadline_ <= now) return close(error::csm_timeout);
     if (partial_deadline_ && *partial_deadline_ <= now) return close(error::timeout);
-    for (std::size_t i = 0; i < pending_.size();) {
-      if (pending_[i].deadline <= now) finish(i, error::timeout, nullptr);
-      else ++i;
-    }
-    if (config_.keepalive_interval.count() > 0 && ready_ && last_activity_ + config_.keepalive_interval <= now) {
+    pending_.expire(now, [this](response_handler h) { this->complete(std::move(h), error::timeout, nullptr); });
+    if (config_.keepalive_interval.count() > 0 && peer_csm_.received && last_activity_ + config_.keepalive_interval <= now) {
       // Section 5.4: a keepalive Ping; its Pong (or any traffic) resets the clock.
       last_activity_ = now;
       owned_message ping{coap::code(signal_code::ping), message_type::confirmable, Allocator(ctx_.get_allocator())};
@@ -716,25 +584,17 @@ class tcp_session_impl final
   }
 
   socket_type socket_;
-  boost::asio::steady_timer timer_;
-  bool timer_armed_ = false;
-  clock::time_point timer_deadline_{};
   bool connected_ = false;
-  bool ready_ = false;  // the peer's CSM arrived
-  bool writing_ = false;
   bool batching_ = false;  // frames of one read are being handled: flush once, after them
-  bool peer_block_wise_ = false;
   bool peer_closing_ = false;  // the peer ended the connection: no Release goes back
-  std::size_t peer_max_message_size_ = default_max_message_size;
+  detail::peer_capabilities peer_csm_;  // what the peer's CSM said
   std::size_t mtu_limit_ = static_cast<std::size_t>(-1);
   std::optional<clock::time_point> connect_deadline_, csm_deadline_, partial_deadline_;
   std::error_code close_reason_ = make_error_code(error::session_closed);
-  std::vector<pending, rebind<pending>> pending_;
-  std::deque<queued, rebind<queued>> queue_;
-  bytes in_;
-  std::size_t in_used_ = 0;
-  bytes out_, out_writing_;
-  std::weak_ptr<session_owner<tcp_session_impl>> owner_;
+  pending_table pending_;
+  detail::request_queue<owned_message, response_signature> queue_;
+  detail::frame_buffer<Allocator> in_;
+  detail::stream_writer<Allocator> out_;
   // TLS only: the socket's raw input and the records waiting to be written.
   struct tls_buffers {
     bytes in, out;

@@ -88,7 +88,7 @@ struct basic_udp {
       if constexpr (Security::secure) s->start_handshake_as_client(state);  // "connected" follows the handshake
       else {
         s->signal_ready({});  // nothing to wait for
-        coap::detail::context_access::emit(ctx, session_event::connected, s->description());
+        coap::detail::context_access::emit(ctx, session_event::connected, *s);
       }
       return s;
     } catch (const std::bad_alloc&) {

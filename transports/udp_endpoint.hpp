@@ -182,7 +182,7 @@ class udp_endpoint final : public detail::endpoint_base,
         return refuse(d, "out of memory");
       }
       it->second->set_owner(this->weak_from_this());
-      coap::detail::context_access::emit(ctx_, session_event::session_created, it->second->description());
+      coap::detail::context_access::emit(ctx_, session_event::session_created, *it->second);
       if constexpr (Security::secure) {
         auto session = it->second;
         session->start_handshake_as_server(security_, primer);
@@ -267,7 +267,7 @@ class udp_endpoint final : public detail::endpoint_base,
     auto s = std::move(it->second);
     sessions_.erase(it);
     s->set_owner({});  // it is already out of the table
-    coap::detail::context_access::emit(ctx_, session_event::session_freed, s->description());
+    coap::detail::context_access::emit(ctx_, session_event::session_freed, *s);
     s->close(error::session_closed);
   }
 

@@ -10,30 +10,25 @@
 #include <coap/context.hpp>
 #include <coap/detail/dedup_cache.hpp>
 #include <coap/detail/endpoint_text.hpp>
-#include <coap/detail/handler_slot.hpp>
+#include <coap/detail/request_queue.hpp>
 #include <coap/detail/session_common.hpp>
-#include <coap/detail/session_owner.hpp>
 #include <coap/detail/server_dispatch.hpp>
 #include <coap/detail/server_exchange.hpp>
 #include <coap/detail/server_side.hpp>
+#include <coap/detail/udp_exchanges.hpp>
 #include <coap/message.hpp>
 #include <coap/udp_codec.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/ip/udp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <new>
 #include <optional>
-#include <random>
 #include <string>
-#include <typeinfo>
 #include <vector>
 
 namespace coap::transports {
@@ -61,6 +56,8 @@ class udp_session_impl final
   using common::peer_;
   using common::local_;
   using common::handles_;
+  using common::arm_timer;
+  using common::timer_;
   using server::deferred_;
   using server::forget_observers;
   using server::notification_;
@@ -126,8 +123,6 @@ class udp_session_impl final
     if constexpr (Security::secure) return !closed_ && tls_.handshaking();
     else return false;
   }
-  // The endpoint hears about the end of a server session through this.
-  void set_owner(std::weak_ptr<session_owner<udp_session_impl>> owner) noexcept { owner_ = std::move(owner); }
   const auto& security_channel() const noexcept { return tls_; }
 
   // True when nothing references or waits on the session: it may be pooled and freed.
@@ -136,7 +131,6 @@ class udp_session_impl final
   bool idle() const noexcept {
     return handles_ == 0 && exchanges_.empty() && queue_.empty() && deferred_.empty() && server_.observers.empty();
   }
-  clock::time_point last_activity() const noexcept { return last_activity_; }
 
   // ---- client operations ----
   // The queue entry or exchange comes from the session's allocator; when it refuses, the
@@ -148,55 +142,32 @@ class udp_session_impl final
     if (request.type() != message_type::non_confirmable) request.set_type(message_type::confirmable);
     if (request.token().empty() && config_.token_length)
       request.set_token(coap::token::from_uint(ctx_.random(), config_.token_length));
-    if (active_requests() >= std::max(config_.nstart, 1u) || !secured()) {
-      if (queue_.size() >= config_.max_queued_requests)
-        return this->fail_soon(std::move(handler), error::queue_full);
-      queued q{std::move(request), std::move(handler)};
-      try {
-        queue_.push_back(std::move(q));  // no effect when it throws: q keeps the handler
-      } catch (const std::bad_alloc&) {
-        this->fail_soon(q.handler.take(), error::no_memory);
-      }
-      return;
-    }
+    if (exchanges_.active_requests() >= std::max(config_.nstart, 1u) || !secured())
+      return enqueue(std::move(request), std::move(handler));
     send_request(std::move(request), std::move(handler));
   }
 
-  // A cancelled request (the handler's cancellation slot, detail/block_client.hpp): its
-  // exchange or queue entry goes without completing its handler (the operation already
-  // completed with operation_aborted); retransmissions stop, the NSTART slot frees, and a late
-  // answer matches nothing (a CON one gets RST).
+  // A cancelled request or ping (the handler's cancellation slot, detail/block_client.hpp,
+  // detail/ping_operation.hpp): its exchange or queue entry goes without completing its
+  // handler (the operation already completed with operation_aborted); retransmissions stop,
+  // the NSTART slot frees, and a late answer matches nothing (a CON one gets RST).
   void abandon(const coap::token& t) {
-    for (std::size_t i = 0; i < exchanges_.size(); ++i) {
-      if (exchanges_[i].kind != exchange_kind::request || !(exchanges_[i].token == t)) continue;
-      exchanges_.erase(exchanges_.begin() + static_cast<std::ptrdiff_t>(i));
-      start_queued();
-      return;
-    }
-    for (auto it = queue_.begin(); it != queue_.end(); ++it)
-      if (it->request.token_value() == t) {
-        queue_.erase(it);
-        return;
-      }
+    if (exchanges_.abandon(t)) return start_queued();
+    queue_.remove(t);
   }
 
-  // Section 4.3: CoAP ping, an empty CON that the peer answers with RST.
-  void start_ping(response_handler handler) {
-    if (closed_) return this->fail_soon(std::move(handler), error::session_closed);
+  // Section 4.3: CoAP ping, an empty CON that the peer answers with RST. An empty message has
+  // no token (section 4.1): the returned key, for abandon(), is the session's own.
+  coap::token start_ping(response_handler handler) {
+    const auto key = coap::token::from_uint(ctx_.random(), coap::token::max_size);
+    if (closed_) return this->fail_soon(std::move(handler), error::session_closed), key;
     owned_message ping{Allocator(ctx_.get_allocator())};
     ping.set_type(message_type::confirmable);
-    if (!secured()) {
-      // Queued until the handshake (start_queued tells it by its empty code).
-      if (queue_.size() >= config_.max_queued_requests) return this->fail_soon(std::move(handler), error::queue_full);
-      queued q{std::move(ping), std::move(handler)};
-      try {
-        queue_.push_back(std::move(q));
-      } catch (const std::bad_alloc&) {
-        this->fail_soon(q.handler.take(), error::no_memory);
-      }
-      return;
-    }
+    ping.set_token(key);  // taken off before it is encoded (send_request)
+    // Queued until the handshake (start_queued tells it by its empty code).
+    if (!secured()) return enqueue(std::move(ping), std::move(handler)), key;
     send_request(std::move(ping), std::move(handler), exchange_kind::ping);
+    return key;
   }
 
   // Ends the session: every waiting request fails with `why`.
@@ -204,15 +175,8 @@ class udp_session_impl final
     if (closed_) return;
     closed_ = true;
     timer_.cancel();
-    auto exchanges = std::move(exchanges_);
-    exchanges_.clear();
-    for (auto& x : exchanges)
-      if (x.handler) this->complete(x.handler.take(), why, nullptr);
-    while (!queue_.empty()) {
-      auto q = std::move(queue_.front());
-      queue_.pop_front();
-      this->complete(q.handler.take(), why, nullptr);
-    }
+    exchanges_.fail_all([&](response_handler h) { this->complete(std::move(h), why, nullptr); });
+    queue_.fail_all([&](response_handler h) { this->complete(std::move(h), why, nullptr); });
     deferred_.clear();
     forget_observers();
     this->end_observations(why);
@@ -223,7 +187,6 @@ class udp_session_impl final
       own_socket_->close(ignored);
     }
     this->emit_closed(why);
-    if (auto owner = std::exchange(owner_, {}).lock()) owner->session_closed(*this);
   }
 
   // Client sessions read their own socket.
@@ -256,7 +219,7 @@ class udp_session_impl final
   }
   void tls_established() {
     if (closed_) return;
-    if (this->is_client()) coap::detail::context_access::emit(ctx_, session_event::connected, description());
+    if (this->is_client()) coap::detail::context_access::emit(ctx_, session_event::connected, *this);
     this->signal_ready({});
     start_queued();
   }
@@ -295,13 +258,9 @@ class udp_session_impl final
     switch (m.type()) {
       case message_type::confirmable:
       case message_type::non_confirmable:
-        if (c.is_empty()) {
-          // Section 4.3: an empty CON is a ping, answered by RST; an empty NON is ignored.
-          if (m.type() == message_type::confirmable) send_empty(message_type::reset, m.message_id());
-          return;
-        }
-        if (c.is_reserved_class() || c.is_signal()) {
-          // Section 4.2/4.3: reject (RST for a CON; ignore a NON).
+        if (c.is_empty() || c.is_reserved_class() || c.is_signal()) {
+          // Section 4.3: an empty CON is a ping, answered by RST; section 4.2/4.3: so is a CON
+          // with a code we cannot take (rejected). A NON of either kind is ignored.
           if (m.type() == message_type::confirmable) send_empty(message_type::reset, m.message_id());
           return;
         }
@@ -314,26 +273,9 @@ class udp_session_impl final
 
   static constexpr std::size_t receive_buffer_size = 65536;
 
-  enum class exchange_kind : std::uint8_t { request, ping, separate_response, notification };
-
-  // One message we sent and whose outcome we wait for.
-  struct exchange {
-    exchange_kind kind = exchange_kind::request;
-    std::uint16_t message_id = 0;
-    coap::token token;
-    bool confirmable = true;
-    bool acknowledged = false;  // an empty ACK came: the response follows separately
-    unsigned retransmissions = 0;
-    clock::duration interval{};
-    clock::time_point deadline{};
-    bytes wire;
-    detail::handler_slot<response_signature> handler;
-    explicit exchange(const Allocator& a) : wire(rebind<std::uint8_t>(a)) {}
-  };
-  struct queued {
-    owned_message request;
-    detail::handler_slot<response_signature> handler;
-  };
+  using exchange_table = detail::udp_exchanges<Allocator, response_signature>;
+  using exchange = typename exchange_table::exchange;
+  using exchange_kind = typename exchange_table::kind;
   // Section 5.2.2: the separate response, built with `fill` in the session's memory.
   // Everything is allocated before the exchange is taken off deferred_: when the allocator
   // refuses, the handler's send() returns false and may be tried again.
@@ -353,12 +295,12 @@ class udp_session_impl final
         deferred_.erase(id);  // the handler's message cannot be sent
         return true;
       }
-      if (d.confirmable) detail::reserve_more(exchanges_, 1);
+      if (d.confirmable) exchanges_.reserve_one();
       // Nothing allocates from here on.
       next_message_id();
       deferred_.erase(id);
       if (d.confirmable) {
-        x.kind = exchange_kind::separate_response;
+        x.what = exchange_kind::separate_response;
         x.message_id = out.message_id();
         x.confirmable = true;
         begin_exchange(std::move(x));
@@ -372,18 +314,19 @@ class udp_session_impl final
   }
 
   udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
-      : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())), timer_(ctx.get_executor()),
+      : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())),
         dedup_(config.dedup_capacity, ctx.get_allocator()), notify_wire_(rebind<std::uint8_t>(ctx.get_allocator())),
-        exchanges_(rebind<exchange>(ctx.get_allocator())), queue_(rebind<queued>(ctx.get_allocator())),
+        exchanges_(ctx.get_allocator()), queue_(ctx.get_allocator()),
         receive_buffer_(rebind<std::uint8_t>(ctx.get_allocator())),
         message_id_(static_cast<std::uint16_t>(ctx.random())) {}
 
   std::uint16_t next_message_id() noexcept { return ++message_id_; }
 
-  std::size_t active_requests() const noexcept {
-    return static_cast<std::size_t>(std::count_if(exchanges_.begin(), exchanges_.end(), [](const exchange& x) {
-      return x.kind == exchange_kind::request || x.kind == exchange_kind::ping;
-    }));
+  // Queues a request (NSTART, or the handshake); error::no_memory when the entry is refused.
+  void enqueue(owned_message request, response_handler handler) {
+    if (queue_.size() >= config_.max_queued_requests) return this->fail_soon(std::move(handler), error::queue_full);
+    if (auto refused = queue_.push(std::move(request), std::move(handler)))
+      this->fail_soon(std::move(refused), error::no_memory);
   }
 
   // True when requests may go out: always without security, after the handshake with it.
@@ -413,19 +356,21 @@ class udp_session_impl final
 
   void send_request(owned_message request, response_handler handler,
                     exchange_kind kind = exchange_kind::request) {
+    const coap::token key = request.token_value();
+    if (kind == exchange_kind::ping) request.set_token(coap::token());  // a ping's key is not sent
     request.set_message_id(next_message_id());
     exchange x(ctx_.get_allocator());
     try {
       // Every allocation of the exchange happens here, before the handler moves into it.
       if (auto ec = udp_codec::encode(request, x.wire)) return this->fail_soon(std::move(handler), ec);
-      detail::reserve_more(exchanges_, 1);
+      exchanges_.reserve_one();
     } catch (const std::bad_alloc&) {
       return this->fail_soon(std::move(handler), error::no_memory);
     }
     if (x.wire.size() > max_pdu_size()) return this->fail_soon(std::move(handler), error::message_too_large);
-    x.kind = kind;
+    x.what = kind;
     x.message_id = request.message_id();
-    x.token = request.token_value();
+    x.token = key;
     x.confirmable = request.type() == message_type::confirmable;
     x.handler = std::move(handler);
     begin_exchange(std::move(x));
@@ -434,79 +379,35 @@ class udp_session_impl final
   // Section 4.2: the first transmission, and the timer for the retransmissions. The caller
   // reserved room in exchanges_: nothing here allocates from the session's allocator.
   void begin_exchange(exchange x) {
-    const auto now = clock::now();
-    if (x.confirmable) {
-      // The initial timeout is random between ACK_TIMEOUT and ACK_TIMEOUT * ACK_RANDOM_FACTOR.
-      const double factor = 1.0 + (config_.ack_random_factor - 1.0) *
-                                      (static_cast<double>(ctx_.random() >> 11) / 9007199254740992.0);
-      x.interval = std::chrono::duration_cast<clock::duration>(config_.ack_timeout * factor);
-      x.deadline = now + x.interval;
-    } else {
-      x.deadline = now + config_.response_timeout;
-    }
+    exchange_table::schedule_first(x, clock::now(), config_, [this] { return ctx_.random(); });
     send_bytes(x.wire);
-    exchanges_.push_back(std::move(x));
+    exchanges_.add(std::move(x));
     arm_timer();
   }
 
-  void arm_timer() {
-    if (exchanges_.empty() || closed_) return;
-    auto earliest = std::min_element(exchanges_.begin(), exchanges_.end(),
-                                     [](const exchange& a, const exchange& b) { return a.deadline < b.deadline; })
-                        ->deadline;
-    if (timer_armed_ && timer_deadline_ <= earliest) return;
-    timer_armed_ = true;
-    timer_deadline_ = earliest;
-    timer_.expires_at(earliest);
-    auto self = this->shared_from_this();
-    timer_.async_wait([self, earliest](const boost::system::error_code& ec) {
-      if (self->timer_deadline_ == earliest) self->timer_armed_ = false;
-      if (!ec) self->on_timer();
-      else self->arm_timer();
-    });
-  }
-
-  // Section 4.2: retransmit an unacknowledged CON with a doubled timeout, MAX_RETRANSMIT
-  // times; then give up. A NON request, or a CON answered by an empty ACK, times out after
-  // response_timeout.
+  // ---- the timer (detail::session_common's): section 4.2's retransmissions and time-outs ----
+  std::optional<clock::time_point> next_deadline() const noexcept { return exchanges_.next_deadline(); }
   void on_timer() {
     if (closed_) return;
-    const auto now = clock::now();
-    for (std::size_t i = 0; i < exchanges_.size();) {
-      exchange& x = exchanges_[i];
-      if (x.deadline > now) {
-        ++i;
-        continue;
-      }
-      if (x.confirmable && !x.acknowledged && x.retransmissions < config_.max_retransmit) {
-        ++x.retransmissions;
-        x.interval *= 2;
-        x.deadline = now + x.interval;
-        send_bytes(x.wire);
-        ++i;
-        continue;
-      }
-      finish(i, error::timeout, nullptr);
-    }
-    arm_timer();
+    exchanges_.on_deadline(
+        clock::now(), config_.max_retransmit, [this](std::span<const std::uint8_t> wire) { send_bytes(wire); },
+        [this](std::size_t i) { finish(i, error::timeout, nullptr); });
   }
 
   // Completes exchanges_[i] and starts a queued request if a slot opened.
   void finish(std::size_t i, std::error_code ec, const message_view* response) {
-    exchange x = std::move(exchanges_[i]);
-    exchanges_.erase(exchanges_.begin() + static_cast<std::ptrdiff_t>(i));
+    exchange x = exchanges_.take(i);
     if (x.handler) this->complete(x.handler.take(), ec, response);
     // RFC 7641 section 4.5: an observer that does not acknowledge a CON notification (or
     // rejects it) is gone.
-    if (x.kind == exchange_kind::notification && ec) remove_observer(x.token);
+    if (x.what == exchange_kind::notification && ec) remove_observer(x.token);
     start_queued();
   }
 
   // Queued requests (and pings: empty code) go out while NSTART allows.
   void start_queued() {
-    while (!queue_.empty() && active_requests() < std::max(config_.nstart, 1u) && !closed_ && secured()) {
-      auto q = std::move(queue_.front());
-      queue_.pop_front();
+    while (!queue_.empty() && exchanges_.active_requests() < std::max(config_.nstart, 1u) && !closed_ && secured()) {
+      auto q = queue_.pop();
       const auto kind = q.request.code().is_empty() ? exchange_kind::ping : exchange_kind::request;
       send_request(std::move(q.request), q.handler.take(), kind);
     }
@@ -529,25 +430,12 @@ class udp_session_impl final
     if (h.type == message_type::confirmable) send_empty(message_type::reset, h.message_id);
   }
 
-  std::optional<std::size_t> find_by_message_id(std::uint16_t mid) const noexcept {
-    for (std::size_t i = 0; i < exchanges_.size(); ++i)
-      if (exchanges_[i].message_id == mid) return i;
-    return std::nullopt;
-  }
-  std::optional<std::size_t> find_request_by_token(std::span<const std::uint8_t> tok) const noexcept {
-    for (std::size_t i = 0; i < exchanges_.size(); ++i) {
-      const auto& x = exchanges_[i];
-      if (x.kind == exchange_kind::request && std::ranges::equal(x.token.bytes(), tok)) return i;
-    }
-    return std::nullopt;
-  }
-
   void on_ack(const message_view& m) {
-    auto i = find_by_message_id(m.message_id());
+    auto i = exchanges_.find_by_message_id(m.message_id());
     if (!i || !exchanges_[*i].confirmable || exchanges_[*i].acknowledged) return;
     exchange& x = exchanges_[*i];
     if (m.code().is_empty()) {
-      if (x.kind == exchange_kind::request) {
+      if (x.what == exchange_kind::request) {
         // Section 5.2.2: the response will come as its own message.
         x.acknowledged = true;
         x.deadline = clock::now() + config_.response_timeout;
@@ -556,12 +444,12 @@ class udp_session_impl final
       return finish(*i, {}, nullptr);  // a separate response was acknowledged
     }
     // Section 5.3.2: a piggybacked response must carry the request's token.
-    if (x.kind != exchange_kind::request || !std::ranges::equal(x.token.bytes(), m.token())) return;
+    if (x.what != exchange_kind::request || !std::ranges::equal(x.token.bytes(), m.token())) return;
     finish(*i, {}, &m);
   }
 
   void on_reset(const message_view& m) {
-    auto i = find_by_message_id(m.message_id());
+    auto i = exchanges_.find_by_message_id(m.message_id());
     if (!i) {
       // RFC 7641 section 3.6: an RST to a NON notification ends the observation.
       if (auto o = server_.observers.find_by_message_id(m.message_id()))
@@ -569,7 +457,7 @@ class udp_session_impl final
       return;
     }
     // A ping is answered by RST: that is its success.
-    finish(*i, exchanges_[*i].kind == exchange_kind::ping ? std::error_code() : make_error_code(error::reset_by_peer),
+    finish(*i, exchanges_[*i].what == exchange_kind::ping ? std::error_code() : make_error_code(error::reset_by_peer),
            nullptr);
   }
 
@@ -577,38 +465,21 @@ class udp_session_impl final
   void on_separate_response(const message_view& m) {
     const auto now = clock::now();
     const bool con = m.type() == message_type::confirmable;
-    if (auto* seen = dedup_.find(m.message_id(), now)) {
+    if (dedup_.find(m.message_id(), now)) {
       if (con) send_empty(message_type::acknowledgement, m.message_id());
-      (void)seen;
       return;
     }
-    auto i = find_request_by_token(m.token());
-    if (!i) {
-      // RFC 7641 section 3.2/3.6: a notification of an observation of ours is acknowledged;
-      // section 5.3.2 of RFC 7252: a response to nothing of ours is rejected (RST for a CON),
-      // which also ends the peer's record of an observation we no longer want.
-      if (this->deliver_notification(m)) {
-        dedup_.insert(m.message_id(), now + (con ? config_.exchange_lifetime : non_lifetime())).status =
-            dedup_state::answered;
-        if (con) send_empty(message_type::acknowledgement, m.message_id());
-      } else {
-        send_empty(message_type::reset, m.message_id());
-      }
-      return;
-    }
-    dedup_.insert(m.message_id(), now + (con ? config_.exchange_lifetime : non_lifetime())).status =
-        dedup_state::answered;
+    // RFC 7641 section 3.2/3.6: a notification of an observation of ours is acknowledged;
+    // section 5.3.2 of RFC 7252: a response to nothing of ours is rejected (RST for a CON),
+    // which also ends the peer's record of an observation we no longer want.
+    auto i = exchanges_.find_request_by_token(m.token());
+    if (!i && !this->deliver_notification(m)) return send_empty(message_type::reset, m.message_id());
+    dedup_.insert(m.message_id(), now + exchange_table::dedup_lifetime(config_, con)).status = dedup_state::answered;
     if (con) send_empty(message_type::acknowledgement, m.message_id());
-    finish(*i, {}, &m);
+    if (i) finish(*i, {}, &m);
   }
 
   using dedup_state = typename detail::dedup_cache<Allocator>::state;
-
-  std::chrono::seconds non_lifetime() const noexcept {
-    // Section 4.8.2: NON_LIFETIME = MAX_TRANSMIT_SPAN + MAX_LATENCY (100 s).
-    return std::chrono::duration_cast<std::chrono::seconds>(config_.max_transmit_span()) +
-           std::chrono::seconds(100);
-  }
 
   // Section 4.5 then 5.7: deduplicate, then dispatch to the resources.
   void on_request(const message_view& m) {
@@ -634,7 +505,7 @@ class udp_session_impl final
   }
 
   void dispatch(const message_view& m, clock::time_point now, bool con) {
-    dedup_.insert(m.message_id(), now + (con ? config_.exchange_lifetime : non_lifetime()));
+    dedup_.insert(m.message_id(), now + exchange_table::dedup_lifetime(config_, con));
     const auto served = this->serve(m, con);
     if (served.outcome == detail::dispatch_outcome::drop) {
       forget(m.message_id(), now);
@@ -691,16 +562,12 @@ class udp_session_impl final
     notification_.set_message_id(mid);
     o.last_message_id = mid;
     o.sent_any = true;
-    bool own_in_flight = false, other_in_flight = false;
-    for (const auto& x : exchanges_) {
-      if (x.kind != exchange_kind::notification) continue;
-      (x.token == o.token ? own_in_flight : other_in_flight) = true;
-    }
+    exchange* in_flight = exchanges_.find_notification(o.token);
     // Section 4.5.2: a CON still in flight to this observer carries the newer state (a NON
     // beside it would leave the old state being retransmitted).
-    if (own_in_flight) {
+    if (in_flight) {
       con = true;
-    } else if (con && other_in_flight) {
+    } else if (con && exchanges_.other_notification_in_flight(o.token)) {
       // Section 4.5.1 (congestion control): one CON notification outstanding per peer
       // (NSTART 1), as libcoap does; this one goes NON and the observer's next one tries CON.
       con = false;
@@ -714,17 +581,16 @@ class udp_session_impl final
     }
     // Section 4.5.2: a CON notification still in flight carries the newer state from now on,
     // under the new message ID, keeping its retransmission count and timeout.
-    for (auto& x : exchanges_) {
-      if (x.kind != exchange_kind::notification || !(x.token == o.token)) continue;
-      if (udp_codec::encode(notification_, x.wire)) return false;
-      x.message_id = mid;
-      send_bytes(x.wire);
+    if (in_flight) {
+      if (udp_codec::encode(notification_, in_flight->wire)) return false;
+      in_flight->message_id = mid;
+      send_bytes(in_flight->wire);
       return true;
     }
     exchange x(ctx_.get_allocator());
     if (udp_codec::encode(notification_, x.wire) || x.wire.size() > max_pdu_size()) return false;
-    detail::reserve_more(exchanges_, 1);
-    x.kind = exchange_kind::notification;
+    exchanges_.reserve_one();
+    x.what = exchange_kind::notification;
     x.message_id = mid;
     x.token = o.token;
     x.confirmable = true;
@@ -732,19 +598,15 @@ class udp_session_impl final
     return true;
   }
 
-  bool timer_armed_ = false;
   endpoint_type sender_;
   socket_type* socket_ = nullptr;
   std::optional<socket_type> own_socket_;
-  boost::asio::steady_timer timer_;
-  clock::time_point timer_deadline_{};
   detail::dedup_cache<Allocator> dedup_;
   bytes notify_wire_;
-  std::vector<exchange, rebind<exchange>> exchanges_;
-  std::deque<queued, rebind<queued>> queue_;
+  exchange_table exchanges_;
+  detail::request_queue<owned_message, response_signature> queue_;
   bytes receive_buffer_;
   std::uint16_t message_id_;
-  std::weak_ptr<session_owner<udp_session_impl>> owner_;
   // The DTLS record layer (empty for no_sec). Last: it refers to the members above.
   [[no_unique_address]] typename Security::template channel<udp_session_impl> tls_{*this};
 };

@@ -64,6 +64,7 @@ class basic_context {
   using resource = typename resource_registry::resource;
   using event_handler =
       std::function<void(session_event, std::string_view description, std::error_code)>;
+  using session_event_handler = std::function<void(session_event, const session_ref&, std::error_code)>;
 
   explicit basic_context(executor_type ex, context_config config = {}, const Allocator& alloc = {})
       : executor_(std::move(ex)), config_(config), allocator_(alloc),
@@ -148,7 +149,12 @@ class basic_context {
   }
 
   // ---- events (coap_register_event_handler) ----
+  // Called on the context's executor for every session event, with the session's description.
   void set_event_handler(event_handler h) { events_ = std::move(h); }
+  // The same events with the session itself (as libcoap's handler gets its coap_session_t):
+  // `ref.as<coap::session<coap::udp>>()` is a handle on it. Both handlers may be set (the one
+  // above is called first); without this one, an event costs nothing more.
+  void set_session_event_handler(session_event_handler h) { session_events_ = std::move(h); }
 
   // Tokens, initial message IDs and retransmission jitter: the operating system's CSPRNG
   // (RFC 7252 section 5.3.1), buffered; no allocation, rarely a system call.
@@ -159,8 +165,10 @@ class basic_context {
   // reached through detail::context_access, not by applications.
   friend struct detail::context_access;
 
-  void emit(session_event e, std::string_view description, std::error_code ec = {}) const {
-    if (events_) events_(e, description, ec);
+  template <class Session>
+  void emit(session_event e, Session& s, std::error_code ec = {}) const {
+    if (events_) events_(e, s.description(), ec);
+    if (session_events_) session_events_(e, session_ref(s), ec);
   }
 
   // ---- used by endpoints and sessions ----
@@ -220,6 +228,7 @@ class basic_context {
   resource_registry resources_;
   std::vector<std::shared_ptr<detail::endpoint_base>, rebind<std::shared_ptr<detail::endpoint_base>>> endpoints_;
   event_handler events_;
+  session_event_handler session_events_;
   std::vector<std::pair<const void*, std::shared_ptr<void>>> security_;
   detail::os_random random_;
   std::size_t observers_ = 0;
@@ -229,9 +238,9 @@ namespace detail {
 // The door through which endpoints, sessions and security policies reach a context's
 // internals (Beast's rate_policy_access): one friend, so that applications see none of them.
 struct context_access {
-  template <class Context>
-  static void emit(const Context& c, session_event e, std::string_view description, std::error_code ec = {}) {
-    c.emit(e, description, ec);
+  template <class Context, class Session>
+  static void emit(const Context& c, session_event e, Session& s, std::error_code ec = {}) {
+    c.emit(e, s, ec);
   }
   template <class Context>
   static bool make_room_for_session(Context& c) {

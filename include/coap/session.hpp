@@ -7,6 +7,7 @@
 #include <coap/context.hpp>
 #include <coap/detail/block_client.hpp>
 #include <coap/detail/observe_client.hpp>
+#include <coap/detail/ping_operation.hpp>
 #include <coap/error.hpp>
 #include <coap/message.hpp>
 #include <coap/observation.hpp>
@@ -201,7 +202,9 @@ class session {
         token, impl_, std::move(request));
   }
   // CoAP ping: an empty CON that the peer answers with RST (section 4.3); over TCP, Ping and
-  // Pong (RFC 8323 section 5.4).
+  // Pong (RFC 8323 section 5.4). Completion and cancellation as for async_request: a cancelled
+  // ping completes with operation_aborted at once, its retransmissions stop and a late answer
+  // is dropped (detail/ping_operation.hpp).
   template <class CompletionToken>
   auto async_ping(CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, response_signature>(
@@ -211,7 +214,7 @@ class session {
           if (!erased) return;
           auto ex = impl->context().get_executor();
           boost::asio::dispatch(ex, [impl = std::move(impl), handler = std::move(*erased)]() mutable {
-            impl->start_ping(std::move(handler));
+            detail::ping_operation<impl_type>::start(impl, std::move(handler));
           });
         },
         token, impl_);

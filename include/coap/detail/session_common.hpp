@@ -2,13 +2,16 @@
 // local addresses, configuration, printable description (coap_session_str), typed
 // application data, handle count, last activity, the posting of completions (on the handler's
 // associated executor, with work tracked on it while pending: Asio's contract) and the table of
-// the client's observations (RFC 7641 section 3) that notifications are matched against.
-// A CRTP base: Derived provides close(std::error_code) and idle().
+// the client's observations (RFC 7641 section 3) that notifications are matched against, and
+// the one timer that serves every deadline of the session.
+// A CRTP base: Derived provides close(std::error_code), idle(), next_deadline() (the earliest
+// deadline, if any) and on_timer() (what is due now).
 #pragma once
 
 #include <coap/context.hpp>
 #include <coap/detail/endpoint_text.hpp>
 #include <coap/detail/handler_slot.hpp>
+#include <coap/detail/session_owner.hpp>
 #include <coap/message.hpp>
 #include <coap/message_view.hpp>
 #include <coap/session_config.hpp>
@@ -20,6 +23,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -162,6 +166,8 @@ class session_common {
   }
   std::size_t handles() const noexcept { return handles_.load(std::memory_order_acquire); }
   clock::time_point last_activity() const noexcept { return last_activity_; }
+  // The endpoint hears about the end of a server session through this.
+  void set_owner(std::weak_ptr<transports::session_owner<Derived>> owner) noexcept { owner_ = std::move(owner); }
 
   // ---- client observations (RFC 7641 section 3) ----
   // A response that no pending exchange of ours waits for: a notification of one of our
@@ -201,7 +207,8 @@ class session_common {
  protected:
   session_common(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
       : ctx_(ctx), role_(r), peer_(peer), config_(config), description_(rebind<char>(ctx.get_allocator())),
-        last_activity_(clock::now()), observations_(rebind<observation_entry>(ctx.get_allocator())) {}
+        last_activity_(clock::now()), timer_(ctx.get_executor()),
+        observations_(rebind<observation_entry>(ctx.get_allocator())) {}
 
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
 
@@ -217,11 +224,13 @@ class session_common {
     description_.assign(text, n);
   }
 
-  // Ends the session's life-cycle for observers: closed, or failed with a reason.
+  // Ends the session's life-cycle for observers (closed, or failed with a reason) and for its
+  // endpoint, which forgets a server session at once.
   void emit_closed(std::error_code why) {
     const bool normal = why == error::session_closed;
-    coap::detail::context_access::emit(ctx_, normal ? session_event::closed : session_event::failed, description_,
-              normal ? std::error_code() : why);
+    context_access::emit(ctx_, normal ? session_event::closed : session_event::failed, derived(),
+                         normal ? std::error_code() : why);
+    if (auto owner = std::exchange(owner_, {}).lock()) owner->session_closed(derived());
   }
 
   // Completions are posted, never run inline: a handler may start requests or release the
@@ -248,6 +257,22 @@ class session_common {
   }
   void fail_soon(response_handler h, std::error_code ec) {
     deliver(std::move(h), ec, owned_message{Allocator(ctx_.get_allocator())});
+  }
+
+  // One timer for every deadline of the session, armed for the earliest (never re-armed for a
+  // later one while an earlier wait is pending); after each expiry or cancellation, re-armed.
+  void arm_timer() {
+    if (closed_) return;
+    const std::optional<clock::time_point> next = derived().next_deadline();
+    if (!next || (timer_armed_ && timer_deadline_ <= *next)) return;
+    timer_armed_ = true;
+    timer_deadline_ = *next;
+    timer_.expires_at(*next);
+    timer_.async_wait([self = derived().shared_from_this(), when = *next](const boost::system::error_code& ec) {
+      if (self->timer_deadline_ == when) self->timer_armed_ = false;
+      if (!ec) self->on_timer();
+      self->arm_timer();
+    });
   }
 
  public:
@@ -296,6 +321,10 @@ class session_common {
   clock::time_point last_activity_;
   void* app_data_ = nullptr;
   const std::type_info* app_type_ = nullptr;
+  std::weak_ptr<transports::session_owner<Derived>> owner_;
+  boost::asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  clock::time_point timer_deadline_{};
 
  private:
   enum class readiness : std::uint8_t { pending, ready, failed };
