@@ -172,6 +172,22 @@ BOOST_FIXTURE_TEST_CASE(every_token_kind, fixture) {
   BOOST_REQUIRE(run_until([&] { return won.has_value(); }));
   BOOST_TEST(*won);
 
+  // The default token (deferred): co_await the operations directly.
+  std::optional<std::string> awaited;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto [e, s] = co_await coap::session<coap::udp>::async_create_client(client, uri("coap", udp_port),
+                                                                             asio::deferred);
+        coap::message m(coap::method::get);
+        m.add(coap::options::uri_path{}, "hello");
+        auto [request_error, response] = co_await s.async_request(m);
+        awaited = e || request_error ? std::string("error") : std::string(response.payload_string());
+      },
+      asio::detached);
+  BOOST_REQUIRE(run_until([&] { return awaited.has_value(); }));
+  BOOST_TEST(*awaited == "world");
+
   // deferred: nothing happens until the operation is started.
   auto op = coap::session<coap::udp>::async_create_client(client, uri("coap", udp_port), asio::deferred);
   std::optional<std::error_code> deferred_result;

@@ -15,6 +15,7 @@
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
@@ -45,8 +46,8 @@ class basic_observation {
   // One wait at a time (a second fails with error::queue_full). Cancelling the wait through
   // the handler's cancellation slot completes it with operation_aborted; the observation goes
   // on. An empty handle completes with boost::asio::error::bad_descriptor.
-  template <class CompletionToken>
-  auto async_next(CompletionToken&& token) {
+  template <class CompletionToken = boost::asio::deferred_t>
+  auto async_next(CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, next_signature>(
         [](auto handler, std::shared_ptr<state_type> state) {
           if (state) return state->start_next(handler);

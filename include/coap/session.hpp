@@ -18,6 +18,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/assert.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
@@ -185,8 +186,10 @@ class session {
   // the block-wise state) comes from the session's Allocator; the type-erased handler from
   // the handler's associated allocator (asio::bind_allocator(alloc, handler)). When either
   // refuses, the handler gets error::no_memory and the session goes on.
-  template <class CompletionToken>
-  auto async_request(message_type request, CompletionToken&& token) {
+  // The default completion token is asio::deferred: `co_await s.async_request(m)` in a
+  // coroutine, or `auto op = s.async_request(m); std::move(op)(handler);`.
+  template <class CompletionToken = boost::asio::deferred_t>
+  auto async_request(message_type request, CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, response_signature>(
         [](auto handler, std::shared_ptr<impl_type> impl, message_type request) {
           if (!impl) return fail_empty(std::move(handler));
@@ -205,8 +208,8 @@ class session {
   // Pong (RFC 8323 section 5.4). Completion and cancellation as for async_request: a cancelled
   // ping completes with operation_aborted at once, its retransmissions stop and a late answer
   // is dropped (detail/ping_operation.hpp).
-  template <class CompletionToken>
-  auto async_ping(CompletionToken&& token) {
+  template <class CompletionToken = boost::asio::deferred_t>
+  auto async_ping(CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, response_signature>(
         [](auto handler, std::shared_ptr<impl_type> impl) {
           if (!impl) return fail_empty(std::move(handler));
@@ -231,8 +234,8 @@ class session {
   // acknowledged, ordered and filtered for freshness (section 3.4), buffered up to
   // config().observation_buffer (the oldest dropped), re-registered when Max-Age passes
   // without one (section 3.3.1), and fetched whole when they carry Block2.
-  template <class CompletionToken>
-  auto async_observe(message_type request, CompletionToken&& token) {
+  template <class CompletionToken = boost::asio::deferred_t>
+  auto async_observe(message_type request, CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, observe_signature>(
         [](auto handler, std::shared_ptr<impl_type> impl, message_type request) {
           if (!impl) {
