@@ -115,6 +115,16 @@ class request {
   std::string_view peer_;
 };
 
+namespace detail {
+// How the sessions prepare a response for its handler (basic_response::bind is theirs only).
+struct response_access {
+  template <class Response, class Sink>
+  static void bind(Response& res, Sink&& sink, std::uint64_t exchange_id) {
+    res.bind(std::forward<Sink>(sink), exchange_id);
+  }
+};
+}  // namespace detail
+
 // A separate response (RFC 7252 section 5.2.2) that a handler promised with defer(): call
 // send() once, from the context's executor, when the result is ready. It holds a weak_ptr to
 // the session: no allocation (the control block is the session's, from its allocator).
@@ -186,7 +196,9 @@ class basic_response {
   void notify_confirmable() noexcept { confirmable_ = true; }
   bool confirmable_requested() const noexcept { return confirmable_; }
 
-  // Called by the session before the handler runs.
+ private:
+  // Called by the session before the handler runs (through detail::response_access).
+  friend struct detail::response_access;
   void bind(std::weak_ptr<deferred_response::sink> s, std::uint64_t exchange_id) {
     sink_ = std::move(s);
     exchange_id_ = exchange_id;
@@ -194,7 +206,6 @@ class basic_response {
     confirmable_ = false;
   }
 
- private:
   message_type& message_;
   std::weak_ptr<deferred_response::sink> sink_;
   std::uint64_t exchange_id_ = 0;

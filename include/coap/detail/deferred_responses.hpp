@@ -39,7 +39,7 @@ class deferred_responses {
   template <class Response>
   void open(Response& res, std::weak_ptr<deferred_response::sink> sink, const message_view& request,
             bool confirmable) {
-    res.bind(std::move(sink), ++last_id_);
+    response_access::bind(res, std::move(sink), ++last_id_);
     entries_.push_back(entry{last_id_, token_of(request), confirmable});
   }
   // After the handler: the entry stays only when its answer is still to come.

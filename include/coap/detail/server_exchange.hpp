@@ -276,7 +276,7 @@ std::size_t notify_session_observers(basic_context<Allocator>& ctx, server_exten
     }
     scratch.clear();
     basic_response<Allocator> res(scratch);
-    res.bind({}, 0);
+    response_access::bind(res, std::weak_ptr<deferred_response::sink>(), 0);
     notification what;
     try {
       what = build_notification(ctx, ext, o, res, sequence, description, authenticated_peer, config, blocks);
