@@ -60,7 +60,7 @@ class tcp_session_impl final
   using common::timer_;
   using server::deferred_;
   using server::forget_observers;
-  using server::notification_;
+  using server::notification;
   using server::response_;
   using server::server_;
 
@@ -223,10 +223,10 @@ class tcp_session_impl final
   // ends with the connection, Observe=1, or an error notification.
   using observer = typename server::observer;
   bool notify(observer&, bool) {
-    send_message(notification_);
+    send_message(notification());
     return true;
   }
-  void notify_gone(observer&) { send_message(notification_); }
+  void notify_gone(observer&) { send_message(notification()); }
 
   // TLS: raw bytes per read (a full record is 16 KiB plus overhead; Botan keeps partial ones).
   static constexpr std::size_t tls_read_size = 4096;

@@ -60,7 +60,7 @@ class udp_session_impl final
   using common::timer_;
   using server::deferred_;
   using server::forget_observers;
-  using server::notification_;
+  using server::notification;
   using server::remove_observer;
   using server::response_;
   using server::server_;
@@ -315,7 +315,7 @@ class udp_session_impl final
 
   udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
       : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())),
-        dedup_(config.dedup_capacity, ctx.get_allocator()), notify_wire_(rebind<std::uint8_t>(ctx.get_allocator())),
+        dedup_(config.dedup_capacity, ctx.get_allocator()),
         exchanges_(ctx.get_allocator()), queue_(ctx.get_allocator()),
         receive_buffer_(rebind<std::uint8_t>(ctx.get_allocator())),
         message_id_(static_cast<std::uint16_t>(ctx.random())) {}
@@ -556,10 +556,12 @@ class udp_session_impl final
 
   // Sends response_ (a notification for `o`) as CON or NON; true when it went out.
   bool send_notification(observer& o, bool con) {
-    notification_.set_token(o.token);
-    notification_.set_type(con ? message_type::confirmable : message_type::non_confirmable);
+    auto& buffers = server_.notifications.ensure();
+    auto& n = buffers.message;
+    n.set_token(o.token);
+    n.set_type(con ? message_type::confirmable : message_type::non_confirmable);
     const auto mid = next_message_id();
-    notification_.set_message_id(mid);
+    n.set_message_id(mid);
     o.last_message_id = mid;
     o.sent_any = true;
     exchange* in_flight = exchanges_.find_notification(o.token);
@@ -573,22 +575,22 @@ class udp_session_impl final
       con = false;
       o.since_confirmable = ctx_.config().observe_con_every ? ctx_.config().observe_con_every - 1 : 0;
     }
-    notification_.set_type(con ? message_type::confirmable : message_type::non_confirmable);
+    n.set_type(con ? message_type::confirmable : message_type::non_confirmable);
     if (!con) {
-      if (udp_codec::encode(notification_, notify_wire_) || notify_wire_.size() > max_pdu_size()) return false;
-      send_bytes(notify_wire_);
+      if (udp_codec::encode(n, buffers.wire) || buffers.wire.size() > max_pdu_size()) return false;
+      send_bytes(buffers.wire);
       return true;
     }
     // Section 4.5.2: a CON notification still in flight carries the newer state from now on,
     // under the new message ID, keeping its retransmission count and timeout.
     if (in_flight) {
-      if (udp_codec::encode(notification_, in_flight->wire)) return false;
+      if (udp_codec::encode(n, in_flight->wire)) return false;
       in_flight->message_id = mid;
       send_bytes(in_flight->wire);
       return true;
     }
     exchange x(ctx_.get_allocator());
-    if (udp_codec::encode(notification_, x.wire) || x.wire.size() > max_pdu_size()) return false;
+    if (udp_codec::encode(n, x.wire) || x.wire.size() > max_pdu_size()) return false;
     exchanges_.reserve_one();
     x.what = exchange_kind::notification;
     x.message_id = mid;
@@ -602,7 +604,6 @@ class udp_session_impl final
   socket_type* socket_ = nullptr;
   std::optional<socket_type> own_socket_;
   detail::dedup_cache<Allocator> dedup_;
-  bytes notify_wire_;
   exchange_table exchanges_;
   detail::request_queue<owned_message, response_signature> queue_;
   bytes receive_buffer_;

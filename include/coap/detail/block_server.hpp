@@ -102,12 +102,12 @@ enum class block1_step : std::uint8_t {
 
 // Statistics a test or an operator reads: every refusal is counted.
 struct block_counters {
-  std::uint64_t bodies_completed = 0;
-  std::uint64_t incomplete = 0;       // 4.08: a block missing, out of order, or of another size
-  std::uint64_t too_large = 0;        // 4.13
-  std::uint64_t bad_option = 0;       // 4.02: malformed Block1/Block2
-  std::uint64_t busy = 0;             // 5.03: more partial bodies than allowed
-  std::uint64_t expired = 0;          // partial bodies dropped after block_transfer_timeout
+  std::uint32_t bodies_completed = 0;
+  std::uint32_t incomplete = 0;       // 4.08: a block missing, out of order, or of another size
+  std::uint32_t too_large = 0;        // 4.13
+  std::uint32_t bad_option = 0;       // 4.02: malformed Block1/Block2
+  std::uint32_t busy = 0;             // 5.03: more partial bodies than allowed
+  std::uint32_t expired = 0;          // partial bodies dropped after block_transfer_timeout
 };
 
 // The partial request bodies of one session, from its allocator, bounded by

@@ -6,6 +6,7 @@
 
 #include <coap/context.hpp>
 #include <coap/detail/block_server.hpp>
+#include <coap/detail/lazy.hpp>
 #include <coap/detail/observe_server.hpp>
 #include <coap/detail/server_dispatch.hpp>
 #include <coap/resource.hpp>
@@ -42,26 +43,32 @@ struct block_context {
 // answer is gone is answered afresh (stateless); an unsafe one 4.08.
 template <class Allocator>
 struct kept_answer {
-  explicit kept_answer(const Allocator& a) : answer(a), alloc(a) {}
+  explicit kept_answer(const Allocator& a) : answer(a) {}
   std::uint64_t key = 0;  // block1_body_key of the request
   std::chrono::steady_clock::time_point expires{};
-  bool valid = false;
   basic_message<Allocator> answer;
-  Allocator alloc;
-
-  void release() noexcept {
-    valid = false;
-    answer = basic_message<Allocator>(alloc);
-  }
 };
 
-// What a server session keeps beyond its message layer: partial request bodies, the latest
-// representation sent in blocks, and observers.
+// The buffers a session notifies its observers with: apart from the response a handler is
+// filling (a handler may notify while it answers), made when the first observer registers.
+template <class Allocator>
+struct notification_buffers {
+  using bytes = std::vector<std::uint8_t, typename std::allocator_traits<Allocator>::template rebind_alloc<std::uint8_t>>;
+  explicit notification_buffers(const Allocator& a) : message(a), wire(typename bytes::allocator_type(a)) {}
+  basic_message<Allocator> message;
+  bytes wire;  // a NON notification's encoding (UDP)
+};
+
+// What a server session keeps beyond its message layer: observers and refusal counters
+// inline; partial request bodies, the latest representation sent in blocks and the
+// notification buffers made on first use (detail/lazy.hpp), so that a session that never
+// sees them pays three pointers.
 template <class Allocator>
 struct server_extensions {
-  explicit server_extensions(const Allocator& a) : block1(a), kept(a), observers(a) {}
-  block1_assembler<Allocator> block1;
-  kept_answer<Allocator> kept;
+  explicit server_extensions(const Allocator& a) : block1(a), kept(a), notifications(a), observers(a) {}
+  lazy<block1_assembler<Allocator>, Allocator> block1;
+  lazy<kept_answer<Allocator>, Allocator> kept;
+  lazy<notification_buffers<Allocator>, Allocator> notifications;
   observer_list<Allocator> observers;
   block_counters counters;
 };
@@ -73,22 +80,27 @@ inline bool is_safe(method m) noexcept { return m == method::get || m == method:
 template <class Allocator, class Message>
 void keep_answer(kept_answer<Allocator>& kept, const message_view& request, const Message& response,
                  const session_config& config, std::chrono::steady_clock::time_point now) {
-  kept.valid = false;
   kept.answer.assign_message(response);
   kept.key = block1_body_key(request);
   std::chrono::steady_clock::duration life = config.block_transfer_timeout;
   if (auto max_age = response.find(option_number::max_age))
     life = std::min<std::chrono::steady_clock::duration>(life, std::chrono::seconds(max_age->as_uint()));
   kept.expires = now + life;
-  kept.valid = true;
 }
 
 // A later block from the kept answer, into `response`; false when no kept answer fits.
 template <class Allocator, class Message>
-bool serve_kept(kept_answer<Allocator>& kept, const message_view& request, Message& response, block_context blocks,
-                const session_config& config, block_counters& counters, std::chrono::steady_clock::time_point now) {
-  if (!kept.valid || kept.expires < now || kept.key != block1_body_key(request)) return false;
-  const auto& whole = kept.answer;
+bool serve_kept(lazy<kept_answer<Allocator>, Allocator>& slot, const message_view& request, Message& response,
+                block_context blocks, const session_config& config, block_counters& counters,
+                std::chrono::steady_clock::time_point now) {
+  auto* kept = slot.get();
+  if (!kept) return false;
+  if (kept->expires < now) {
+    slot.reset();
+    return false;
+  }
+  if (kept->key != block1_body_key(request)) return false;
+  const auto& whole = kept->answer;
   const auto total = whole.payload().size();
   const auto plan = plan_block2(request, total, payload_room(whole, blocks.max_pdu), config.block_szx, blocks.bert);
   if (plan.kind == block2_plan_kind::malformed || plan.kind == block2_plan_kind::past_the_end) {
@@ -101,7 +113,7 @@ bool serve_kept(kept_answer<Allocator>& kept, const message_view& request, Messa
     if (!describes_one_block(o.number())) response.add_option(o.number(), o.value());
   add_block2_options(request, response, plan, total);
   response.set_payload(whole.payload().subspan(plan.offset, plan.length));
-  if (!plan.value.more) kept.release();
+  if (!plan.value.more) slot.reset();  // the last block: its memory goes back
   return true;
 }
 
@@ -116,9 +128,9 @@ void answer_in_blocks(server_extensions<Allocator>& ext, const message_view& req
   if (response.code().code_class() == 2 && response.payload().size() > room) {
     if (!response.find(option_number::etag)) response.add_option(option_number::etag, body_etag(response.payload()));
     try {
-      keep_answer(ext.kept, request, response, config, now);
+      keep_answer(ext.kept.ensure(), request, response, config, now);
     } catch (const std::bad_alloc&) {
-      ext.kept.release();
+      ext.kept.reset();
       if (unsafe) throw;  // a safe method's later blocks are made afresh instead
     }
   }
@@ -200,9 +212,9 @@ dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<
   message_view view = m;
   // RFC 7252 section 5.4.1: a request with an unrecognized critical option is not processed
   // (dispatch_request answers 4.02, or drops a NON): its blocks are not collected first.
-  const auto step = unrecognized_critical_option(m)
+  const auto step = unrecognized_critical_option(m) || !m.find(option_number::block1)
                         ? block1_step::none
-                        : ext.block1.on_request(m, response, config, blocks.bert, ext.counters, now);
+                        : ext.block1.ensure().on_request(m, response, config, blocks.bert, ext.counters, now);
   switch (step) {
     case block1_step::none: break;
     case block1_step::continue_:
@@ -210,12 +222,15 @@ dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<
     case block1_step::complete:
       // The handler sees the last block's options and the whole body.
       view = message_view(message_view::parts{m.type(), m.code(), m.message_id(), m.token(), m.encoded_options(),
-                                              ext.block1.body()});
+                                              ext.block1.get()->body()});
       break;
   }
   const request req(view, description, authenticated_peer);
   const auto outcome = dispatch_request(ctx.resources(), req, res);
-  ext.block1.release_completed();
+  if (auto* b = ext.block1.get()) {
+    b->release_completed();
+    if (b->partial_bodies() == 0) ext.block1.reset();  // nothing partial left: its memory goes back
+  }
   if (outcome == dispatch_outcome::drop || res.deferred()) return outcome;
   observe_request(ctx, ext, req, res);
   answer_in_blocks(ext, view, response, blocks, config, !is_safe(verb), now);

@@ -4,8 +4,8 @@
 // transport adds only its message layer. Derived (a friend) provides
 //   send_deferred_as(id, fill)        sends a separate response that fill(owned_message&) writes
 //   blocks()                          the block_context (max PDU size, BERT)
-//   notify(observer&, handler_asked)  sends notification_ to one observer; true when it went
-//   notify_gone(observer&)            sends notification_ (a final 4.04) to one observer
+//   notify(observer&, handler_asked)  sends notification() to one observer; true when it went
+//   notify_gone(observer&)            sends notification() (a final 4.04) to one observer
 // and session_common's ctx_, config_ and closed_.
 #pragma once
 
@@ -47,21 +47,27 @@ class server_side : public deferred_response::sink {
   // ---- RFC 7641 section 4: notifications to this session's observers ----
   std::size_t notify_observers(std::uint64_t resource_id) {
     Derived& d = derived();
-    return notify_session_observers(d.ctx_, server_, resource_id, notification_, d.description(),
+    if (server_.observers.empty()) return 0;
+    return notify_session_observers(d.ctx_, server_, resource_id, notification(), d.description(),
                                     d.security_channel().authenticated_peer(), d.config_, d.blocks(), d.closed_,
                                     [&](observer& o, bool handler_asked) { return d.notify(o, handler_asked); });
   }
   // Section 4.2: the resource is gone; its observers hear 4.04 and are removed.
   void resource_removed(std::uint64_t resource_id) {
     Derived& d = derived();
-    end_observers_of(d.ctx_, server_, resource_id, notification_, d.closed_, [&](observer& o) { d.notify_gone(o); });
+    if (server_.observers.empty()) return;
+    end_observers_of(d.ctx_, server_, resource_id, notification(), d.closed_, [&](observer& o) { d.notify_gone(o); });
   }
   // Counters of block-wise refusals (tests, operators).
   const coap::detail::block_counters& block_counters() const noexcept { return server_.counters; }
   std::size_t observer_count() const noexcept { return server_.observers.size(); }
 
  protected:
-  explicit server_side(const Allocator& a) : server_(a), deferred_(a), response_(a), notification_(a) {}
+  explicit server_side(const Allocator& a) : server_(a), deferred_(a), response_(a) {}
+
+  // The notification being sent (its buffers are made when the first notification goes: a
+  // session has observers by then). Throws bad_alloc when the allocator refuses.
+  basic_message<Allocator>& notification() { return server_.notifications.ensure().message; }
 
   struct served {
     dispatch_outcome outcome;
@@ -114,7 +120,6 @@ class server_side : public deferred_response::sink {
   server_extensions<Allocator> server_;
   deferred_responses<Allocator> deferred_;
   basic_message<Allocator> response_;
-  basic_message<Allocator> notification_;  // apart from response_: a handler may notify while it answers
 
  private:
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
