@@ -11,6 +11,7 @@
 #include <coap/tcp_codec.hpp>
 
 #include <boost/asio.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 
 #include "support/tcp_frames.hpp"
 #include "support/run_until.hpp"
@@ -215,6 +216,39 @@ BOOST_AUTO_TEST_CASE(csm_timeout) {
   auto peer = srv.accept(*this);
   auto out = request(s, get("x"));
   BOOST_TEST((out.ec == coap::error::csm_timeout));
+}
+
+// Issue 11 item 1: a Ping cancelled through its handler's slot completes with
+// operation_aborted at once; the Pong that comes later is dropped, and the connection goes on.
+BOOST_AUTO_TEST_CASE(ping_cancelled_through_its_slot) {
+  raw_server srv(io);
+  auto s = connect(srv.port());
+  auto peer = srv.accept(*this);
+  peer.send(csm());
+  asio::cancellation_signal signal;
+  outcome out;
+  int completions = 0;
+  s.async_ping(asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec, coap::message) {
+    out.ec = ec;
+    out.done = true;
+    ++completions;
+  }));
+  // Our CSM, then the Ping (queued until the peer's CSM was in).
+  std::optional<coap::message> ping;
+  for (int i = 0; i < 3 && !ping; ++i)
+    if (auto m = peer.next(*this); m && m->code() == coap::code(coap::signal_code::ping)) ping = std::move(m);
+  BOOST_TEST_REQUIRE(ping.has_value());
+  signal.emit(asio::cancellation_type::terminal);
+  BOOST_TEST(run_until([&] { return out.done; }));
+  BOOST_TEST((out.ec == std::error_code(boost::system::error_code(asio::error::operation_aborted))), out.ec.message());
+  // The late Pong matches nothing.
+  coap::message pong(coap::code(coap::signal_code::pong));
+  pong.set_token(ping->token_value());
+  peer.send(frame(pong));
+  io.run_for(50ms);
+  io.restart();
+  BOOST_TEST(completions == 1);
+  BOOST_TEST(s.is_open());
 }
 
 BOOST_AUTO_TEST_CASE(ping_pong_both_ways) {
