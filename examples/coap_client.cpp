@@ -69,6 +69,8 @@ struct request_spec {
   std::optional<std::string> output;            // -o
   bool newline_each = false;                    // -w
   int verbosity = 3;
+  // -P: the request goes to this proxy with Proxy-Uri = the URI (RFC 7252 section 5.7.2).
+  std::optional<std::string> proxy_uri;
 };
 
 // libcoap's security flags: -u/-k (PSK), -c/-j/-C/-R/-n (certificates).
@@ -471,7 +473,9 @@ exit_status exchange(const request_spec& spec, const coap::uri& u, const securit
   // Section 5.3.1: the library picks a random token; ours is chosen here so that -v shows it.
   request.set_token(spec.token ? *spec.token : coap::token::from_uint(ctx.random(), 8));
   // Section 6.4 step 5: a Uri-Host only for a name; the port is the destination's own.
-  coap::add_uri_options(request, u, u.host_kind == coap::host_kind::name);
+  // With -P, the whole URI goes as Proxy-Uri and `u` is the proxy (section 5.10.2).
+  if (spec.proxy_uri) request.add(coap::options::proxy_uri{}, *spec.proxy_uri);
+  else coap::add_uri_options(request, u, u.host_kind == coap::host_kind::name);
   if (spec.format) request.set_content_format(*spec.format);
   // RFC 7959 section 2.4: as libcoap, a GET or FETCH says the block size it wants (NUM 0: the
   // whole body in such blocks) or the one block it wants (NUM above 0).
@@ -548,7 +552,7 @@ void usage(std::ostream& out, const po::options_description& visible) {
   out << "Usage: coap-client [-m method] [-e text | -f file] [-t type] [-N] [-T token]\n"
          "                   [-b [num,]size] [-s duration] [-o file] [-w]\n"
          "                   [-u identity -k key] [-c cert -j key] [-C ca] [-R roots] [-n]\n"
-         "                   [-B seconds] [-v num] URI\n"
+         "                   [-B seconds] [-v num] [-P scheme://address[:port]] URI\n"
          "  URI is coap://, coap+tcp://, coaps:// (DTLS) or coaps+tcp:// (TLS) host[:port]/path?query\n"
          "  (IPv6 literals in brackets). coaps with -u/-k uses PSK, otherwise certificates.\n\n"
       << visible;
@@ -581,7 +585,9 @@ int main(int argc, char** argv) {
       (",j", po::value<std::string>(), "private key of the certificate (PEM or DER: PKCS #8, SEC 1 or PKCS #1)")
       (",C", po::value<std::string>(), "CA (PEM) the server's certificate must chain to; it must also name the URI's host")
       (",R", po::value<std::string>(), "trusted root CAs (PEM); a self-signed server is accepted")
-      (",n", po::bool_switch(), "do not verify the server's certificate");
+      (",n", po::bool_switch(), "do not verify the server's certificate")
+      (",P", po::value<std::string>(), "scheme://address[:port]: send the request through this CoAP proxy "
+       "(the URI goes as Proxy-Uri; security flags then apply to the proxy)");
   po::options_description all;
   all.add(visible).add_options()("uri", po::value<std::string>());
   po::positional_options_description positional;
@@ -677,6 +683,17 @@ int main(int argc, char** argv) {
   if (auto ec = coap::parse_uri(text, u)) {
     std::cerr << "coap-client: invalid CoAP URI '" << text << "': " << ec.message() << '\n';
     return failure;
+  }
+  if (vm.count("-P")) {
+    // libcoap's -P: connect to the proxy, name the target in Proxy-Uri.
+    const auto& proxy_text = vm["-P"].as<std::string>();
+    coap::uri proxy;
+    if (auto ec = coap::parse_uri(proxy_text, proxy)) {
+      std::cerr << "coap-client: invalid proxy URI '" << proxy_text << "': " << ec.message() << '\n';
+      return failure;
+    }
+    spec.proxy_uri = text;
+    u = std::move(proxy);
   }
   security_spec sec;
   auto text_of = [&](const char* flag) -> std::optional<std::string> {

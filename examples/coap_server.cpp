@@ -8,6 +8,7 @@
 //   /counter   GET: the count; POST: one more, then the count (2.04 Changed)
 //   other      PUT creates (2.01) or replaces (2.04); GET returns it; DELETE removes it (2.02)
 #include <coap/context.hpp>
+#include <coap/proxy.hpp>
 #include <coap/resource.hpp>
 #include <coap/security/pki.hpp>
 #include <coap/security/psk.hpp>
@@ -302,7 +303,36 @@ secure_mode set_up_security(coap::context& ctx, const po::variables_map& vm) {
 
 }  // namespace
 
+// -P (docs/proxy.md): "scheme://address[:port],name1,name2" as libcoap's: the next-hop proxy
+// (empty before the first comma: forward to the Proxy-Uri's own target), then the names this
+// server is known by. A bare -P is "," (forward directly, no names).
+using cli_proxy = coap::proxy<coap::session<coap::udp>, coap::session<coap::tcp>>;
+bool set_up_proxy(cli_proxy& proxy, const std::string& spec, std::string& error) {
+  const auto comma = spec.find(',');
+  const std::string next_hop = spec.substr(0, comma);
+  if (!next_hop.empty())
+    if (auto ec = proxy.set_next_hop(next_hop)) {
+      error = "-P: next hop '" + next_hop + "': " + ec.message() + " (coap:// or coap+tcp://)";
+      return false;
+    }
+  for (std::size_t start = comma; start != std::string::npos && start < spec.size();) {
+    const auto end = spec.find(',', start + 1);
+    const auto name = spec.substr(start + 1, end == std::string::npos ? std::string::npos : end - start - 1);
+    if (!name.empty()) proxy.add_name(name);
+    start = end;
+  }
+  return true;
+}
+
 int main(int argc, char** argv) {
+  // libcoap's -P takes a value; ours may stand alone (forward to the Proxy-Uri's target).
+  std::vector<char*> args(argv, argv + argc);
+  static char direct[] = ",";
+  for (std::size_t i = 1; i < args.size(); ++i)
+    if (std::string_view(args[i]) == "-P" && (i + 1 == args.size() || args[i + 1][0] == '-'))
+      args.insert(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, direct);
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   po::options_description visible("Options");
   visible.add_options()
       ("help", "show this help")
@@ -317,7 +347,12 @@ int main(int argc, char** argv) {
       (",R", po::value<std::string>(), "trusted root CAs (PEM); self-signed clients are accepted")
       (",n", po::bool_switch(), "do not verify client certificates")
       (",b", po::value<unsigned>(), "largest block size for block-wise transfers (16..1024, a power of two)")
-      (",v", po::value<int>()->default_value(3), "verbosity; 6 shows the listening addresses, 7 the requests");
+      (",v", po::value<int>()->default_value(3), "verbosity; 6 shows the listening addresses, 7 the requests")
+      (",P", po::value<std::string>(), "[scheme://address[:port]],[name1[,name2..]]: act as a forward proxy "
+       "(RFC 7252 section 5.7.2) for coap and coap+tcp targets: through the next-hop proxy when one is given, "
+       "else directly to the Proxy-Uri's target; requests naming one of the names are served here. "
+       "Alone: forward directly. Any target unless -H restricts them")
+      (",H", po::value<std::string>(), "host[,host..]: the only target hosts -P forwards to (others: 4.03)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, visible), vm);
@@ -328,7 +363,7 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << "Usage: coap-server [-A address] [-p port] [-k key [-h hint]] [-c cert -j key [-C ca] [-R roots] [-n]]\n"
-                 "                   [-b max_block_size] [-v num]\n"
+                 "                   [-b max_block_size] [-v num] [-P [scheme://address[:port]],[name1[,name2..]] [-H host[,host..]]]\n"
               << visible;
     return 0;
   }
@@ -389,11 +424,40 @@ int main(int argc, char** argv) {
   if (listening == 0 || verbosity >= warning_level) std::cerr << failures;
   if (listening == 0) return 1;
 
+  // Declared after the context: the proxy goes first.
+  std::optional<cli_proxy> proxy;
+  if (vm.count("-P")) {
+    coap::proxy_policy policy = coap::proxy_policy::allow_all();
+    if (vm.count("-H")) {
+      policy = coap::proxy_policy();
+      const auto& hosts = vm["-H"].as<std::string>();
+      for (std::size_t start = 0; start <= hosts.size();) {
+        auto end = hosts.find(',', start);
+        if (end == std::string::npos) end = hosts.size();
+        if (end > start) policy.allow_host(std::string_view(hosts).substr(start, end - start));
+        start = end + 1;
+      }
+    }
+    proxy.emplace(std::move(policy));
+    std::string error;
+    if (!set_up_proxy(*proxy, vm["-P"].as<std::string>(), error)) {
+      std::cerr << "coap-server: " << error << '\n';
+      return 1;
+    }
+    if (verbosity >= warning_level)
+      proxy->set_logger([](std::string_view line) { std::cerr << "coap-server: proxy: " << line << '\n'; });
+    proxy->install(ctx);
+  } else if (vm.count("-H")) {
+    std::cerr << "coap-server: -H restricts -P; give -P too\n";
+    return 1;
+  }
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& e, int signal) {
     if (e) return;
     if (verbosity >= info_level) std::cerr << "coap-server: signal " << signal << ", stopping\n";
     app.stop();
+    proxy.reset();  // its upstream sessions close
     ctx.stop();
   });
   io.run();

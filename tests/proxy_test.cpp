@@ -1,0 +1,431 @@
+// RFC 7252 sections 5.6 and 5.7, RFC 8768: coap::proxy on real loopback sockets. Origin
+// servers are coap::contexts, the proxy another, the client a session to the proxy.
+#include <coap/proxy.hpp>
+
+#define BOOST_TEST_MODULE proxy
+#include <boost/test/unit_test.hpp>
+
+#include <coap/security/psk.hpp>
+#include <coap/session.hpp>
+#include <coap/transports/tcp.hpp>
+#include <coap/transports/udp.hpp>
+
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+const auto loopback = asio::ip::make_address("127.0.0.1");
+const std::vector<std::uint8_t> psk_key = {'s', 'e', 'c', 'r', 'e', 't'};
+
+using udp_session = coap::session<coap::udp>;
+using tcp_session = coap::session<coap::tcp>;
+using dtls_session = coap::session<coap::udp, coap::psk>;
+using test_proxy = coap::proxy<udp_session, tcp_session, dtls_session>;
+
+std::string body_of(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 64) % 26);
+  return s;
+}
+
+coap::proxy_config quick_config() {
+  coap::proxy_config c;
+  c.upstream.ack_timeout = 100ms;
+  c.upstream.ack_random_factor = 1.0;
+  c.upstream.max_retransmit = 1;
+  c.upstream.connect_timeout = 1s;
+  c.upstream.csm_timeout = 1s;
+  c.upstream_timeout = 3s;
+  return c;
+}
+
+// An origin with counted resources on UDP, TCP and DTLS-PSK.
+struct origin {
+  coap::context ctx;
+  std::uint16_t udp_port = 0, tcp_port = 0, dtls_port = 0;
+  int hits = 0;
+  std::optional<std::uint32_t> last_hop_limit;
+  std::uint32_t max_age = 60;
+  int validations = 0;
+
+  explicit origin(asio::io_context& io) : ctx(io.get_executor()) {
+    ctx.add_resource("hello").on(coap::method::get, [this](const coap::request& r, coap::basic_response<>& res) {
+      ++hits;
+      last_hop_limit.reset();
+      if (auto h = r.message().find(coap::option_number::hop_limit)) last_hop_limit = h->as_uint();
+      res.set(coap::response_code::content, "world", coap::content_format::text_plain);
+      res.message().add_uint_option(static_cast<std::uint16_t>(coap::option_number::max_age), max_age);
+    });
+    ctx.add_resource("tagged").on(coap::method::get, [this](const coap::request& r, coap::basic_response<>& res) {
+      ++hits;
+      static const std::uint8_t tag[] = {1, 2, 3, 4};
+      res.message().add_uint_option(static_cast<std::uint16_t>(coap::option_number::max_age), max_age);
+      if (auto e = r.message().find(coap::option_number::etag);
+          e && std::equal(e->value().begin(), e->value().end(), std::begin(tag), std::end(tag))) {
+        ++validations;
+        res.set_code(coap::response_code::valid);
+        res.message().add_option(coap::option_number::etag, tag);
+        return;
+      }
+      res.message().add_option(coap::option_number::etag, tag);
+      res.set(coap::response_code::content, "tagged body");
+    });
+    ctx.add_resource("big").on(coap::method::get, [this](const coap::request&, coap::basic_response<>& res) {
+      ++hits;
+      res.set(coap::response_code::content, body_of(5000));
+    });
+    ctx.add_resource("echo").on(coap::method::put, [this](const coap::request& r, coap::basic_response<>& res) {
+      ++hits;
+      res.set(coap::response_code::changed, std::string("got ") + std::to_string(r.payload().size()));
+    });
+    coap::security::psk_server_config psk;
+    psk.key = psk_key;
+    BOOST_TEST_REQUIRE(!coap::security::set_psk(ctx, psk));
+    BOOST_TEST_REQUIRE(!ctx.add_endpoint<coap::udp>(loopback, 0, &udp_port));
+    BOOST_TEST_REQUIRE(!ctx.add_endpoint<coap::tcp>(loopback, 0, &tcp_port));
+    BOOST_TEST_REQUIRE(!(ctx.add_endpoint<coap::udp, coap::psk>(loopback, 0, &dtls_port)));
+  }
+};
+
+struct fixture {
+  asio::io_context io;
+  origin server{io};
+  coap::context proxy_ctx{io.get_executor()};
+  coap::context client_ctx{io.get_executor()};
+  std::uint16_t proxy_port = 0;
+  std::optional<test_proxy> proxy;
+  udp_session client;
+
+  explicit fixture(coap::proxy_policy policy = coap::proxy_policy::allow({"127.0.0.1"}),
+                   coap::proxy_config config = quick_config()) {
+    BOOST_TEST_REQUIRE(!proxy_ctx.add_endpoint<coap::udp>(loopback, 0, &proxy_port));
+    proxy.emplace(std::move(policy), config);
+    proxy->install(proxy_ctx);
+    coap::security::psk_client_config psk;
+    psk.identity = "proxy";
+    psk.key = psk_key;
+    proxy->set_upstream_security<dtls_session>(psk);
+    std::error_code ec;
+    client = udp_session::create_client(client_ctx, asio::ip::udp::endpoint(loopback, proxy_port), ec);
+    BOOST_TEST_REQUIRE(!ec);
+  }
+
+  template <class Done>
+  bool run_until(Done done, std::chrono::milliseconds limit = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      io.run_for(5ms);
+      io.restart();
+    }
+    return done();
+  }
+
+  std::string target(std::string_view scheme, std::uint16_t port, std::string_view path) const {
+    return std::string(scheme) + "://127.0.0.1:" + std::to_string(port) + "/" + std::string(path);
+  }
+
+  // A request through the proxy; the response (or nothing when the client gave up).
+  std::optional<coap::message> ask(coap::message m) {
+    std::optional<coap::message> out;
+    bool done = false;
+    client.async_request(std::move(m), [&](std::error_code ec, coap::message r) {
+      done = true;
+      if (!ec) out = std::move(r);
+    });
+    BOOST_TEST_REQUIRE(run_until([&] { return done; }, 15s));
+    return out;
+  }
+  std::optional<coap::message> get_via(const std::string& proxy_uri, std::optional<std::uint32_t> hop_limit = {}) {
+    coap::message m(coap::method::get);
+    m.add(coap::options::proxy_uri{}, proxy_uri);
+    if (hop_limit) m.add(coap::options::hop_limit{}, *hop_limit);
+    return ask(std::move(m));
+  }
+};
+
+std::string code_of(const std::optional<coap::message>& m) { return m ? coap::to_string(m->code()) : "none"; }
+std::string code_of(const coap::message& m) { return coap::to_string(m.code()); }
+std::string str(coap::response_code c) { return coap::to_string(coap::code(c)); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(scheme_to_session_type_at_compile_time) {
+  static_assert(test_proxy::serves<udp_session>(coap::scheme::coap));
+  static_assert(test_proxy::serves<tcp_session>(coap::scheme::coap_tcp));
+  static_assert(test_proxy::serves<dtls_session>(coap::scheme::coaps));
+  static_assert(!test_proxy::supports(coap::scheme::coaps_tcp));
+  static_assert(coap::proxy<udp_session>::supports(coap::scheme::coap));
+  static_assert(!coap::proxy<udp_session>::supports(coap::scheme::coap_tcp));
+}
+
+BOOST_AUTO_TEST_CASE(forward_get_coap_to_coap) {
+  fixture f;
+  auto r = f.get_via(f.target("coap", f.server.udp_port, "hello"));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(code_of(*r) == str(coap::response_code::content));
+  BOOST_TEST(r->payload_string() == "world");
+  BOOST_TEST(f.server.hits == 1);
+  // RFC 8768: added with 16 when absent.
+  BOOST_TEST(f.server.last_hop_limit.value_or(0) == 16u);
+  BOOST_TEST(f.proxy->counters().forwarded == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(forward_with_proxy_scheme_and_uri_options) {
+  fixture f;
+  coap::message m(coap::method::get);
+  m.add(coap::options::uri_host{}, "127.0.0.1");
+  m.add(coap::options::uri_port{}, f.server.tcp_port);
+  m.add(coap::options::uri_path{}, "hello");
+  m.add(coap::options::proxy_scheme{}, "coap+tcp");
+  auto r = f.ask(std::move(m));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->payload_string() == "world");
+  BOOST_TEST(f.server.hits == 1);
+}
+
+BOOST_AUTO_TEST_CASE(forward_coap_to_coap_tcp_reuses_the_session) {
+  fixture f;
+  f.proxy_ctx.config().session = {};
+  for (int i = 0; i < 3; ++i) {
+    f.proxy->clear_cache();
+    auto r = f.get_via(f.target("coap+tcp", f.server.tcp_port, "hello"));
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->payload_string() == "world");
+  }
+  BOOST_TEST(f.server.hits == 3);
+  BOOST_TEST(f.proxy->counters().sessions_created == 1u);
+  BOOST_TEST(f.proxy->upstream_session_count() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(forward_coap_to_coaps_psk) {
+  fixture f;
+  auto r = f.get_via(f.target("coaps", f.server.dtls_port, "hello"));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(code_of(*r) == str(coap::response_code::content));
+  BOOST_TEST(r->payload_string() == "world");
+}
+
+BOOST_AUTO_TEST_CASE(unsupported_scheme_is_5_05) {
+  fixture f(coap::proxy_policy::allow_all());
+  auto r = f.get_via("coaps+tcp://127.0.0.1:1/hello");
+  BOOST_TEST(code_of(r) == str(coap::response_code::proxying_not_supported));
+  BOOST_TEST(f.proxy->counters().forwarded == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(block_wise_body_through_the_proxy) {
+  fixture f;
+  auto r = f.get_via(f.target("coap", f.server.udp_port, "big"));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(code_of(*r) == str(coap::response_code::content));
+  BOOST_TEST(r->payload_string() == body_of(5000));
+  // Upstream fetched it once; the later blocks came from the proxy.
+  BOOST_TEST(f.server.hits == 1);
+
+  // An upload: Block1 on both legs.
+  coap::message put(coap::method::put);
+  put.add(coap::options::proxy_uri{}, f.target("coap+tcp", f.server.tcp_port, "echo"));
+  put.set_payload(body_of(3000));
+  auto p = f.ask(std::move(put));
+  BOOST_TEST_REQUIRE(p.has_value());
+  BOOST_TEST(code_of(*p) == str(coap::response_code::changed));
+  BOOST_TEST(p->payload_string() == "got 3000");
+}
+
+BOOST_AUTO_TEST_CASE(hop_limit_is_decremented_and_reaches_zero) {
+  fixture f;
+  auto r = f.get_via(f.target("coap", f.server.udp_port, "hello"), 5);
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(f.server.last_hop_limit.value_or(0) == 4u);
+  auto stopped = f.get_via(f.target("coap", f.server.udp_port, "hello"), 1);
+  BOOST_TEST(code_of(stopped) == str(coap::response_code::hop_limit_reached));
+  BOOST_TEST(f.server.hits == 1);
+  BOOST_TEST(f.proxy->counters().hop_limit_reached == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(default_policy_refuses_everything) {
+  fixture f{coap::proxy_policy()};
+  auto r = f.get_via(f.target("coap", f.server.udp_port, "hello"));
+  BOOST_TEST(code_of(r) == str(coap::response_code::proxying_not_supported));
+  BOOST_TEST(f.server.hits == 0);
+  BOOST_TEST(f.proxy->counters().refused == 1u);
+  BOOST_TEST(f.proxy->upstream_session_count() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(unlisted_host_and_scheme_are_refused_without_upstream_traffic) {
+  auto policy = coap::proxy_policy::allow({"192.0.2.1"});
+  fixture f{policy};
+  std::vector<std::string> lines;
+  f.proxy->set_logger([&](std::string_view l) { lines.emplace_back(l); });
+  auto r = f.get_via(f.target("coap", f.server.udp_port, "hello"));
+  BOOST_TEST(code_of(r) == str(coap::response_code::forbidden));
+
+  auto only_tcp = coap::proxy_policy::allow({"127.0.0.1"});
+  only_tcp.only({coap::scheme::coap_tcp});
+  fixture g{only_tcp};
+  auto s = g.get_via(g.target("coap", g.server.udp_port, "hello"));
+  BOOST_TEST(code_of(s) == str(coap::response_code::proxying_not_supported));
+  BOOST_TEST(f.server.hits == 0);
+  BOOST_TEST(g.server.hits == 0);
+  BOOST_TEST(f.proxy->counters().forwarded == 0u);
+  BOOST_TEST(g.proxy->counters().refused == 1u);
+  BOOST_TEST(lines.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(cache_hit_costs_no_upstream_request) {
+  fixture f;
+  auto a = f.get_via(f.target("coap", f.server.udp_port, "hello"));
+  auto b = f.get_via(f.target("coap", f.server.udp_port, "hello"));
+  BOOST_TEST_REQUIRE(b.has_value());
+  BOOST_TEST(b->payload_string() == "world");
+  BOOST_TEST(f.server.hits == 1);
+  BOOST_TEST(f.proxy->counters().cache_hits == 1u);
+  const auto max_age = b->get(coap::options::max_age{});
+  BOOST_TEST(max_age.value_or(99) <= 60u);
+  // Another form of the same target (Proxy-Scheme + Uri-*) shares the entry.
+  coap::message m(coap::method::get);
+  m.add(coap::options::uri_host{}, "127.0.0.1");
+  m.add(coap::options::uri_port{}, f.server.udp_port);
+  m.add(coap::options::uri_path{}, "hello");
+  m.add(coap::options::proxy_scheme{}, "coap");
+  auto c = f.ask(std::move(m));
+  BOOST_TEST(f.server.hits == 1);
+  BOOST_TEST(f.proxy->counters().cache_hits == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(max_age_expiry_and_etag_revalidation) {
+  fixture f;
+  f.server.max_age = 1;
+  auto a = f.get_via(f.target("coap", f.server.udp_port, "hello"));
+  BOOST_TEST_REQUIRE(a.has_value());
+  f.get_via(f.target("coap", f.server.udp_port, "hello"));
+  BOOST_TEST(f.server.hits == 1);
+  f.run_until([] { return false; }, 1100ms);
+  auto c = f.get_via(f.target("coap", f.server.udp_port, "hello"));
+  BOOST_TEST(f.server.hits == 2);  // stale: fetched again
+
+  // With an ETag: a stale entry is validated, and 2.03 makes it fresh again.
+  auto t1 = f.get_via(f.target("coap", f.server.udp_port, "tagged"));
+  BOOST_TEST_REQUIRE(t1.has_value());
+  BOOST_TEST(t1->payload_string() == "tagged body");
+  f.run_until([] { return false; }, 1100ms);
+  auto t2 = f.get_via(f.target("coap", f.server.udp_port, "tagged"));
+  BOOST_TEST_REQUIRE(t2.has_value());
+  BOOST_TEST(code_of(*t2) == str(coap::response_code::content));
+  BOOST_TEST(t2->payload_string() == "tagged body");
+  BOOST_TEST(f.server.validations == 1);
+  BOOST_TEST(f.proxy->counters().revalidated == 1u);
+  auto t3 = f.get_via(f.target("coap", f.server.udp_port, "tagged"));
+  BOOST_TEST(f.server.validations == 1);  // fresh again: from the cache
+}
+
+BOOST_AUTO_TEST_CASE(cache_is_bounded) {
+  auto config = quick_config();
+  config.cache.max_entries = 2;
+  fixture f{coap::proxy_policy::allow({"127.0.0.1"}), config};
+  for (auto path : {"hello", "tagged", "big"}) f.get_via(f.target("coap", f.server.udp_port, path));
+  BOOST_TEST(f.proxy->cache_entries() == 2u);
+  f.get_via(f.target("coap", f.server.udp_port, "hello"));  // evicted first: fetched again
+  BOOST_TEST(f.server.hits == 4);
+}
+
+BOOST_AUTO_TEST_CASE(origin_that_resets_is_5_02) {
+  fixture f;
+  // A UDP "origin" that answers every CON with RST (RFC 7252 section 4.2).
+  asio::ip::udp::socket rst(f.io, asio::ip::udp::endpoint(loopback, 0));
+  std::array<std::uint8_t, 1500> buffer{};
+  asio::ip::udp::endpoint peer;
+  std::function<void()> receive = [&] {
+    rst.async_receive_from(asio::buffer(buffer), peer, [&](boost::system::error_code ec, std::size_t n) {
+      if (ec) return;
+      coap::udp_codec::header h{};
+      if (!coap::udp_codec::parse_header(std::span(buffer.data(), n), h)) {
+        std::array<std::uint8_t, coap::udp_codec::header_size> out{};
+        coap::udp_codec::encode_empty(coap::message_type::reset, h.message_id, out);
+        rst.send_to(asio::buffer(out), peer);
+      }
+      receive();
+    });
+  };
+  receive();
+  auto r = f.get_via(f.target("coap", rst.local_endpoint().port(), "hello"));
+  BOOST_TEST(code_of(r) == str(coap::response_code::bad_gateway));
+  BOOST_TEST(f.proxy->counters().bad_gateway == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(refused_tcp_connection_is_5_02) {
+  fixture f;
+  std::uint16_t closed_port = 0;
+  {
+    asio::ip::tcp::acceptor a(f.io, asio::ip::tcp::endpoint(loopback, 0));
+    closed_port = a.local_endpoint().port();
+  }
+  auto r = f.get_via(f.target("coap+tcp", closed_port, "hello"));
+  BOOST_TEST(code_of(r) == str(coap::response_code::bad_gateway));
+  BOOST_TEST(f.proxy->upstream_session_count() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(silent_origin_is_5_04) {
+  fixture f;
+  asio::ip::udp::socket silent(f.io, asio::ip::udp::endpoint(loopback, 0));
+  auto r = f.get_via(f.target("coap", silent.local_endpoint().port(), "hello"));
+  BOOST_TEST(code_of(r) == str(coap::response_code::gateway_timeout));
+  BOOST_TEST(f.proxy->counters().gateway_timeout == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(reverse_proxy_maps_a_path_prefix) {
+  fixture f{coap::proxy_policy()};  // the policy is for forward requests; mappings are the operator's
+  BOOST_TEST(!f.proxy->map("/sensors", "coap+tcp://127.0.0.1:" + std::to_string(f.server.tcp_port) + "/"));
+  BOOST_TEST(f.proxy->map("/x", "coaps+tcp://127.0.0.1/") == coap::make_error_code(coap::error::unsupported_scheme));
+  f.proxy_ctx.add_resource("local").on(coap::method::get, [](const coap::request&, coap::basic_response<>& res) {
+    res.set(coap::response_code::content, "mine");
+  });
+  coap::message m(coap::method::get);
+  m.add(coap::options::uri_path{}, "sensors");
+  m.add(coap::options::uri_path{}, "hello");
+  auto r = f.ask(std::move(m));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->payload_string() == "world");
+  coap::message l(coap::method::get);
+  l.add(coap::options::uri_path{}, "local");
+  BOOST_TEST(f.ask(std::move(l))->payload_string() == "mine");
+  coap::message n(coap::method::get);
+  n.add(coap::options::uri_path{}, "nothing");
+  BOOST_TEST(code_of(f.ask(std::move(n))) == str(coap::response_code::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(own_names_are_served_locally_and_next_hop_chains) {
+  // A second proxy in front of the first: everything goes to the next hop, whose own name
+  // "origin.local" is then... not ours: it forwards to the origin.
+  fixture f;
+  f.proxy->add_name("me.local");
+  f.proxy_ctx.add_resource("local").on(coap::method::get, [](const coap::request&, coap::basic_response<>& res) {
+    res.set(coap::response_code::content, "mine");
+  });
+  auto own = f.get_via("coap://me.local/local");
+  BOOST_TEST_REQUIRE(own.has_value());
+  BOOST_TEST(own->payload_string() == "mine");
+  BOOST_TEST(f.proxy->counters().local == 1u);
+
+  coap::context front_ctx(f.io.get_executor());
+  std::uint16_t front_port = 0;
+  BOOST_TEST_REQUIRE(!front_ctx.add_endpoint<coap::udp>(loopback, 0, &front_port));
+  coap::proxy<udp_session> front(coap::proxy_policy::allow_all(), quick_config());
+  BOOST_TEST(!front.set_next_hop("coap://127.0.0.1:" + std::to_string(f.proxy_port)));
+  front.install(front_ctx);
+  std::error_code ec;
+  f.client = udp_session::create_client(f.client_ctx, asio::ip::udp::endpoint(loopback, front_port), ec);
+  auto r = f.get_via(f.target("coap", f.server.udp_port, "hello"), 10);
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->payload_string() == "world");
+  BOOST_TEST(f.server.last_hop_limit.value_or(0) == 8u);  // two proxies on the way
+  BOOST_TEST(front.counters().forwarded == 1u);
+  f.client.release();
+}
