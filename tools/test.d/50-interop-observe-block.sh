@@ -14,43 +14,9 @@ cd "$repo"
 
 lc_client=coap-client-openssl   # speaks coap, coap+tcp, coaps and coaps+tcp
 lc_server=coap-server-openssl
-for tool in "$lc_client" "$lc_server" timeout python3; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "FAIL: $tool is not on PATH (libcoap 4.3.1's tools: Debian's libcoap3-bin)"
-    exit 1
-  fi
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/coap-observe-block.XXXXXX")
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [[ -n ${COAP_EXAMPLES_BIN:-} ]]; then
-  bin=$COAP_EXAMPLES_BIN
-else
-  if ! timeout 3600 bazel build //examples:coap-client //examples:coap-server >"$work/build.log" 2>&1; then
-    tail -n 40 "$work/build.log"
-    echo "FAIL: bazel build //examples:coap-client //examples:coap-server"
-    exit 1
-  fi
-  bin=bazel-bin/examples
-fi
-our_client=$bin/coap-client
-our_server=$bin/coap-server
-
-passed=0
-failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-fail() {
-  echo "FAIL: $1"
-  failed=$((failed + 1))
-  [[ -n ${2:-} ]] && echo "    $2"
-}
+# shellcheck source=tools/test.d/interop_common.bash
+source tools/test.d/interop_common.bash
+stage_begin observe-block "observe/block interop" "$lc_client" "$lc_server"
 
 key=secretPSK
 identity=coap-client
