@@ -20,7 +20,7 @@ namespace coap {
 inline std::ostream& operator<<(std::ostream& os, code c) { return os << to_string(c); }
 }  // namespace coap
 
-namespace oscore = coap::oscore;
+namespace oscore_core = coap::oscore_core;
 using bytes = std::vector<std::uint8_t>;
 
 namespace {
@@ -66,29 +66,29 @@ constexpr std::string_view master_salt = "9e7ca92223786340";
 constexpr std::string_view id_context = "37cbf3210017a2d3";
 
 // The contexts of C.1 (with salt), C.2 (without) and C.3 (with ID Context), either side.
-oscore::context_params c1(bool client) {
-  oscore::context_params p;
+oscore_core::context_params c1(bool client) {
+  oscore_core::context_params p;
   p.master_secret = from_hex(master_secret);
   p.master_salt = from_hex(master_salt);
   p.sender_id = client ? bytes{} : from_hex("01");
   p.recipient_id = client ? from_hex("01") : bytes{};
   return p;
 }
-oscore::context_params c2(bool client) {
-  oscore::context_params p;
+oscore_core::context_params c2(bool client) {
+  oscore_core::context_params p;
   p.master_secret = from_hex(master_secret);
   p.sender_id = from_hex(client ? "00" : "01");
   p.recipient_id = from_hex(client ? "01" : "00");
   return p;
 }
-oscore::context_params c3(bool client) {
+oscore_core::context_params c3(bool client) {
   auto p = c1(client);
   p.id_context = from_hex(id_context);
   return p;
 }
 
 struct derivation_vector {
-  oscore::context_params params;
+  oscore_core::context_params params;
   std::string_view info_sender, info_recipient, info_iv;
   std::string_view sender_key, recipient_key, common_iv;
   std::string_view sender_nonce, recipient_nonce;
@@ -98,30 +98,30 @@ void check_derivation(const derivation_vector& v) {
   const auto& p = v.params;
   std::optional<std::span<const std::uint8_t>> idc;
   if (p.id_context) idc = std::span<const std::uint8_t>(*p.id_context);
-  BOOST_TEST(to_hex(oscore::kdf_info(p.sender_id, idc, p.algorithm, "Key", 16)) == v.info_sender);
-  BOOST_TEST(to_hex(oscore::kdf_info(p.recipient_id, idc, p.algorithm, "Key", 16)) == v.info_recipient);
-  BOOST_TEST(to_hex(oscore::kdf_info({}, idc, p.algorithm, "IV", 13)) == v.info_iv);
+  BOOST_TEST(to_hex(oscore_core::kdf_info(p.sender_id, idc, p.algorithm, "Key", 16)) == v.info_sender);
+  BOOST_TEST(to_hex(oscore_core::kdf_info(p.recipient_id, idc, p.algorithm, "Key", 16)) == v.info_recipient);
+  BOOST_TEST(to_hex(oscore_core::kdf_info({}, idc, p.algorithm, "IV", 13)) == v.info_iv);
 
-  oscore::derived_keys keys;
-  const auto ec = oscore::derive_keys(p, keys);
+  oscore_core::derived_keys keys;
+  const auto ec = oscore_core::derive_keys(p, keys);
   BOOST_TEST_REQUIRE(!ec, ec.message());
   BOOST_TEST(to_hex(keys.sender_key) == v.sender_key);
   BOOST_TEST(to_hex(keys.recipient_key) == v.recipient_key);
   BOOST_TEST(to_hex(keys.common_iv) == v.common_iv);
 
   // "a Partial IV equal to 0 (both for sender and recipient)".
-  const oscore::context ctx(p);
+  const oscore_core::context ctx(p);
   BOOST_TEST(to_hex(ctx.common_iv()) == v.common_iv);
-  const auto zero = oscore::encode_partial_iv(0);
+  const auto zero = oscore_core::encode_partial_iv(0);
   BOOST_TEST(to_hex(zero.bytes()) == "00");
-  BOOST_TEST(to_hex(oscore::make_nonce(ctx.common_iv(), ctx.sender_id(), zero.bytes()).bytes()) == v.sender_nonce);
-  BOOST_TEST(to_hex(oscore::make_nonce(ctx.common_iv(), ctx.recipient_id(), zero.bytes()).bytes()) ==
+  BOOST_TEST(to_hex(oscore_core::make_nonce(ctx.common_iv(), ctx.sender_id(), zero.bytes()).bytes()) == v.sender_nonce);
+  BOOST_TEST(to_hex(oscore_core::make_nonce(ctx.common_iv(), ctx.recipient_id(), zero.bytes()).bytes()) ==
              v.recipient_nonce);
 }
 
 // Appendix C.4 to C.6: the unprotected and protected requests, with their parameters.
 struct request_vector {
-  oscore::context_params client, server;
+  oscore_core::context_params client, server;
   std::string_view unprotected;
   std::string_view aad_array, aad, nonce, option, ciphertext, protected_request;
 };
@@ -163,18 +163,18 @@ request_vector c6() {
 
 void check_request(request_vector v) {
   v.client.initial_sequence_number = 20;  // "Sender Sequence Number: 20"
-  oscore::context client(v.client);
-  const auto piv = oscore::encode_partial_iv(20);
+  oscore_core::context client(v.client);
+  const auto piv = oscore_core::encode_partial_iv(20);
   BOOST_TEST(to_hex(piv.bytes()) == "14");
-  BOOST_TEST(to_hex(oscore::aad_array(client.algorithm(), client.sender_id(), piv.bytes())) == v.aad_array);
-  BOOST_TEST(to_hex(oscore::make_aad(client.algorithm(), client.sender_id(), piv.bytes())) == v.aad);
-  BOOST_TEST(to_hex(oscore::make_nonce(client.common_iv(), client.sender_id(), piv.bytes()).bytes()) == v.nonce);
+  BOOST_TEST(to_hex(oscore_core::aad_array(client.algorithm(), client.sender_id(), piv.bytes())) == v.aad_array);
+  BOOST_TEST(to_hex(oscore_core::make_aad(client.algorithm(), client.sender_id(), piv.bytes())) == v.aad);
+  BOOST_TEST(to_hex(oscore_core::make_nonce(client.common_iv(), client.sender_id(), piv.bytes()).bytes()) == v.nonce);
 
   const bytes unprotected = from_hex(v.unprotected);
   const coap::message original(parse(unprotected));
   coap::message protected_request;
-  oscore::request_binding client_binding;
-  auto ec = oscore::protect_request(client, original, protected_request, client_binding);
+  oscore_core::request_binding client_binding;
+  auto ec = oscore_core::protect_request(client, original, protected_request, client_binding);
   BOOST_TEST_REQUIRE(!ec, ec.message());
   BOOST_TEST(to_hex(protected_request.find(coap::option_number::oscore)->value()) == v.option);
   BOOST_TEST(to_hex(protected_request.payload()) == v.ciphertext);
@@ -183,11 +183,11 @@ void check_request(request_vector v) {
 
   // The server side of the same vector: the RFC's bytes decrypt to the unprotected request,
   // so the plaintext (code, Uri-Path, no payload) is the RFC's too.
-  oscore::context server(v.server);
+  oscore_core::context server(v.server);
   const bytes wire = from_hex(v.protected_request);
   coap::message decrypted;
-  oscore::request_binding server_binding;
-  ec = oscore::unprotect_request(server, parse(wire), decrypted, server_binding);
+  oscore_core::request_binding server_binding;
+  ec = oscore_core::unprotect_request(server, parse(wire), decrypted, server_binding);
   BOOST_TEST_REQUIRE(!ec, ec.message());
   BOOST_TEST(encode_hex(decrypted) == v.unprotected);
   BOOST_TEST(to_hex(server_binding.request_kid.bytes()) == to_hex(client.sender_id()));
@@ -245,19 +245,19 @@ BOOST_AUTO_TEST_CASE(c6_request_client_with_kid_context) { check_request(c6()); 
 
 // C.7 and C.8: the server verifies C.4's request, then protects "Hello World!" (2.05) without
 // and with a Partial IV; the client verifies each back to the unprotected response.
-void check_response(oscore::response_nonce mode, std::string_view option, std::string_view ciphertext,
+void check_response(oscore_core::response_nonce mode, std::string_view option, std::string_view ciphertext,
                     std::string_view protected_response) {
-  oscore::context server(c1(false));
+  oscore_core::context server(c1(false));
   const bytes request_wire = from_hex(c4_request);
   coap::message request;
-  oscore::request_binding server_binding;
-  auto ec = oscore::unprotect_request(server, parse(request_wire), request, server_binding);
+  oscore_core::request_binding server_binding;
+  auto ec = oscore_core::unprotect_request(server, parse(request_wire), request, server_binding);
   BOOST_TEST_REQUIRE(!ec, ec.message());
 
   const bytes unprotected = from_hex(c7_unprotected);
   const coap::message response(parse(unprotected));
   coap::message protected_out;
-  ec = oscore::protect_response(server, server_binding, response, protected_out, mode);
+  ec = oscore_core::protect_response(server, server_binding, response, protected_out, mode);
   BOOST_TEST_REQUIRE(!ec, ec.message());
   BOOST_TEST(to_hex(protected_out.find(coap::option_number::oscore)->value()) == option);
   BOOST_TEST(to_hex(protected_out.payload()) == ciphertext);
@@ -266,33 +266,33 @@ void check_response(oscore::response_nonce mode, std::string_view option, std::s
   // The client that sent C.4 (Sender Sequence Number 20).
   auto client_params = c1(true);
   client_params.initial_sequence_number = 20;
-  oscore::context client(client_params);
+  oscore_core::context client(client_params);
   coap::message request_out;
-  oscore::request_binding client_binding;
+  oscore_core::request_binding client_binding;
   const bytes original_request = from_hex("44015d1f00003974396c6f63616c686f737483747631");
-  ec = oscore::protect_request(client, coap::message(parse(original_request)), request_out, client_binding);
+  ec = oscore_core::protect_request(client, coap::message(parse(original_request)), request_out, client_binding);
   BOOST_TEST_REQUIRE(!ec, ec.message());
   const bytes response_wire = from_hex(protected_response);
   coap::message decrypted;
-  ec = oscore::unprotect_response(client, client_binding, parse(response_wire), decrypted);
+  ec = oscore_core::unprotect_response(client, client_binding, parse(response_wire), decrypted);
   BOOST_TEST_REQUIRE(!ec, ec.message());
   BOOST_TEST(encode_hex(decrypted) == c7_unprotected);
 }
 
 BOOST_AUTO_TEST_CASE(c7_response_server_without_partial_iv) {
   // Parameters the RFC lists: the nonce is the request's.
-  oscore::context server(c1(false));
-  BOOST_TEST(to_hex(oscore::make_nonce(server.common_iv(), bytes{}, from_hex("14")).bytes()) ==
+  oscore_core::context server(c1(false));
+  BOOST_TEST(to_hex(oscore_core::make_nonce(server.common_iv(), bytes{}, from_hex("14")).bytes()) ==
              "4622d4dd6d944168eefb549868");
-  check_response(oscore::response_nonce::from_request, "", "dbaad1e9a7e7b2a813d3c31524378303cdafae119106",
+  check_response(oscore_core::response_nonce::from_request, "", "dbaad1e9a7e7b2a813d3c31524378303cdafae119106",
                  "64445d1f0000397490ffdbaad1e9a7e7b2a813d3c31524378303cdafae119106");
 }
 
 BOOST_AUTO_TEST_CASE(c8_response_server_with_partial_iv) {
-  oscore::context server(c1(false));
-  BOOST_TEST(to_hex(oscore::make_nonce(server.common_iv(), server.sender_id(), from_hex("00")).bytes()) ==
+  oscore_core::context server(c1(false));
+  BOOST_TEST(to_hex(oscore_core::make_nonce(server.common_iv(), server.sender_id(), from_hex("00")).bytes()) ==
              "4722d4dd6d944169eefb54987c");
-  check_response(oscore::response_nonce::new_partial_iv, "0100", "4d4c13669384b67354b2b6175ff4b8658c666a6cf88e",
+  check_response(oscore_core::response_nonce::new_partial_iv, "0100", "4d4c13669384b67354b2b6175ff4b8658c666a6cf88e",
                  "64445d1f00003974920100ff4d4c13669384b67354b2b6175ff4b8658c666a6cf88e");
 }
 
@@ -302,9 +302,9 @@ BOOST_AUTO_TEST_SUITE(cose_examples)
 
 // Section 5.4's example: AES-CCM-16-64-128, request_kid 0x00, request_piv 0x25.
 BOOST_AUTO_TEST_CASE(section_5_4_aad) {
-  const auto alg = oscore::aead_algorithm::aes_ccm_16_64_128;
-  BOOST_TEST(to_hex(oscore::aad_array(alg, from_hex("00"), from_hex("25"))) == "8501810a4100412540");
-  BOOST_TEST(to_hex(oscore::make_aad(alg, from_hex("00"), from_hex("25"))) ==
+  const auto alg = oscore_core::aead_algorithm::aes_ccm_16_64_128;
+  BOOST_TEST(to_hex(oscore_core::aad_array(alg, from_hex("00"), from_hex("25"))) == "8501810a4100412540");
+  BOOST_TEST(to_hex(oscore_core::make_aad(alg, from_hex("00"), from_hex("25"))) ==
              "8368456e63727970743040498501810a4100412540");
 }
 
@@ -327,19 +327,19 @@ BOOST_AUTO_TEST_CASE(section_6_3_option_values) {
   };
   for (const auto& e : examples) {
     const bytes piv = from_hex(e.piv), kid = from_hex(e.kid), kid_context = from_hex(e.kid_context);
-    oscore::option_fields f;
+    oscore_core::option_fields f;
     f.partial_iv = piv;
     f.has_kid = e.has_kid;
     f.kid = kid;
     f.has_kid_context = e.has_kid_context;
     f.kid_context = kid_context;
-    oscore::option_value value;
-    BOOST_TEST_REQUIRE(!oscore::encode_option_value(f, value));
+    oscore_core::option_value value;
+    BOOST_TEST_REQUIRE(!oscore_core::encode_option_value(f, value));
     BOOST_TEST(to_hex(value.bytes()) == e.value);
 
     const bytes wire = from_hex(e.value);
-    oscore::option_fields d;
-    BOOST_TEST_REQUIRE(!oscore::decode_option_value(wire, d));
+    oscore_core::option_fields d;
+    BOOST_TEST_REQUIRE(!oscore_core::decode_option_value(wire, d));
     BOOST_TEST(to_hex(d.partial_iv) == e.piv);
     BOOST_TEST(d.has_kid == e.has_kid);
     BOOST_TEST(to_hex(d.kid) == e.kid);
@@ -362,8 +362,8 @@ BOOST_AUTO_TEST_CASE(malformed_option_values) {
   };
   for (auto m : malformed) {
     const bytes wire = from_hex(m);
-    oscore::option_fields f;
-    BOOST_TEST(oscore::decode_option_value(wire, f) == coap::oscore_error::malformed_message, m);
+    oscore_core::option_fields f;
+    BOOST_TEST(oscore_core::decode_option_value(wire, f) == coap::oscore_error::malformed_message, m);
   }
 }
 
@@ -373,8 +373,8 @@ BOOST_AUTO_TEST_SUITE(verification)
 
 // A client (C.1) and its server; requests carry "tv1" as Uri-Path and a payload.
 struct pair {
-  oscore::context client{c1(true)};
-  oscore::context server{c1(false)};
+  oscore_core::context client{c1(true)};
+  oscore_core::context server{c1(false)};
 
   coap::message request(std::string_view payload = "x") {
     coap::message m(coap::method::put);
@@ -385,8 +385,8 @@ struct pair {
   }
   bytes protect(const coap::message& m) {
     coap::message out;
-    oscore::request_binding b;
-    const auto ec = oscore::protect_request(client, m, out, b);
+    oscore_core::request_binding b;
+    const auto ec = oscore_core::protect_request(client, m, out, b);
     BOOST_TEST_REQUIRE(!ec, ec.message());
     bytes wire;
     BOOST_TEST_REQUIRE(!coap::udp_codec::encode(out, wire));
@@ -394,8 +394,8 @@ struct pair {
   }
   std::error_code deliver(const bytes& wire) {
     coap::message out;
-    oscore::request_binding b;
-    return oscore::unprotect_request(server, parse(wire), out, b);
+    oscore_core::request_binding b;
+    return oscore_core::unprotect_request(server, parse(wire), out, b);
   }
 };
 
@@ -422,7 +422,7 @@ BOOST_AUTO_TEST_CASE(replay_window_slides) {
   BOOST_TEST(!p.deliver(sent[90]));
   BOOST_TEST(p.deliver(sent[90]) == coap::oscore_error::replay_detected);
 
-  oscore::replay_window w;
+  oscore_core::replay_window w;
   BOOST_TEST(w.size() == 32u);
   w.accept(100);
   w.accept(200);  // slides by 100: 100 falls out
@@ -465,10 +465,10 @@ BOOST_AUTO_TEST_CASE(wrong_kid_is_context_not_found) {
   pair p;
   auto stranger_params = c1(true);
   stranger_params.sender_id = from_hex("02");
-  oscore::context stranger(stranger_params);
+  oscore_core::context stranger(stranger_params);
   coap::message out;
-  oscore::request_binding b;
-  BOOST_TEST_REQUIRE(!oscore::protect_request(stranger, p.request(), out, b));
+  oscore_core::request_binding b;
+  BOOST_TEST_REQUIRE(!oscore_core::protect_request(stranger, p.request(), out, b));
   bytes wire;
   BOOST_TEST_REQUIRE(!coap::udp_codec::encode(out, wire));
   const auto ec = p.deliver(wire);
@@ -481,29 +481,29 @@ BOOST_AUTO_TEST_CASE(wrong_kid_is_context_not_found) {
   // A 'kid context' the server's context does not have.
   auto with_context = c3(true);
   with_context.send_kid_context = true;
-  oscore::context other(with_context);
-  BOOST_TEST_REQUIRE(!oscore::protect_request(other, p.request(), out, b));
+  oscore_core::context other(with_context);
+  BOOST_TEST_REQUIRE(!oscore_core::protect_request(other, p.request(), out, b));
   BOOST_TEST_REQUIRE(!coap::udp_codec::encode(out, wire));
   BOOST_TEST(p.deliver(wire) == coap::oscore_error::security_context_not_found);
 }
 
 BOOST_AUTO_TEST_CASE(lookup_among_contexts) {
-  oscore::context a(c1(false)), b(c2(false));
-  oscore::context client(c2(true));
+  oscore_core::context a(c1(false)), b(c2(false));
+  oscore_core::context client(c2(true));
   coap::message out, decrypted;
-  oscore::request_binding binding;
+  oscore_core::request_binding binding;
   coap::message m(coap::method::get);
   m.add(coap::options::uri_path{}, "x");
-  BOOST_TEST_REQUIRE(!oscore::protect_request(client, m, out, binding));
-  oscore::context* used = nullptr;
-  auto find = [&](const oscore::option_fields& f) -> oscore::context* {
+  BOOST_TEST_REQUIRE(!oscore_core::protect_request(client, m, out, binding));
+  oscore_core::context* used = nullptr;
+  auto find = [&](const oscore_core::option_fields& f) -> oscore_core::context* {
     for (auto* c : {&a, &b})
       if (c->matches(f)) return used = c;
     return nullptr;
   };
   bytes wire;
   BOOST_TEST_REQUIRE(!coap::udp_codec::encode(out, wire));
-  BOOST_TEST(!oscore::unprotect_request(find, parse(wire), decrypted, binding));
+  BOOST_TEST(!oscore_core::unprotect_request(find, parse(wire), decrypted, binding));
   BOOST_TEST(used == &b);
   BOOST_TEST(decrypted.code() == coap::code(coap::method::get));
 }
@@ -533,11 +533,11 @@ BOOST_AUTO_TEST_CASE(nested_oscore_and_roles_refused) {
   auto m = p.request();
   m.add_option(coap::option_number::oscore, std::span<const std::uint8_t>());
   coap::message out;
-  oscore::request_binding b;
-  BOOST_TEST(oscore::protect_request(p.client, m, out, b) == coap::oscore_error::nested_oscore);
+  oscore_core::request_binding b;
+  BOOST_TEST(oscore_core::protect_request(p.client, m, out, b) == coap::oscore_error::nested_oscore);
   coap::message response(coap::response_code::content);
-  BOOST_TEST(oscore::protect_request(p.client, response, out, b) == coap::oscore_error::invalid_message);
-  BOOST_TEST(oscore::protect_response(p.server, b, p.request(), out) == coap::oscore_error::invalid_message);
+  BOOST_TEST(oscore_core::protect_request(p.client, response, out, b) == coap::oscore_error::invalid_message);
+  BOOST_TEST(oscore_core::protect_response(p.server, b, p.request(), out) == coap::oscore_error::invalid_message);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -545,7 +545,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(options_and_observe)
 
 BOOST_AUTO_TEST_CASE(class_u_options_stay_outside) {
-  oscore::context client(c1(true)), server(c1(false));
+  oscore_core::context client(c1(true)), server(c1(false));
   coap::message m(coap::method::get);
   m.add(coap::options::uri_host{}, "example.com");
   m.add(coap::options::uri_port{}, 5683);
@@ -554,8 +554,8 @@ BOOST_AUTO_TEST_CASE(class_u_options_stay_outside) {
   m.add(coap::options::hop_limit{}, 16);
   m.add(coap::options::accept{}, 0);
   coap::message out, back;
-  oscore::request_binding b;
-  BOOST_TEST_REQUIRE(!oscore::protect_request(client, m, out, b));
+  oscore_core::request_binding b;
+  BOOST_TEST_REQUIRE(!oscore_core::protect_request(client, m, out, b));
   BOOST_TEST(out.code() == coap::code(coap::method::post));
   BOOST_TEST(out.find(coap::option_number::uri_host).has_value());
   BOOST_TEST(out.find(coap::option_number::uri_port).has_value());
@@ -565,41 +565,41 @@ BOOST_AUTO_TEST_CASE(class_u_options_stay_outside) {
   BOOST_TEST(!out.find(coap::option_number::accept).has_value());
   // An Outer Class E option a proxy added is discarded (section 8.2 step 1).
   out.add(coap::options::max_age{}, 0);
-  BOOST_TEST_REQUIRE(!oscore::unprotect_request(server, out, back, b));
+  BOOST_TEST_REQUIRE(!oscore_core::unprotect_request(server, out, back, b));
   BOOST_TEST(encode_hex(back) == encode_hex(m));
 }
 
 BOOST_AUTO_TEST_CASE(proxy_uri_is_split) {
-  oscore::context client(c1(true)), server(c1(false));
+  oscore_core::context client(c1(true)), server(c1(false));
   coap::message m(coap::method::get);
   m.add(coap::options::proxy_uri{}, "coap://example.com/resource?q=1");
   coap::message out, back;
-  oscore::request_binding b;
-  BOOST_TEST_REQUIRE(!oscore::protect_request(client, m, out, b));
+  oscore_core::request_binding b;
+  BOOST_TEST_REQUIRE(!oscore_core::protect_request(client, m, out, b));
   BOOST_TEST(*out.get(coap::options::proxy_uri{}) == "coap://example.com");
   BOOST_TEST(!out.find(coap::option_number::uri_path).has_value());
-  BOOST_TEST_REQUIRE(!oscore::unprotect_request(server, out, back, b));
+  BOOST_TEST_REQUIRE(!oscore_core::unprotect_request(server, out, back, b));
   BOOST_TEST(*back.get(coap::options::proxy_uri{}) == "coap://example.com");
   BOOST_TEST(*back.get(coap::options::uri_path{}) == "resource");
   BOOST_TEST(*back.get(coap::options::uri_query{}) == "q=1");
 
   coap::message http(coap::method::get);
   http.add(coap::options::proxy_uri{}, "http://example.com/x");
-  BOOST_TEST(oscore::protect_request(client, http, out, b) == coap::oscore_error::unsupported_proxy_uri);
+  BOOST_TEST(oscore_core::protect_request(client, http, out, b) == coap::oscore_error::unsupported_proxy_uri);
 }
 
 BOOST_AUTO_TEST_CASE(observe_registration_and_notifications) {
-  oscore::context client(c1(true)), server(c1(false));
+  oscore_core::context client(c1(true)), server(c1(false));
   coap::message registration(coap::method::get);
   registration.add(coap::options::observe{}, 0);
   registration.add(coap::options::uri_path{}, "glucose");
   coap::message wire_request, at_server;
-  oscore::request_binding client_binding, server_binding;
-  BOOST_TEST_REQUIRE(!oscore::protect_request(client, registration, wire_request, client_binding));
+  oscore_core::request_binding client_binding, server_binding;
+  BOOST_TEST_REQUIRE(!oscore_core::protect_request(client, registration, wire_request, client_binding));
   BOOST_TEST(wire_request.code() == coap::code(coap::method::fetch));  // section 4.1.3.5
   BOOST_TEST(wire_request.get(coap::options::observe{}).value_or(0xffffffffu) == 0u);
   BOOST_TEST(client_binding.observe);
-  BOOST_TEST_REQUIRE(!oscore::unprotect_request(server, wire_request, at_server, server_binding));
+  BOOST_TEST_REQUIRE(!oscore_core::unprotect_request(server, wire_request, at_server, server_binding));
   BOOST_TEST(server_binding.observe);
   BOOST_TEST(at_server.code() == coap::code(coap::method::get));
   BOOST_TEST(at_server.get(coap::options::observe{}).value_or(0xffffffffu) == 0u);
@@ -610,7 +610,7 @@ BOOST_AUTO_TEST_CASE(observe_registration_and_notifications) {
     n.add(coap::options::observe{}, 7 + i);
     n.set_payload(std::to_string(220 - i));
     coap::message protected_n;
-    BOOST_TEST_REQUIRE(!oscore::protect_response(server, server_binding, n, protected_n));
+    BOOST_TEST_REQUIRE(!oscore_core::protect_response(server, server_binding, n, protected_n));
     BOOST_TEST(protected_n.code() == coap::code(coap::response_code::content));
     BOOST_TEST(protected_n.get(coap::options::observe{}).value_or(0xffffffffu) == 7 + i);  // Outer Observe
     // The first reuses the request's nonce; the others get their own Partial IV (8.3.1).
@@ -618,30 +618,30 @@ BOOST_AUTO_TEST_CASE(observe_registration_and_notifications) {
     notifications.push_back(protected_n);
   }
   coap::message got;
-  BOOST_TEST_REQUIRE(!oscore::unprotect_response(client, client_binding, notifications[0], got));
+  BOOST_TEST_REQUIRE(!oscore_core::unprotect_response(client, client_binding, notifications[0], got));
   BOOST_TEST(got.payload_string() == "220");
-  BOOST_TEST_REQUIRE(!oscore::unprotect_response(client, client_binding, notifications[2], got));
+  BOOST_TEST_REQUIRE(!oscore_core::unprotect_response(client, client_binding, notifications[2], got));
   BOOST_TEST(got.payload_string() == "218");
   BOOST_TEST(got.get(coap::options::observe{}).value_or(0xffffffffu) == 1u);  // Partial IV 1 (server's second number)
   // Older, replayed, and a second notification without Partial IV: all refused (7.4.1).
-  BOOST_TEST(oscore::unprotect_response(client, client_binding, notifications[1], got) ==
+  BOOST_TEST(oscore_core::unprotect_response(client, client_binding, notifications[1], got) ==
              coap::oscore_error::replay_detected);
-  BOOST_TEST(oscore::unprotect_response(client, client_binding, notifications[2], got) ==
+  BOOST_TEST(oscore_core::unprotect_response(client, client_binding, notifications[2], got) ==
              coap::oscore_error::replay_detected);
-  BOOST_TEST(oscore::unprotect_response(client, client_binding, notifications[0], got) ==
+  BOOST_TEST(oscore_core::unprotect_response(client, client_binding, notifications[0], got) ==
              coap::oscore_error::replay_detected);
 }
 
 BOOST_AUTO_TEST_CASE(observe_in_response_to_a_plain_request_refused) {
-  oscore::context client(c1(true)), server(c1(false));
+  oscore_core::context client(c1(true)), server(c1(false));
   coap::message get(coap::method::get), wire, at_server, response_wire, got;
-  oscore::request_binding cb, sb;
-  BOOST_TEST_REQUIRE(!oscore::protect_request(client, get, wire, cb));
-  BOOST_TEST_REQUIRE(!oscore::unprotect_request(server, wire, at_server, sb));
+  oscore_core::request_binding cb, sb;
+  BOOST_TEST_REQUIRE(!oscore_core::protect_request(client, get, wire, cb));
+  BOOST_TEST_REQUIRE(!oscore_core::unprotect_request(server, wire, at_server, sb));
   coap::message n(coap::response_code::content);
   n.add(coap::options::observe{}, 3);
-  BOOST_TEST_REQUIRE(!oscore::protect_response(server, sb, n, response_wire));
-  BOOST_TEST(oscore::unprotect_response(client, cb, response_wire, got) == coap::oscore_error::unexpected_observe);
+  BOOST_TEST_REQUIRE(!oscore_core::protect_response(server, sb, n, response_wire));
+  BOOST_TEST(oscore_core::unprotect_response(client, cb, response_wire, got) == coap::oscore_error::unexpected_observe);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -659,7 +659,7 @@ BOOST_AUTO_TEST_CASE(sequence_number_persistence) {
     return true;
   };
   {
-    oscore::context ctx(params);
+    oscore_core::context ctx(params);
     std::uint64_t n = 0;
     for (int i = 0; i < 25; ++i) BOOST_TEST_REQUIRE(!ctx.next_sequence_number(n));
     BOOST_TEST(n == 24u);
@@ -672,68 +672,68 @@ BOOST_AUTO_TEST_CASE(sequence_number_persistence) {
   // After a "reboot": SSN2 = SSN1 + K (+ F).
   fail = false;
   params.persistence.last_stored = stored.back();
-  oscore::context rebooted(params);
+  oscore_core::context rebooted(params);
   BOOST_TEST(rebooted.sender_sequence_number() == 30u);
   std::uint64_t n = 0;
   BOOST_TEST_REQUIRE(!rebooted.next_sequence_number(n));
   BOOST_TEST(n == 30u);
   BOOST_TEST(stored.back() == 30u);
   params.persistence.margin = 5;
-  BOOST_TEST(oscore::context(params).sender_sequence_number() == 35u);
+  BOOST_TEST(oscore_core::context(params).sender_sequence_number() == 35u);
 }
 
 BOOST_AUTO_TEST_CASE(sequence_number_exhaustion) {
   auto params = c1(true);
-  params.initial_sequence_number = oscore::max_sequence_number;
-  oscore::context ctx(params);
+  params.initial_sequence_number = oscore_core::max_sequence_number;
+  oscore_core::context ctx(params);
   coap::message out;
-  oscore::request_binding b;
+  oscore_core::request_binding b;
   coap::message get(coap::method::get);
-  BOOST_TEST_REQUIRE(!oscore::protect_request(ctx, get, out, b));
+  BOOST_TEST_REQUIRE(!oscore_core::protect_request(ctx, get, out, b));
   BOOST_TEST(to_hex(b.request_piv.bytes()) == "ffffffffff");
-  BOOST_TEST(oscore::protect_request(ctx, get, out, b) == coap::oscore_error::sequence_number_exhausted);
+  BOOST_TEST(oscore_core::protect_request(ctx, get, out, b) == coap::oscore_error::sequence_number_exhausted);
   // A moved-from context protects nothing more.
-  oscore::context fresh(c1(true));
-  oscore::context moved(std::move(fresh));
-  BOOST_TEST(oscore::protect_request(fresh, get, out, b) == coap::oscore_error::sequence_number_exhausted);
-  BOOST_TEST(!oscore::protect_request(moved, get, out, b));
+  oscore_core::context fresh(c1(true));
+  oscore_core::context moved(std::move(fresh));
+  BOOST_TEST(oscore_core::protect_request(fresh, get, out, b) == coap::oscore_error::sequence_number_exhausted);
+  BOOST_TEST(!oscore_core::protect_request(moved, get, out, b));
 }
 
 BOOST_AUTO_TEST_CASE(invalid_parameters) {
   std::error_code ec;
   auto p = c1(true);
   p.sender_id = bytes(8, 1);  // nonce 13 - 6 = 7 bytes at most
-  BOOST_TEST(!oscore::context::make(p, ec).has_value());
+  BOOST_TEST(!oscore_core::context::make(p, ec).has_value());
   BOOST_TEST(ec == coap::oscore_error::invalid_context_parameters);
   p = c1(true);
-  p.algorithm = static_cast<oscore::aead_algorithm>(99);
-  BOOST_TEST(!oscore::context::make(p, ec).has_value());
+  p.algorithm = static_cast<oscore_core::aead_algorithm>(99);
+  BOOST_TEST(!oscore_core::context::make(p, ec).has_value());
   BOOST_TEST(ec == coap::oscore_error::unsupported_algorithm);
   p = c1(true);
   p.recipient_id = p.sender_id;
-  BOOST_CHECK_THROW(oscore::context{p}, std::system_error);
+  BOOST_CHECK_THROW(oscore_core::context{p}, std::system_error);
 }
 
 // Every supported AEAD algorithm round-trips a request and a response.
 BOOST_AUTO_TEST_CASE(algorithms_round_trip) {
-  using A = oscore::aead_algorithm;
+  using A = oscore_core::aead_algorithm;
   for (A alg : {A::a128gcm, A::a192gcm, A::a256gcm, A::aes_ccm_16_64_128, A::aes_ccm_16_64_256, A::aes_ccm_64_64_128,
                 A::aes_ccm_64_64_256, A::chacha20_poly1305, A::aes_ccm_16_128_128, A::aes_ccm_16_128_256,
                 A::aes_ccm_64_128_128, A::aes_ccm_64_128_256}) {
     BOOST_TEST_CONTEXT("algorithm " << static_cast<int>(alg)) {
       auto cp = c1(true), sp = c1(false);
       cp.algorithm = sp.algorithm = alg;
-      oscore::context client(cp), server(sp);
+      oscore_core::context client(cp), server(sp);
       coap::message req(coap::method::post), wire, at_server, resp(coap::response_code::changed), resp_wire, got;
       req.set_payload("ping");
       resp.set_payload("pong");
-      oscore::request_binding cb, sb;
-      BOOST_TEST_REQUIRE(!oscore::protect_request(client, req, wire, cb));
-      BOOST_TEST(wire.payload().size() == 1 + 1 + 4 + oscore::parameters_of(alg)->tag_length);
-      BOOST_TEST_REQUIRE(!oscore::unprotect_request(server, wire, at_server, sb));
+      oscore_core::request_binding cb, sb;
+      BOOST_TEST_REQUIRE(!oscore_core::protect_request(client, req, wire, cb));
+      BOOST_TEST(wire.payload().size() == 1 + 1 + 4 + oscore_core::parameters_of(alg)->tag_length);
+      BOOST_TEST_REQUIRE(!oscore_core::unprotect_request(server, wire, at_server, sb));
       BOOST_TEST(at_server.payload_string() == "ping");
-      BOOST_TEST_REQUIRE(!oscore::protect_response(server, sb, resp, resp_wire));
-      BOOST_TEST_REQUIRE(!oscore::unprotect_response(client, cb, resp_wire, got));
+      BOOST_TEST_REQUIRE(!oscore_core::protect_response(server, sb, resp, resp_wire));
+      BOOST_TEST_REQUIRE(!oscore_core::unprotect_response(client, cb, resp_wire, got));
       BOOST_TEST(got.payload_string() == "pong");
       BOOST_TEST(got.code() == coap::code(coap::response_code::changed));
     }

@@ -100,6 +100,7 @@ class tcp_session_impl final
   }
   void start_client(const std::optional<endpoint_type>& local_if, const typename Security::state_ptr& security,
                     std::error_code& ec) {
+    if constexpr (message_security<Security>) tls_.start_client(security);  // OSCORE's context
     boost::system::error_code bec;
     socket_.open(peer_.protocol(), bec);
     if (!bec && local_if) socket_.bind(*local_if, bec);
@@ -222,11 +223,8 @@ class tcp_session_impl final
   // Over a reliable transport every notification is simply sent (no CON/NON); an observer
   // ends with the connection, Observe=1, or an error notification.
   using observer = typename server::observer;
-  bool notify(observer&, bool) {
-    send_message(notification());
-    return true;
-  }
-  void notify_gone(observer&) { send_message(notification()); }
+  bool notify(observer&, bool) { return !send_message(notification()); }
+  void notify_gone(observer&) { (void)send_message(notification()); }
 
   // TLS: raw bytes per read (a full record is 16 KiB plus overhead; Botan keeps partial ones).
   static constexpr std::size_t tls_read_size = 4096;
@@ -334,12 +332,28 @@ class tcp_session_impl final
       return this->fail_soon(std::move(handler), error::no_memory);
     }
     pending_.add(kind, request.token_value(), clock::now() + config_.response_timeout, std::move(handler));
-    send_message(request);
+    if (auto ec = send_message(request)) {
+      if (auto i = pending_.find(request.token())) finish(*i, ec, nullptr);
+      return;
+    }
     arm_timer();
   }
 
+  // Every message goes through here on its way to the wire; OSCORE (message_security)
+  // protects requests and responses first (signals and empty messages stay as they are).
+  // Fails only when protecting fails.
   template <class M>
-  void send_message(const M& m) {
+  std::error_code send_message(const M& m) {
+    if constexpr (message_security<Security>)
+      return tls_.outgoing(m, [&](const auto& wire_message) {
+        append_message(wire_message);
+        return std::error_code();
+      });
+    append_message(m);
+    return {};
+  }
+  template <class M>
+  void append_message(const M& m) {
     const auto appended = out_.append(m, max_output());
     if (appended == detail::stream_writer<Allocator>::appended::not_encodable) return;
     if (appended == detail::stream_writer<Allocator>::appended::over_limit) return close(error::queue_full);
@@ -500,7 +514,8 @@ class tcp_session_impl final
         pong.set_token(m.token());
         // Custody: answered at once, nothing queued.
         if (m.find(signal_option::custody)) pong.add_empty_option(signal_option::custody);
-        return send_message(pong);
+        (void)send_message(pong);
+        return;
       }
       case signal_code::pong: {
         if (auto i = pending_.find(m.token())) finish(*i, {}, nullptr);
@@ -517,8 +532,19 @@ class tcp_session_impl final
     abort("unknown signalling code");
   }
 
-  void on_response(const message_view& m) {
-    if (auto i = pending_.find(m.token()); i && pending_[*i].what == pending_kind::request) return finish(*i, {}, &m);
+  void on_response(const message_view& received) {
+    message_view m = received;
+    auto i = pending_.find(received.token());
+    if (i && pending_[*i].what != pending_kind::request) i.reset();
+    if constexpr (message_security<Security>) {
+      // RFC 8613 section 8.4: a response that does not verify fails its request; an
+      // unverified notification is dropped.
+      if (auto ec = tls_.incoming_response(received, m)) {
+        if (i) finish(*i, ec, nullptr);
+        return;
+      }
+    }
+    if (i) return finish(*i, {}, &m);
     // RFC 8323 section 7 (RFC 7641 section 3): a notification of an observation of ours.
     // Anything else answers nothing of ours and is ignored (TCP has no RST).
     (void)this->deliver_notification(m);
@@ -527,8 +553,20 @@ class tcp_session_impl final
   // RFC 7252 section 5.9.3.4 (RFC 8323 keeps it): without memory, 5.03 with Max-Age, built
   // on the stack; it still needs room in out_ (its capacity usually has it). Without, on_read
   // closes.
-  void on_request(const message_view& m) {
-    this->guard(m, [&] { dispatch(m); }, [&](detail::stack_message& busy) { send_message(busy); });
+  void on_request(const message_view& received) {
+    message_view m = received;
+    if constexpr (message_security<Security>) {
+      // RFC 8613 section 8.2: a request that fails verification gets an unprotected error.
+      if (auto ec = tls_.incoming_request(received, m)) {
+        owned_message reply{Allocator(ctx_.get_allocator())};
+        const bool protect = tls_.reply_for(ec, reply);
+        (void)reply.set_token(received.token());
+        if (protect) (void)send_message(reply);
+        else append_message(reply);
+        return;
+      }
+    }
+    this->guard(m, [&] { dispatch(m); }, [&](detail::stack_message& busy) { (void)send_message(busy); });
   }
 
   void dispatch(const message_view& m) {
@@ -537,7 +575,7 @@ class tcp_session_impl final
     std::size_t size = 0;
     if (tcp_codec::encoded_size(response_, size) || size - 2 - m.token().size() > max_pdu_size())
       this->replace_with_internal_error(m, "response too large or not encodable");
-    send_message(response_);
+    (void)send_message(response_);
   }
 
   void finish(std::size_t i, std::error_code ec, const message_view* response) {

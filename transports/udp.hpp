@@ -36,7 +36,8 @@ struct basic_udp {
   template <class Security, class Allocator>
   using session_impl = udp_session_impl<Security, Allocator, Socket>;
 
-  // no_sec, or a channel security (psk, pki: DTLS 1.2, RFC 7252 section 9.1).
+  // no_sec, a channel security (psk, pki: DTLS 1.2, RFC 7252 section 9.1), or a message
+  // security (oscore, RFC 8613).
   template <class Security>
   static constexpr bool supports = security_policy<Security> && (!Security::secure || channel_security<Security>);
 
@@ -87,6 +88,7 @@ struct basic_udp {
       s->start_receiving();
       if constexpr (Security::secure) s->start_handshake_as_client(state);  // "connected" follows the handshake
       else {
+        if constexpr (message_security<Security>) s->start_message_security(state);
         s->signal_ready({});  // nothing to wait for
         coap::detail::context_access::emit(ctx, session_event::connected, *s);
       }

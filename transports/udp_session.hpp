@@ -124,6 +124,12 @@ class udp_session_impl final
     else return false;
   }
   const auto& security_channel() const noexcept { return tls_; }
+  // OSCORE (message_security): the client's security context, before the first request.
+  void start_message_security(const typename Security::state_ptr& state)
+    requires message_security<Security>
+  {
+    tls_.start_client(state);
+  }
 
   // True when nothing references or waits on the session: it may be pooled and freed.
   // A session with observers is not idle: its observers end by RST, a CON notification
@@ -291,7 +297,7 @@ class udp_session_impl final
       out.set_type(d.confirmable ? message_type::confirmable : message_type::non_confirmable);
       out.set_message_id(static_cast<std::uint16_t>(message_id_ + 1));
       exchange x(ctx_.get_allocator());
-      if (udp_codec::encode(out, x.wire)) {
+      if (encode_message(out, x.wire)) {
         deferred_.erase(id);  // the handler's message cannot be sent
         return true;
       }
@@ -362,7 +368,7 @@ class udp_session_impl final
     exchange x(ctx_.get_allocator());
     try {
       // Every allocation of the exchange happens here, before the handler moves into it.
-      if (auto ec = udp_codec::encode(request, x.wire)) return this->fail_soon(std::move(handler), ec);
+      if (auto ec = encode_message(request, x.wire)) return this->fail_soon(std::move(handler), ec);
       exchanges_.reserve_one();
     } catch (const std::bad_alloc&) {
       return this->fail_soon(std::move(handler), error::no_memory);
@@ -445,6 +451,12 @@ class udp_session_impl final
     }
     // Section 5.3.2: a piggybacked response must carry the request's token.
     if (x.what != exchange_kind::request || !std::ranges::equal(x.token.bytes(), m.token())) return;
+    if constexpr (message_security<Security>) {
+      // RFC 8613 section 8.4: a response that does not verify fails its request.
+      message_view verified;
+      if (auto ec = tls_.incoming_response(m, verified)) return finish(*i, ec, nullptr);
+      return finish(*i, {}, &verified);
+    }
     finish(*i, {}, &m);
   }
 
@@ -462,13 +474,18 @@ class udp_session_impl final
   }
 
   // Section 5.2.2: a separate response (CON or NON) matched by token.
-  void on_separate_response(const message_view& m) {
+  void on_separate_response(const message_view& received) {
     const auto now = clock::now();
-    const bool con = m.type() == message_type::confirmable;
-    if (dedup_.find(m.message_id(), now)) {
-      if (con) send_empty(message_type::acknowledgement, m.message_id());
+    const bool con = received.type() == message_type::confirmable;
+    if (dedup_.find(received.message_id(), now)) {
+      if (con) send_empty(message_type::acknowledgement, received.message_id());
       return;
     }
+    message_view m = received;
+    // RFC 8613 section 8.4: a response (or notification) that does not verify is dropped,
+    // unacknowledged, as if it had not arrived.
+    if constexpr (message_security<Security>)
+      if (tls_.incoming_response(received, m)) return;
     // RFC 7641 section 3.2/3.6: a notification of an observation of ours is acknowledged;
     // section 5.3.2 of RFC 7252: a response to nothing of ours is rejected (RST for a CON),
     // which also ends the peer's record of an observation we no longer want.
@@ -491,9 +508,19 @@ class udp_session_impl final
         send_bytes(seen->answer);
       return;
     }
-    // Section 5.9.3.4: no memory for this request now. A CON gets 5.03 with Max-Age, built
-    // on the stack; the request is remembered as answered (without a copy to repeat), so
-    // that its retransmissions are not dispatched half-way again.
+    if constexpr (message_security<Security>) {
+      // RFC 8613 section 8.2, after deduplication (a retransmission is not a replay).
+      message_view verified;
+      if (auto ec = tls_.incoming_request(m, verified)) return refuse_unverified(m, ec, now, con);
+      return serve_request(verified, now, con);
+    }
+    serve_request(m, now, con);
+  }
+
+  // Section 5.9.3.4: no memory for this request now. A CON gets 5.03 with Max-Age, built
+  // on the stack; the request is remembered as answered (without a copy to repeat), so
+  // that its retransmissions are not dispatched half-way again.
+  void serve_request(const message_view& m, clock::time_point now, bool con) {
     this->guard(m, [&] { dispatch(m, now, con); }, [&](detail::stack_message& busy) {
       forget(m.message_id(), now);
       if (!con) return;
@@ -502,6 +529,37 @@ class udp_session_impl final
       std::uint8_t wire[detail::max_stateless_response];
       if (std::size_t n = 0; !udp_codec::encode(busy, wire, n)) send_bytes({wire, n});
     });
+  }
+
+  // RFC 8613 section 8.2: a request that failed verification gets an unprotected error (an
+  // ACK for a CON, a NON for a NON), remembered for its retransmissions like any answer;
+  // Appendix B.1.2's 4.01 with Echo goes protected.
+  void refuse_unverified(const message_view& m, std::error_code ec, clock::time_point now, bool con)
+    requires message_security<Security>
+  {
+    try {
+      auto& entry = dedup_.insert(m.message_id(), now + exchange_table::dedup_lifetime(config_, con));
+      entry.status = dedup_state::answered;
+      owned_message reply{Allocator(ctx_.get_allocator())};
+      const bool protect = tls_.reply_for(ec, reply);
+      reply.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
+      reply.set_message_id(con ? m.message_id() : next_message_id());
+      (void)reply.set_token(m.token());
+      if (protect ? encode_message(reply, entry.answer) : udp_codec::encode(reply, entry.answer)) return;
+      send_bytes(entry.answer);
+    } catch (const std::bad_alloc&) {
+      // Unanswered, as the network could lose it; a retransmission tries again.
+    }
+  }
+
+  // Every request or response goes through here on its way to the wire: OSCORE protects it
+  // first (message_security), the others encode it as it is. Retransmissions resend the
+  // bytes (a retransmitted request is the same OSCORE message, RFC 8613 section 7.5).
+  template <class Message, class Out>
+  std::error_code encode_message(const Message& m, Out& out) {
+    if constexpr (message_security<Security>)
+      return tls_.outgoing(m, [&](const auto& wire_message) { return udp_codec::encode(wire_message, out); });
+    else return udp_codec::encode(m, out);
   }
 
   void dispatch(const message_view& m, clock::time_point now, bool con) {
@@ -535,11 +593,11 @@ class udp_session_impl final
     response_.set_token(m.token());
     auto& entry = *dedup_.find(m.message_id(), now);
     entry.status = dedup_state::answered;
-    if (auto ec = udp_codec::encode(response_, entry.answer); ec || entry.answer.size() > max_pdu_size()) {
+    if (auto ec = encode_message(response_, entry.answer); ec || entry.answer.size() > max_pdu_size()) {
       this->replace_with_internal_error(m, ec ? "response not encodable" : "response too large");
       response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
       response_.set_message_id(con ? m.message_id() : message_id_);
-      (void)udp_codec::encode(response_, entry.answer);
+      if (encode_message(response_, entry.answer)) return forget(m.message_id(), now);
     }
     send_bytes(entry.answer);
   }
@@ -577,20 +635,20 @@ class udp_session_impl final
     }
     n.set_type(con ? message_type::confirmable : message_type::non_confirmable);
     if (!con) {
-      if (udp_codec::encode(n, buffers.wire) || buffers.wire.size() > max_pdu_size()) return false;
+      if (encode_message(n, buffers.wire) || buffers.wire.size() > max_pdu_size()) return false;
       send_bytes(buffers.wire);
       return true;
     }
     // Section 4.5.2: a CON notification still in flight carries the newer state from now on,
     // under the new message ID, keeping its retransmission count and timeout.
     if (in_flight) {
-      if (udp_codec::encode(n, in_flight->wire)) return false;
+      if (encode_message(n, in_flight->wire)) return false;
       in_flight->message_id = mid;
       send_bytes(in_flight->wire);
       return true;
     }
     exchange x(ctx_.get_allocator());
-    if (udp_codec::encode(n, x.wire) || x.wire.size() > max_pdu_size()) return false;
+    if (encode_message(n, x.wire) || x.wire.size() > max_pdu_size()) return false;
     exchanges_.reserve_one();
     x.what = exchange_kind::notification;
     x.message_id = mid;
@@ -608,7 +666,8 @@ class udp_session_impl final
   detail::request_queue<owned_message, response_signature> queue_;
   bytes receive_buffer_;
   std::uint16_t message_id_;
-  // The DTLS record layer (empty for no_sec). Last: it refers to the members above.
+  // The DTLS record layer (psk, pki), OSCORE's message layer (oscore), or an empty member
+  // (no_sec). Last: it refers to the members above.
   [[no_unique_address]] typename Security::template channel<udp_session_impl> tls_{*this};
 };
 

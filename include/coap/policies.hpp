@@ -87,6 +87,21 @@ concept channel_security = security_policy<S> && S::secure && requires {
   typename S::server_config;
 };
 
+// A message-layer security (OSCORE, RFC 8613) protects each CoAP message rather than the
+// bytes: no handshake and no record layer (`secure` is false: coap:// and coap+tcp://). Its
+// channel<Session> is what the session calls around its codec: outgoing(message, encode),
+// incoming_request(view, out), incoming_response(view, out), reply_for(error, reply), and
+// start_client(state) on a client session (docs/policies.md, "Message-layer security").
+template <class S>
+concept message_security = security_policy<S> && !S::secure && requires {
+  { S::message_secure } -> std::convertible_to<bool>;
+  typename S::client_config;
+} && S::message_secure;
+
+// A security policy with a client set-up of its own: the create_client overloads that take one.
+template <class S>
+concept configured_security = channel_security<S> || message_security<S>;
+
 // A transport says which security policies it can carry.
 template <class T, class S>
 concept transport_supports = transport_policy<T> && security_policy<S> && T::template supports<S>;

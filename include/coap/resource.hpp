@@ -227,6 +227,10 @@ struct basic_resource {
   // A value-less attribute like obs has an empty second member.
   std::vector<std::pair<std::string, std::string>> attributes;
   bool hidden = false;  // not listed in /.well-known/core
+  // Answered 4.01 Unauthorized unless the request's sender is authenticated
+  // (request::authenticated_peer() not empty): an OSCORE-protected request (RFC 8613), or one
+  // over a (D)TLS session whose handshake named the peer. Set with require_authentication().
+  bool requires_authentication = false;
 
   // ---- RFC 7641: observing ----
   // A GET or FETCH with Observe=0 registers the requester (section 4.1); the context's
@@ -247,6 +251,11 @@ struct basic_resource {
     auto obs = std::find_if(attributes.begin(), attributes.end(), [](const auto& a) { return a.first == "obs"; });
     if (on && obs == attributes.end()) attributes.emplace_back("obs", std::string());
     if (!on && obs != attributes.end()) attributes.erase(obs);
+    return *this;
+  }
+
+  basic_resource& require_authentication(bool on = true) {
+    requires_authentication = on;
     return *this;
   }
 

@@ -84,14 +84,14 @@ class session {
   using security_config = client_config_t<Security>;
   static session create_client(context_type& ctx, endpoint_type server, const security_config& security,
                                std::error_code& ec, std::optional<endpoint_type> local_if = std::nullopt)
-    requires Security::secure
+    requires configured_security<Security>
   {
     return make_client(ctx, server, ctx.config().session, &security, ec, local_if);
   }
   static session create_client(context_type& ctx, endpoint_type server, const session_config& config,
                                const security_config& security, std::error_code& ec,
                                std::optional<endpoint_type> local_if = std::nullopt)
-    requires Security::secure
+    requires configured_security<Security>
   {
     return make_client(ctx, server, config, &security, ec, local_if);
   }
@@ -110,7 +110,7 @@ class session {
   }
   static session create_client(context_type& ctx, std::string_view uri_text, const security_config& security,
                                std::error_code& ec, std::optional<endpoint_type> local_if = std::nullopt)
-    requires Security::secure
+    requires configured_security<Security>
   {
     uri u;
     auto server = resolve(ctx, uri_text, ec, &u);
@@ -138,14 +138,14 @@ class session {
   template <class CompletionToken>
   static auto async_create_client(context_type& ctx, std::string_view uri_text, const security_config& security,
                                   CompletionToken&& token)
-    requires Security::secure
+    requires configured_security<Security>
   {
     return initiate_create(ctx, uri_text, ctx.config().session, security, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken>
   static auto async_create_client(context_type& ctx, std::string_view uri_text, const session_config& config,
                                   const security_config& security, CompletionToken&& token)
-    requires Security::secure
+    requires configured_security<Security>
   {
     return initiate_create(ctx, uri_text, config, security, std::forward<CompletionToken>(token));
   }
@@ -328,7 +328,7 @@ class session {
                              const std::optional<endpoint_type>& local_if, std::string_view host = {}) {
     if (server.port() == 0) server.port(Security::secure ? Transport::default_secure_port : Transport::default_port);
     typename Security::state_ptr state{};
-    if constexpr (Security::secure) {
+    if constexpr (configured_security<Security>) {
       state = Security::client_state(ctx, security, ec, host);
       if (ec) return {};
     } else {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace coap::oscore {
+namespace coap::oscore_core {
 
 // COSE algorithm identifiers (RFC 8152 tables 9, 10 and 11; RFC 8152 section 10.3).
 enum class aead_algorithm : std::int32_t {
@@ -57,4 +57,4 @@ inline constexpr std::uint64_t max_sequence_number = (std::uint64_t{1} << 40) - 
 // Section 3.3: an ID is at most the nonce length minus 6 bytes.
 inline constexpr std::size_t max_id_length = max_nonce_length - 6;
 
-}  // namespace coap::oscore
+}  // namespace coap::oscore_core

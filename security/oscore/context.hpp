@@ -16,7 +16,7 @@
 #include <system_error>
 #include <vector>
 
-namespace coap::oscore {
+namespace coap::oscore_core {
 
 // Appendix B.1.1: before a Sender Sequence Number divisible by `interval` (K) is used, `store`
 // saves it to non-volatile memory; after a reboot the context starts at the last saved value
@@ -46,6 +46,11 @@ struct context_params {
   // Section 3.2.2 starts at 0; persistence.last_stored overrides this.
   std::uint64_t initial_sequence_number = 0;
   sequence_number_persistence persistence;
+  // Appendix B.1.2, for a server that keeps no replay window across restarts: a request that
+  // verifies is refused (4.01 with an Echo option, protected) until one echoes the value back;
+  // its Partial IV then starts the window. Used by the context store of a server
+  // (coap::set_oscore); libcoap's rfc8613_b_1_2, whose default is true.
+  bool replay_window_recovery = false;
 };
 
 // Section 3.2.1: what HKDF derives. Secret: callers that only test derivation should drop it.
@@ -129,4 +134,4 @@ std::error_code open(const context& ctx, std::span<const std::uint8_t> nonce, st
                      std::span<const std::uint8_t> ciphertext, std::vector<std::uint8_t>& plaintext);
 }  // namespace detail
 
-}  // namespace coap::oscore
+}  // namespace coap::oscore_core

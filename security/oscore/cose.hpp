@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-namespace coap::oscore {
+namespace coap::oscore_core {
 
 // Section 3.2.1: info = [id, id_context / nil, alg_aead, type ("Key" or "IV"), L].
 inline std::vector<std::uint8_t> kdf_info(std::span<const std::uint8_t> id,
@@ -127,4 +127,4 @@ inline std::vector<std::uint8_t> make_aad(aead_algorithm algorithm, std::span<co
   return out;
 }
 
-}  // namespace coap::oscore
+}  // namespace coap::oscore_core

@@ -18,6 +18,8 @@ enum class oscore_error {
   replay_detected,                 // the Partial IV was received before (section 7.4, 7.4.1)
   not_protected,                   // no OSCORE option where one was expected
   unexpected_observe,              // an inner Observe in a response to a non-Observe request
+  freshness_required,              // Appendix B.1.2: verified, but the replay window is not yet
+                                   // known: answered 4.01 with Echo (protected)
   // ---- Protecting (sections 7.2.1, 4.1.3.7, 3.3) ----
   sequence_number_exhausted,       // the Sender Sequence Number passed 2^40 - 1
   sequence_number_not_stored,      // the persistence hook failed (Appendix B.1.1)

@@ -13,7 +13,7 @@
 #include <span>
 #include <system_error>
 
-namespace coap::oscore {
+namespace coap::oscore_core {
 
 // The fields of an OSCORE option value. On decoding, the spans point into the value decoded.
 // A 'kid' may be present and empty (the empty Sender ID), hence the flags.
@@ -97,4 +97,4 @@ inline std::error_code encode_option_value(const option_fields& f, option_value&
   return {};
 }
 
-}  // namespace coap::oscore
+}  // namespace coap::oscore_core

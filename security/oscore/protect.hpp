@@ -27,7 +27,7 @@
 #include <type_traits>
 #include <vector>
 
-namespace coap::oscore {
+namespace coap::oscore_core {
 
 // Section 8: what both endpoints keep per Token to protect or verify the response(s) to a
 // request: its 'kid' and Partial IV (section 7.1), and for Observe the notification state.
@@ -359,4 +359,4 @@ std::error_code unprotect_response(context& ctx, request_binding& binding, const
   return {};
 }
 
-}  // namespace coap::oscore
+}  // namespace coap::oscore_core

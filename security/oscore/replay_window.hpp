@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace coap::oscore {
+namespace coap::oscore_core {
 
 class replay_window {
  public:
@@ -59,4 +59,4 @@ class replay_window {
   std::uint64_t seen_ = 0;  // bit i: highest_ - i was accepted
 };
 
-}  // namespace coap::oscore
+}  // namespace coap::oscore_core

@@ -101,6 +101,10 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
   const typename basic_resource<Allocator>::handler* handler = nullptr;
   if (resource) {
     handler = &resource->handlers[method_index - 1];
+    if (resource->requires_authentication && req.authenticated_peer().empty()) {
+      refuse(res, response_code::unauthorized);
+      return dispatch_outcome::respond;
+    }
     if (!*handler) {
       refuse(res, response_code::method_not_allowed);
       return dispatch_outcome::respond;

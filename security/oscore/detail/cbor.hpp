@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace coap::oscore::detail {
+namespace coap::oscore_core::detail {
 
 class cbor_writer {
  public:
@@ -48,4 +48,4 @@ class cbor_writer {
   std::vector<std::uint8_t>& out_;
 };
 
-}  // namespace coap::oscore::detail
+}  // namespace coap::oscore_core::detail

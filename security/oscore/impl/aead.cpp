@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-namespace coap::oscore {
+namespace coap::oscore_core {
 namespace detail {
 
 struct context_access {
@@ -74,4 +74,4 @@ std::error_code open(const context& ctx, std::span<const std::uint8_t> nonce, st
 }
 
 }  // namespace detail
-}  // namespace coap::oscore
+}  // namespace coap::oscore_core

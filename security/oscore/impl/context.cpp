@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <system_error>
 
-namespace coap::oscore {
+namespace coap::oscore_core {
 namespace {
 
 // HKDF(salt, IKM, info, L) of section 3.2.1. An empty salt is HMAC's all-zero key (RFC 5869
@@ -156,4 +156,4 @@ bool context::matches(const option_fields& f) const noexcept {
   return id_context_ && std::ranges::equal(f.kid_context, *id_context_);
 }
 
-}  // namespace coap::oscore
+}  // namespace coap::oscore_core

@@ -16,6 +16,7 @@ class category final : public std::error_category {
       case oscore_error::replay_detected: return "Replay detected";
       case oscore_error::not_protected: return "message has no OSCORE option";
       case oscore_error::unexpected_observe: return "Observe in a response to a non-Observe request";
+      case oscore_error::freshness_required: return "Echo required to establish the replay window";
       case oscore_error::sequence_number_exhausted: return "Sender Sequence Number exhausted";
       case oscore_error::sequence_number_not_stored: return "Sender Sequence Number could not be stored";
       case oscore_error::nested_oscore: return "message is already OSCORE-protected";

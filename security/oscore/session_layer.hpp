@@ -1,0 +1,295 @@
+// RFC 8613 sections 8.1-8.4 inside a session: the per-session part of the `oscore` security
+// policy (security/oscore/policy.hpp). The session calls it around its codec (docs/policies.md,
+// "Message-layer security"): every request or response it encodes goes through outgoing(),
+// every request or response it parsed through incoming_request() / incoming_response().
+// Empty messages, pings and RFC 8323 signals are never protected (section 4.1, RFC 8613
+// section 2).
+//
+// What it keeps per session: for the Token of each recent request, whether that request was
+// protected, its 'kid' and Partial IV (section 8, oscore_core::request_binding) and its
+// context. A server's response and its notifications are protected under the binding of the
+// request they answer, and a response to an unprotected request goes unprotected; a client
+// verifies a response under the binding of its request. The table is bounded
+// (binding_capacity): the oldest entry goes first, an Observe entry only when nothing else
+// can. A response whose entry went is not sent (never unprotected in its place), a received
+// one is refused.
+#pragma once
+
+#include <coap/detail/option_codec.hpp>
+#include <coap/message.hpp>
+#include <coap/message_view.hpp>
+#include <coap/option.hpp>
+#include <coap/security/oscore/error.hpp>
+#include <coap/security/oscore/protect.hpp>
+#include <coap/security/oscore/store.hpp>
+#include <coap/token.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace coap::security {
+
+// What an OSCORE session shares with its context: the store of security contexts and, for a
+// client, the one it protects its requests with.
+struct oscore_session_state {
+  std::shared_ptr<oscore_core::store> store;
+  oscore_core::store::entry* client = nullptr;
+};
+
+// Counted refusals (operators, tests): each also reaches the peer as section 8.2's reply or
+// the waiting request as its error code.
+struct oscore_counters {
+  std::uint64_t protected_requests = 0;   // verified requests (server) or protected ones (client)
+  std::uint64_t protected_responses = 0;  // verified responses (client) or protected ones (server)
+  std::uint64_t refused = 0;              // received messages that failed verification
+  std::error_code last_error;             // why the latest refusal happened
+};
+
+namespace detail {
+
+// The Allocator of a session type udp_session_impl<Security, Allocator, ...> or
+// tcp_session_impl<Security, Allocator>, read off its template arguments: the session is
+// still incomplete where its members are declared.
+template <class Session>
+struct session_allocator;
+template <template <class...> class Session, class Security, class Allocator, class... Rest>
+struct session_allocator<Session<Security, Allocator, Rest...>> {
+  using type = Allocator;
+};
+
+// Finds the context's OSCORE store for a server session (set_oscore); defined with the policy.
+template <class Context>
+std::shared_ptr<oscore_core::store> oscore_server_store(Context& ctx);
+
+}  // namespace detail
+
+template <class Session>
+class oscore_layer {
+  using allocator_type = typename detail::session_allocator<Session>::type;
+  template <class T>
+  using rebind = typename std::allocator_traits<allocator_type>::template rebind_alloc<T>;
+  using entry = oscore_core::store::entry;
+
+ public:
+  // Bindings kept per session: recent requests, and every Observe registration up to the
+  // session's caps.
+  static constexpr std::size_t binding_capacity = 64;
+
+  explicit oscore_layer(Session& s)
+      : session_(s), bindings_(rebind<binding>(s.context().get_allocator())),
+        plain_(allocator_type(s.context().get_allocator())), wire_(allocator_type(s.context().get_allocator())),
+        body_(rebind<std::uint8_t>(s.context().get_allocator())) {}
+
+  // A client session: the context it protects with (policy::client_state).
+  void start_client(const std::shared_ptr<const oscore_session_state>& state) {
+    store_ = state->store;
+    client_ = state->client;
+  }
+
+  // The OSCORE sender of the latest request (server): "oscore:<Recipient ID in hex>", empty
+  // when that request was not protected.
+  std::string_view authenticated_peer() const noexcept { return current_peer_; }
+  const oscore_counters& counters() const noexcept { return counters_; }
+
+  // ---- sending: encode(m) for what is not protected, encode(protected m) otherwise ----
+  template <class Message, class Encode>
+  std::error_code outgoing(const Message& m, Encode&& encode) {
+    const coap::code c = m.code();
+    if (c.is_request()) {
+      if (!client_) return encode(m);  // a server session sends no requests of its own
+      oscore_core::request_binding b;
+      {
+        const std::lock_guard lock(store_->mutex());
+        if (auto ec = oscore_core::protect_request(client_->security_context, m, wire_, b)) return ec;
+      }
+      remember(m.token(), true, b, client_);
+      ++counters_.protected_requests;
+      return encode(wire_);
+    }
+    if (!c.is_response()) return encode(m);
+    binding* found = find(m.token());
+    if (!found) return oscore_error::security_context_not_found;  // see the top: never sent plain
+    if (!found->is_protected) return encode(m);
+    // Section 8.3 step 3: a notification, the first one (the registration's answer) too,
+    // carries a Partial IV of its own, which orders the notifications (section 4.1.3.5.2).
+    const auto nonce = m.find(option_number::observe) ? oscore_core::response_nonce::new_partial_iv
+                                                      : oscore_core::response_nonce::from_request;
+    {
+      const std::lock_guard lock(store_->mutex());
+      if (auto ec = oscore_core::protect_response(found->context->security_context, found->b, m, wire_, nonce))
+        return ec;
+    }
+    ++counters_.protected_responses;
+    return encode(wire_);
+  }
+
+  // ---- receiving ----
+  // A request (server). `view` is what the resources see: the decrypted request, or `m`
+  // itself when it carries no OSCORE option. An error is section 8.2's: the session answers
+  // with reply_for(ec).
+  std::error_code incoming_request(const message_view& m, message_view& view) {
+    current_peer_ = {};
+    if (!m.find(option_number::oscore)) {
+      remember(m.token(), false, {}, nullptr, is_registration(m));
+      view = m;
+      return {};
+    }
+    if (!store_) store_ = detail::oscore_server_store(session_.context());
+    entry* used = nullptr;
+    oscore_core::request_binding b;
+    std::error_code ec;
+    if (!store_) {
+      ec = oscore_error::security_context_not_found;
+    } else {
+      const std::lock_guard lock(store_->mutex());
+      ec = oscore_core::unprotect_request(
+          [&](const oscore_core::option_fields& f) { return (used = store_->find(f)) ? &used->security_context : nullptr; },
+          m, plain_, b);
+    }
+    if (ec) return refuse(ec);
+    if (auto e = make_view(m, view)) return refuse(e);
+    remember(m.token(), true, b, used, b.observe);
+    if (auto e = check_freshness(*used, b)) return refuse(e);
+    current_peer_ = used->peer;
+    ++counters_.protected_requests;
+    return {};
+  }
+
+  // A response (client). `view` is what the exchange sees. Refused: a protected response to
+  // nothing protected of ours, one that does not verify, and an unprotected one to a
+  // protected request unless it is an error (section 8.2's replies are unprotected 4.xx/5.xx).
+  std::error_code incoming_response(const message_view& m, message_view& view) {
+    binding* found = find(m.token());
+    const bool has_oscore = m.find(option_number::oscore).has_value();
+    if (!found || !found->is_protected) {
+      if (has_oscore) return refuse(oscore_error::security_context_not_found);
+      if (client_ && !is_error(m.code())) return refuse(oscore_error::not_protected);
+      view = m;
+      return {};
+    }
+    if (!has_oscore) {
+      if (!is_error(m.code())) return refuse(oscore_error::not_protected);
+      view = m;
+      return {};
+    }
+    {
+      const std::lock_guard lock(store_->mutex());
+      if (auto ec = oscore_core::unprotect_response(found->context->security_context, found->b, m, plain_)) return refuse(ec);
+    }
+    if (auto ec = make_view(m, view)) return refuse(ec);
+    ++counters_.protected_responses;
+    return {};
+  }
+
+  // Section 8.2: the unprotected reply to a request that failed verification, with an Outer
+  // Max-Age of 0 (section 4.1.3.1); 4.00 for what has no reply of its own. True when the
+  // reply is to be protected like a response (Appendix B.1.2's 4.01 with Echo, to a request
+  // that verified): the session then sends it through outgoing().
+  template <class Message>
+  bool reply_for(std::error_code ec, Message& reply) const {
+    if (ec == oscore_error::freshness_required) {
+      reply.set_code(response_code::unauthorized);
+      reply.add_option(static_cast<std::uint16_t>(option_number::echo), echo_);
+      return true;
+    }
+    const auto r = error_reply(ec);
+    reply.set_code(r ? r->code : coap::code(response_code::bad_request));
+    reply.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 0);
+    reply.set_payload(r ? r->diagnostic : std::string_view("Decryption failed"));
+    return false;
+  }
+
+ private:
+  struct binding {
+    coap::token token;
+    bool is_protected = false;
+    bool observe = false;
+    oscore_core::request_binding b;
+    entry* context = nullptr;
+  };
+
+  static bool is_error(coap::code c) noexcept { return c.is_response() && c.code_class() >= 4; }
+  static bool is_registration(const message_view& m) noexcept {
+    const auto o = m.find(option_number::observe);
+    return o && o->as_uint() == 0;
+  }
+
+  // Appendix B.1.2: until a request echoes the context's Echo value, verified requests are
+  // refused with it; the first that echoes it starts the replay window at its Partial IV.
+  std::error_code check_freshness(entry& e, const oscore_core::request_binding& b) {
+    const std::lock_guard lock(store_->mutex());
+    if (e.window_verified) return {};
+    const auto echoed = plain_.find(option_number::echo);
+    if (echoed && std::ranges::equal(echoed->value(), e.echo)) {
+      e.window_verified = true;
+      e.security_context.recipient_replay_window().reset(oscore_core::decode_partial_iv(b.request_piv.bytes()));
+      e.security_context.recipient_replay_window().accept(oscore_core::decode_partial_iv(b.request_piv.bytes()));
+      return {};
+    }
+    echo_ = e.echo;
+    return oscore_error::freshness_required;
+  }
+
+  std::error_code refuse(std::error_code ec) noexcept {
+    ++counters_.refused;
+    counters_.last_error = ec;
+    return ec;
+  }
+
+  binding* find(std::span<const std::uint8_t> token) noexcept {
+    for (auto& e : bindings_)
+      if (std::ranges::equal(e.token.bytes(), token)) return &e;
+    return nullptr;
+  }
+
+  // The Token's entry, replaced: a Token names one request at a time (RFC 7252 section 5.3.1).
+  void remember(std::span<const std::uint8_t> token, bool is_protected, const oscore_core::request_binding& b,
+                entry* context, bool observe = false) {
+    if (auto* old = find(token)) bindings_.erase(bindings_.begin() + (old - bindings_.data()));
+    if (bindings_.size() >= binding_capacity) {
+      auto victim = std::ranges::find_if(bindings_, [](const binding& e) { return !e.observe; });
+      bindings_.erase(victim != bindings_.end() ? victim : bindings_.begin());
+    }
+    binding e;
+    (void)e.token.assign(token);
+    e.is_protected = is_protected;
+    e.observe = is_protected ? b.observe : observe;
+    e.b = b;
+    e.context = context;
+    bindings_.push_back(e);
+  }
+
+  // The decrypted message as a view: its options and payload encoded once into body_, the
+  // header from the message that carried it.
+  std::error_code make_view(const message_view& outer, message_view& view) {
+    std::size_t size = 0;
+    if (auto ec = coap::detail::encoded_body_size(plain_, size)) return ec;
+    body_.resize(size);
+    coap::detail::write_body(plain_, body_.data());
+    std::span<const std::uint8_t> options, payload;
+    if (auto ec = coap::detail::split_body(body_, options, payload)) return ec;
+    view = message_view(
+        message_view::parts{outer.type(), plain_.code(), outer.message_id(), outer.token(), options, payload});
+    return {};
+  }
+
+  Session& session_;
+  std::shared_ptr<oscore_core::store> store_;
+  entry* client_ = nullptr;
+  std::vector<binding, rebind<binding>> bindings_;
+  basic_message<allocator_type> plain_;  // the latest decrypted message
+  basic_message<allocator_type> wire_;   // the latest protected message
+  std::vector<std::uint8_t, rebind<std::uint8_t>> body_;
+  std::string_view current_peer_;
+  std::array<std::uint8_t, 8> echo_{};  // the Echo value of the latest freshness_required
+  oscore_counters counters_;
+};
+
+}  // namespace coap::security
