@@ -15,6 +15,9 @@ namespace coap::oscore {
 
 struct sequence_number_file::state {
   std::string path;
+  // Made once: a store allocates nothing (with K = 1 it runs for every message).
+  std::string temporary_path;
+  std::string folder;
   sequence_number_file_options options;
   std::uint64_t start = 0;
   std::uint64_t stored = 0;
@@ -33,14 +36,14 @@ std::string folder_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
-// Writes "value\n" to path + ".tmp", then renames it over path: a reader (or a crash) sees
+// Writes "value\n" to `temporary`, then renames it over `path`: a reader (or a crash) sees
 // either the old file or the new one, never a partial number.
-std::error_code write_atomically(const std::string& path, std::uint64_t value, bool sync) {
+std::error_code write_atomically(const std::string& path, const std::string& temporary, const std::string& folder,
+                                 std::uint64_t value, bool sync) {
   char text[24];
   auto [end, err] = std::to_chars(text, text + sizeof text - 1, value);
   (void)err;
   *end++ = '\n';
-  const std::string temporary = path + ".tmp";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) return last_error();
   const char* p = text;
@@ -73,7 +76,7 @@ std::error_code write_atomically(const std::string& path, std::uint64_t value, b
   }
   if (sync) {
     // The rename itself is durable only once the folder is.
-    const int dir = ::open(folder_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0) return last_error();
     const int rc = ::fsync(dir);
     const auto ec = rc != 0 ? last_error() : std::error_code{};
@@ -114,6 +117,8 @@ std::optional<sequence_number_file> sequence_number_file::open(const std::string
   }
   auto s = std::make_shared<state>();
   s->path = path;
+  s->temporary_path = path + ".tmp";
+  s->folder = folder_of(path);
   s->options = options;
 
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -126,7 +131,7 @@ std::optional<sequence_number_file> sequence_number_file::open(const std::string
     }
     // As libcoap: a missing file is created; here at once, so that a folder we cannot write
     // to is an error now rather than on the first request.
-    if ((ec = write_atomically(path, 0, options.sync))) {
+    if ((ec = write_atomically(s->path, s->temporary_path, s->folder, 0, options.sync))) {
       where.reason = "cannot create: " + ec.message();
       return std::nullopt;
     }
@@ -184,7 +189,7 @@ void sequence_number_file::apply(context_params& params) const {
     const std::uint64_t k = s->options.interval;
     const std::uint64_t bound =
         about_to_use > max_sequence_number + 1 - k ? max_sequence_number + 1 : about_to_use + k;
-    if (write_atomically(s->path, bound, s->options.sync)) return false;
+    if (write_atomically(s->path, s->temporary_path, s->folder, bound, s->options.sync)) return false;
     s->stored = bound;
     return true;
   };
