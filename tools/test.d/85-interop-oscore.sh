@@ -3,8 +3,9 @@
 # its build-libcoap; Debian's 4.3.1 has no OSCORE), on loopback, over coap and coap+tcp, with
 # the contexts of tools/test.d/oscore/*.conf (libcoap's coap-oscore-conf(5) format):
 #   1. our coap-client -E <-> libcoap's coap-server -E: GET, POST with a payload, Observe, a
-#      6 KB block-wise PUT then GET, the seq_file carried across runs; a wrong Master Secret
-#      (4.00 Decryption failed) and an unknown Sender ID (4.01 Security context not found)
+#      6 KB block-wise PUT then GET, the seq_file carried across runs (and between our client
+#      and libcoap's); a wrong Master Secret (4.00 Decryption failed) and an unknown Sender ID
+#      (4.01 Security context not found)
 #   2. libcoap's coap-client -E <-> our coap-server -E: the same, and a replay (a client
 #      starting its Sender Sequence Number again at 0: 4.01 Replay detected)
 # What libcoap 4.3.5 does and why these checks expect what they do: docs/oscore.md.
@@ -170,6 +171,13 @@ our_client_vs_libcoap() {
     check "our client with an unknown Sender ID over $scheme: 4.01 Security context not found" \
       "4.01 Security context not found" "$our_client" -B 10 -E "$conf/unknown-sender.conf" "$base/time"
   done
+  # The seq_file is in libcoap's format: each client continues the other's numbering (a reused
+  # number would be answered 4.01 Replay detected).
+  base="coap://127.0.0.1:$port"
+  check_lines "libcoap's client continues our client's seq_file" 1 \
+    "$lc_client" -B 10 -E "$conf/client.conf,$seq" "$base/time"
+  check_lines "our client continues the seq_file libcoap's client wrote" 1 \
+    "$our_client" -B 10 -E "$conf/client.conf,$seq" "$base/time"
 }
 
 # ---- 2. libcoap's coap-client -E against our coap-server -E.
