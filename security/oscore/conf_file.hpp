@@ -92,7 +92,7 @@ struct conf {
   // The context parameters for recipient_ids[recipient] (0: a client's only peer). Requests
   // carry 'kid context' whenever the file has an id_context, as libcoap's client does.
   // invalid_context_parameters when there is no such recipient.
-  std::error_code params(std::size_t recipient, context_params& out) const;
+  [[nodiscard]] std::error_code params(std::size_t recipient, context_params& out) const;
 };
 
 // Where and why parsing stopped: the file (load_conf), a 1-based line number (0: the file as a
@@ -107,10 +107,10 @@ struct conf_diagnostic {
 
 // Parses the text of a configuration file. On failure `out` is unspecified and `where`
 // names the line. A last line without '\n' counts (libcoap 4.3.5 silently drops it).
-std::error_code parse_conf(std::string_view text, conf& out, conf_diagnostic& where);
+[[nodiscard]] std::error_code parse_conf(std::string_view text, conf& out, conf_diagnostic& where);
 
 // Reads and parses the file at `path` (at most max_conf_file_size bytes). A file that cannot
 // be read is its std::errc / errno code, with the path in `where.reason`.
-std::error_code load_conf(const std::string& path, conf& out, conf_diagnostic& where);
+[[nodiscard]] std::error_code load_conf(const std::string& path, conf& out, conf_diagnostic& where);
 
 }  // namespace coap::oscore

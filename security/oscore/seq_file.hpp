@@ -35,7 +35,7 @@ class sequence_number_file {
   // libcoap). Errors: the file's errno code; oscore_conf_error::bad_sequence_number_file for
   // content other than blanks around one decimal number; oscore_error::sequence_number_exhausted
   // when the number to resume at passes 2^40 - 1. `where` says which and why.
-  static std::optional<sequence_number_file> open(const std::string& path,
+  [[nodiscard]] static std::optional<sequence_number_file> open(const std::string& path,
                                                   const sequence_number_file_options& options,
                                                   std::error_code& ec, conf_diagnostic& where);
 
@@ -58,6 +58,6 @@ class sequence_number_file {
 };
 
 // The file format alone: blanks, one decimal number, blanks (or nothing: 0).
-std::error_code parse_sequence_number(std::string_view text, std::uint64_t& out, conf_diagnostic& where);
+[[nodiscard]] std::error_code parse_sequence_number(std::string_view text, std::uint64_t& out, conf_diagnostic& where);
 
 }  // namespace coap::oscore
