@@ -442,6 +442,28 @@ BOOST_AUTO_TEST_CASE(sessions_with_the_same_parameters_share_sequence_numbers) {
   BOOST_TEST(ask(a, request(coap::method::get, "hello")).response.payload_string() == "world");
 }
 
+BOOST_AUTO_TEST_CASE(recipients_of_one_sender_share_its_sequence_number) {
+  // Section 7.2.1 with libcoap's several recipient_id lines: the server's contexts for 0x01
+  // and 0x03 have one Sender Context, so the Partial IVs of their notifications (the Observe
+  // values the clients see, section 4.1.3.5.2) never repeat.
+  auto third = params(false);
+  third.recipient_id = {0x03};
+  BOOST_TEST_REQUIRE(!coap::set_oscore(server, third));
+  auto other = params(true);
+  other.sender_id = {0x03};
+  auto a = connect<coap::udp>();
+  auto b = connect<coap::udp>(other);
+  auto reg = [] {
+    auto r = request(coap::method::get, "obs");
+    r.add_uint_option(static_cast<std::uint16_t>(coap::option_number::observe), 0);
+    return r;
+  };
+  const auto first = ask(a, reg()).response.find(coap::option_number::observe);
+  const auto second = ask(b, reg()).response.find(coap::option_number::observe);
+  BOOST_TEST_REQUIRE((first && second));
+  BOOST_TEST(first->as_uint() != second->as_uint());
+}
+
 BOOST_AUTO_TEST_CASE(configuration_errors) {
   // No configuration: the client cannot be made; a duplicate recipient is refused.
   BOOST_TEST(coap::set_oscore(server, params(false)) == coap::oscore_error::invalid_context_parameters);

@@ -107,7 +107,7 @@ class oscore_layer {
       oscore_core::request_binding b;
       {
         const std::lock_guard lock(store_->mutex());
-        if (auto ec = oscore_core::protect_request(client_->security_context, m, wire_, b)) return ec;
+        if (auto ec = oscore_core::protect_request(client_->sender->security_context, m, wire_, b)) return ec;
       }
       remember(m.token(), true, b, client_);
       ++counters_.protected_requests;
@@ -123,7 +123,7 @@ class oscore_layer {
                                                       : oscore_core::response_nonce::from_request;
     {
       const std::lock_guard lock(store_->mutex());
-      if (auto ec = oscore_core::protect_response(found->context->security_context, found->b, m, wire_, nonce))
+      if (auto ec = oscore_core::protect_response(found->context->sender->security_context, found->b, m, wire_, nonce))
         return ec;
     }
     ++counters_.protected_responses;

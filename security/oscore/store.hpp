@@ -30,6 +30,13 @@ class store {
     // SHA-256 over the parameters that make the keys: two sets of parameters with the same IDs
     // but another Master Secret are different contexts.
     std::array<std::uint8_t, 32> fingerprint{};
+    // The entry whose context protects this one's responses: itself, or the first entry with
+    // the same Sender Context (same Master Secret, Salt, ID Context, Sender ID and AEAD, so
+    // the same Sender Key and Common IV). A server with several recipients in one
+    // configuration (libcoap's several recipient_id lines) then has one Sender Sequence
+    // Number, and never uses a nonce twice under its key (section 7.2.1).
+    entry* sender = this;
+    std::array<std::uint8_t, 32> sender_fingerprint{};
     // Appendix B.1.2: false until a request echoed `echo` (contexts without recovery start
     // true). Guarded by mutex().
     bool window_verified = true;
@@ -51,6 +58,8 @@ class store {
   std::size_t size() const noexcept { return entries_.size(); }
 
  private:
+  void share_sender(entry& e) noexcept;
+
   std::mutex mutex_;
   // Set-up state on the global heap, like the resources; entries never move (sessions keep
   // pointers) and stay until the store goes.

@@ -18,8 +18,9 @@ void append_hex(std::string& out, std::span<const std::uint8_t> bytes) {
   }
 }
 
-// Length-prefixed, so that no two parameter sets hash the same input.
-std::array<std::uint8_t, 32> fingerprint_of(const context_params& p) {
+// Length-prefixed, so that no two parameter sets hash the same input. Without the Recipient
+// ID: what makes the Sender Key and Common IV (section 3.2.1).
+std::array<std::uint8_t, 32> fingerprint_of(const context_params& p, bool with_recipient = true) {
   auto hash = Botan::HashFunction::create_or_throw("SHA-256");
   auto field = [&](std::span<const std::uint8_t> b) {
     const std::uint8_t length[4] = {static_cast<std::uint8_t>(b.size() >> 24), static_cast<std::uint8_t>(b.size() >> 16),
@@ -30,7 +31,7 @@ std::array<std::uint8_t, 32> fingerprint_of(const context_params& p) {
   field(p.master_secret);
   field(p.master_salt);
   field(p.sender_id);
-  field(p.recipient_id);
+  if (with_recipient) field(p.recipient_id);
   const std::uint8_t has_id_context = p.id_context ? 1 : 0;
   hash->update(&has_id_context, 1);
   if (p.id_context) field(*p.id_context);
@@ -45,6 +46,8 @@ std::unique_ptr<store::entry> make_entry(const context_params& p, std::error_cod
   auto made = context::make(p, ec);
   if (!made) return nullptr;
   auto e = std::unique_ptr<store::entry>(new store::entry{std::move(*made), "oscore:", fingerprint_of(p)});
+  e->sender = e.get();
+  e->sender_fingerprint = fingerprint_of(p, false);
   append_hex(e->peer, p.recipient_id);
   if (p.replay_window_recovery) {
     e->window_verified = false;
@@ -66,6 +69,15 @@ bool same_recipient(const context& c, const context_params& p) {
 
 }  // namespace
 
+void store::share_sender(entry& e) noexcept {
+  for (const auto& existing : entries_) {
+    if (existing->sender_fingerprint == e.sender_fingerprint) {
+      e.sender = existing->sender;
+      return;
+    }
+  }
+}
+
 std::error_code store::add(const context_params& params) {
   std::error_code ec;
   auto e = make_entry(params, ec);
@@ -73,6 +85,7 @@ std::error_code store::add(const context_params& params) {
   const std::lock_guard lock(mutex_);
   for (const auto& existing : entries_)
     if (same_recipient(existing->security_context, params)) return oscore_error::invalid_context_parameters;
+  share_sender(*e);
   entries_.push_back(std::move(e));
   return {};
 }
@@ -89,6 +102,7 @@ store::entry* store::find_or_add(const context_params& params, std::error_code& 
   const std::lock_guard lock(mutex_);
   for (const auto& existing : entries_)  // made meanwhile by another thread
     if (existing->fingerprint == fp) return existing.get();
+  share_sender(*e);
   entries_.push_back(std::move(e));
   return entries_.back().get();
 }
