@@ -22,6 +22,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/program_options.hpp>
 
+#include "oscore_files.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -73,9 +75,10 @@ struct request_spec {
   std::optional<std::string> proxy_uri;
 };
 
-// libcoap's security flags: -u/-k (PSK), -c/-j/-C/-R/-n (certificates).
+// libcoap's security flags: -u/-k (PSK), -c/-j/-C/-R/-n (certificates), -E (OSCORE).
 struct security_spec {
   std::optional<std::string> identity, key;
+  std::optional<std::string> oscore;  // -E conf_file[,seq_file]
   std::optional<std::string> cert, private_key, ca, roots;
   bool no_verify = false;
   bool psk() const { return identity || key; }
@@ -533,10 +536,22 @@ coap::security::pki_config pki_config(const security_spec& sec, const coap::uri&
 // The one place that maps a scheme and the security flags to a transport and security policy.
 exit_status dispatch(const request_spec& spec, const coap::uri& u, const security_spec& sec) {
   using namespace coap;
+  std::optional<oscore_client_config> oscore_config;
+  if (sec.oscore) {
+    std::vector<coap::oscore::context_params> contexts;
+    std::string error;
+    if (!coap_examples::load_oscore(*sec.oscore, false, contexts, error)) {
+      std::cerr << "coap-client: -E: " << error << '\n';
+      return failure;
+    }
+    oscore_config = oscore_client_config{std::move(contexts.front())};
+  }
   switch (u.scheme) {
     case scheme::coap:
+      if (oscore_config) return exchange<session<udp, oscore>>(spec, u, sec, *oscore_config);
       return exchange<session<udp>>(spec, u, sec);
     case scheme::coap_tcp:
+      if (oscore_config) return exchange<session<tcp, oscore>>(spec, u, sec, *oscore_config);
       return exchange<session<tcp>>(spec, u, sec);
     case scheme::coaps:
       if (sec.psk()) return exchange<session<udp, psk>>(spec, u, sec, psk_config(sec, u));
@@ -586,6 +601,8 @@ int main(int argc, char** argv) {
       (",C", po::value<std::string>(), "CA (PEM) the server's certificate must chain to; it must also name the URI's host")
       (",R", po::value<std::string>(), "trusted root CAs (PEM); a self-signed server is accepted")
       (",n", po::bool_switch(), "do not verify the server's certificate")
+      (",E", po::value<std::string>(), "conf_file[,seq_file]: protect the request with OSCORE (RFC 8613; coap:// "
+       "and coap+tcp://), the security context from a coap-oscore-conf(5) file, the sequence number kept in seq_file")
       (",P", po::value<std::string>(), "scheme://address[:port]: send the request through this CoAP proxy "
        "(the URI goes as Proxy-Uri; security flags then apply to the proxy)");
   po::options_description all;
@@ -707,6 +724,7 @@ int main(int argc, char** argv) {
   sec.ca = text_of("-C");
   sec.roots = text_of("-R");
   sec.no_verify = vm["-n"].as<bool>();
+  sec.oscore = text_of("-E");
   if (sec.psk() && (!sec.identity || !sec.key || sec.identity->empty() || sec.key->empty())) {
     std::cerr << "coap-client: PSK needs both -u identity and -k key\n";
     return failure;
@@ -718,6 +736,10 @@ int main(int argc, char** argv) {
   const bool secure_scheme = u.scheme == coap::scheme::coaps || u.scheme == coap::scheme::coaps_tcp;
   if (!secure_scheme && (sec.psk() || sec.cert || sec.ca || sec.roots)) {
     std::cerr << "coap-client: security flags need a coaps:// or coaps+tcp:// URI\n";
+    return failure;
+  }
+  if (sec.oscore && secure_scheme) {
+    std::cerr << "coap-client: -E (OSCORE) needs a coap:// or coap+tcp:// URI\n";
     return failure;
   }
   return dispatch(spec, u, sec);

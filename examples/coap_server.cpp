@@ -22,6 +22,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/program_options.hpp>
 
+#include "oscore_files.hpp"
+
 #include <algorithm>
 #include <csignal>
 #include <cstdint>
@@ -270,6 +272,20 @@ bool listen(coap::context& ctx, const asio::ip::address& address, std::uint16_t&
 // DTLS and TLS on port+1 as well (RFC 7252 section 9, RFC 8323 section 9).
 enum class secure_mode { none, psk, pki };
 
+// libcoap 4.3.5's -E conf_file[,seq_file]: OSCORE (RFC 8613) on the coap and coap+tcp
+// endpoints, one security context per recipient_id of the file. Unprotected requests are
+// still served, as libcoap's coap-server does.
+bool set_up_oscore(coap::context& ctx, const po::variables_map& vm) {
+  if (!vm.count("-E")) return false;
+  std::vector<coap::oscore::context_params> contexts;
+  std::string error;
+  if (!coap_examples::load_oscore(vm["-E"].as<std::string>(), true, contexts, error))
+    throw std::runtime_error("-E: " + error);
+  for (const auto& p : contexts)
+    if (auto e = coap::set_oscore(ctx, p)) throw std::runtime_error("-E: " + e.message());
+  return true;
+}
+
 secure_mode set_up_security(coap::context& ctx, const po::variables_map& vm) {
   const bool psk = vm.count("-k"), pki = vm.count("-c");
   if (psk && pki) throw std::runtime_error("give -k (PSK) or -c (certificates), not both");
@@ -352,7 +368,9 @@ int main(int argc, char** argv) {
        "(RFC 7252 section 5.7.2) for coap and coap+tcp targets: through the next-hop proxy when one is given, "
        "else directly to the Proxy-Uri's target; requests naming one of the names are served here. "
        "Alone: forward directly. Any target unless -H restricts them")
-      (",H", po::value<std::string>(), "host[,host..]: the only target hosts -P forwards to (others: 4.03)");
+      (",H", po::value<std::string>(), "host[,host..]: the only target hosts -P forwards to (others: 4.03)")
+      (",E", po::value<std::string>(), "conf_file[,seq_file]: OSCORE (RFC 8613) on coap and coap+tcp, the "
+       "security contexts from a coap-oscore-conf(5) file, the sequence number kept in seq_file");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, visible), vm);
@@ -386,8 +404,10 @@ int main(int argc, char** argv) {
   server app(ctx, verbosity);
   app.add_resources();
   secure_mode secure = secure_mode::none;
+  bool oscore = false;
   try {
     secure = set_up_security(ctx, vm);
+    oscore = set_up_oscore(ctx, vm);
   } catch (const std::exception& e) {
     std::cerr << "coap-server: " << e.what() << '\n';
     return 1;
@@ -405,10 +425,16 @@ int main(int argc, char** argv) {
   std::size_t listening = 0;
   std::string failures;
   for (const auto& address : addresses) {
-    if (!listen<coap::udp, coap::no_sec>(ctx, address, port, failures, verbosity, "UDP")) continue;
-    ++listening;
-    // RFC 8323: CoAP over TCP on the same port number.
-    listening += listen<coap::tcp, coap::no_sec>(ctx, address, port, failures, verbosity, "TCP");
+    if (oscore) {
+      if (!listen<coap::udp, coap::oscore>(ctx, address, port, failures, verbosity, "UDP (OSCORE)")) continue;
+      ++listening;
+      listening += listen<coap::tcp, coap::oscore>(ctx, address, port, failures, verbosity, "TCP (OSCORE)");
+    } else {
+      if (!listen<coap::udp, coap::no_sec>(ctx, address, port, failures, verbosity, "UDP")) continue;
+      ++listening;
+      // RFC 8323: CoAP over TCP on the same port number.
+      listening += listen<coap::tcp, coap::no_sec>(ctx, address, port, failures, verbosity, "TCP");
+    }
     if (secure == secure_mode::none) continue;
     // DTLS and TLS on the next port, as libcoap's coap-server does.
     std::uint16_t secure_port = static_cast<std::uint16_t>(port + 1);
