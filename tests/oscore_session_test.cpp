@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <coap/observation.hpp>
+#include <coap/security/psk.hpp>
 #include <coap/session.hpp>
 #include <coap/transports/tcp.hpp>
 #include <coap/transports/udp.hpp>
@@ -35,6 +36,23 @@ inline std::ostream& operator<<(std::ostream& os, code c) { return os << to_stri
 }  // namespace coap
 
 namespace {
+
+// At compile time: an OSCORE session is its own type, takes only its own set-up, and has no
+// (D)TLS members; a PSK or NoSec session takes no OSCORE set-up.
+template <class Session, class Config>
+concept client_takes = requires(typename Session::context_type& ctx, typename Session::endpoint_type ep,
+                                const Config& config, std::error_code& ec) {
+  Session::create_client(ctx, ep, config, ec);
+};
+template <class Session>
+concept has_cipher_suite = requires(const Session& s) { s.cipher_suite(); };
+static_assert(client_takes<coap::session<coap::udp, coap::oscore>, coap::oscore_client_config>);
+static_assert(client_takes<coap::session<coap::tcp, coap::oscore>, coap::oscore_client_config>);
+static_assert(!client_takes<coap::session<coap::udp, coap::oscore>, coap::security::psk_client_config>);
+static_assert(!client_takes<coap::session<coap::udp, coap::psk>, coap::oscore_client_config>);
+static_assert(!client_takes<coap::session<coap::udp>, coap::oscore_client_config>);
+static_assert(!has_cipher_suite<coap::session<coap::udp, coap::oscore>>);
+static_assert(coap::message_security<coap::oscore> && !coap::channel_security<coap::oscore>);
 
 const auto loopback = asio::ip::make_address("127.0.0.1");
 
