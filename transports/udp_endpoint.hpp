@@ -6,6 +6,7 @@
 #include <coap/context.hpp>
 #include <coap/detail/idle_pool.hpp>
 #include <coap/detail/endpoint_text.hpp>
+#include <coap/detail/multicast_group.hpp>
 #include <coap/detail/stateless_response.hpp>
 #include <coap/udp_codec.hpp>
 
@@ -39,6 +40,7 @@ class udp_endpoint final : public detail::endpoint_base,
   using protocol_type = typename Socket::protocol_type;
   using endpoint_type = typename Socket::endpoint_type;
   using context_type = basic_context<Allocator>;
+  using group_answers = detail::delayed_group_answers<Socket, Allocator>;
 
   udp_endpoint(context_type& ctx, const endpoint_type& local, typename Security::state_ptr security,
                std::error_code& ec)
@@ -74,6 +76,7 @@ class udp_endpoint final : public detail::endpoint_base,
     if (closed_) return;
     closed_ = true;
     sweep_timer_.cancel();
+    group_.close();
     boost::system::error_code ignored;
     socket_.close(ignored);
     auto sessions = std::move(sessions_);
@@ -99,6 +102,25 @@ class udp_endpoint final : public detail::endpoint_base,
     std::size_t sent = 0;
     for_each_observed([&](session_impl& s) { sent += s.notify_observers(resource_id); });
     return sent;
+  }
+  // RFC 7252 section 8 (detail/multicast_group.hpp): NoSec over Asio's UDP socket only.
+  std::error_code join_group(const boost::asio::ip::address& group, std::string_view interface) override {
+    if constexpr (Security::secure || !std::is_same_v<Socket, boost::asio::ip::udp::socket>)
+      return std::make_error_code(std::errc::operation_not_supported);
+    else return group_.join(ctx_, this->shared_from_this(), socket_, group, interface);
+  }
+  // A datagram that arrived at a joined group: a NON request is served as from its sender and
+  // answered after the leisure (detail/multicast_answers.hpp); anything else is dropped.
+  void on_group_datagram(std::span<const std::uint8_t> d, const endpoint_type& from) {
+    if constexpr (!Security::secure) {
+      if (closed_ || !group_.answers() || !detail::group_request_admitted(ctx_, d)) return;
+      sender_ = from;
+      on_datagram(d, group_.answers());
+    }
+  }
+  // What became of the group requests (tests, operators); zeros before the first join.
+  detail::group_answer_counters group_counters() const noexcept {
+    return group_.answers() ? group_.answers()->counters() : detail::group_answer_counters{};
   }
   void resource_removed(std::uint64_t resource_id) override {
     for_each_observed([&](session_impl& s) { s.resource_removed(resource_id); });
@@ -147,20 +169,20 @@ class udp_endpoint final : public detail::endpoint_base,
   void on_receive(const boost::system::error_code& ec, std::size_t n) {
     if (closed_ || ec == boost::asio::error::operation_aborted) return;
     if (!ec) {
-      on_datagram(n);
+      on_datagram({buffer_.data(), n});
       // Drain what else is queued without going back to the reactor each time.
       for (int i = 0; i < drain_limit && !closed_; ++i) {
         boost::system::error_code rec;
         const std::size_t m = socket_.receive_from(boost::asio::buffer(buffer_), sender_, 0, rec);
         if (rec) break;
-        on_datagram(m);
+        on_datagram({buffer_.data(), m});
       }
     }
     receive();
   }
 
-  void on_datagram(std::size_t n) {
-    const std::span<const std::uint8_t> d(buffer_.data(), n);
+  // From sender_; `group`: it arrived at a joined group (section 8).
+  void on_datagram(std::span<const std::uint8_t> d, group_answers* group = nullptr) {
     auto it = sessions_.find(sender_);
     if (it != sessions_.end() && !it->second->is_open()) {
       // A session that ended (a failed handshake, say) does not hold on to its peer's address.
@@ -190,7 +212,8 @@ class udp_endpoint final : public detail::endpoint_base,
     }
     // Keep the session alive while it handles the datagram, even if it is evicted meanwhile.
     auto session = it->second;
-    session->on_datagram(d);
+    if (group) session->on_group_datagram(d, *group);
+    else session->on_datagram(d);
   }
 
   // A new peer: within the cap (evicting the oldest idle session if needed), or refused.
@@ -291,6 +314,7 @@ class udp_endpoint final : public detail::endpoint_base,
                      rebind<std::pair<const endpoint_type, std::shared_ptr<session_impl>>>>
       sessions_;
   std::basic_string<char, std::char_traits<char>, rebind<char>> description_;
+  detail::group_membership<udp_endpoint, Allocator> group_;  // section 8: empty until a join
   bool closed_ = false;
 };
 

@@ -10,6 +10,7 @@
 #include <coap/context.hpp>
 #include <coap/detail/dedup_cache.hpp>
 #include <coap/detail/endpoint_text.hpp>
+#include <coap/detail/multicast_answers.hpp>
 #include <coap/detail/request_queue.hpp>
 #include <coap/detail/session_common.hpp>
 #include <coap/detail/server_dispatch.hpp>
@@ -216,6 +217,15 @@ class udp_session_impl final
       return;
     }
     on_plain_datagram(d);
+  }
+
+  // RFC 7252 section 8 (detail/multicast_answers.hpp): a NON request that arrived at a group
+  // the endpoint joined; served as any, answered through `answers` (suppressed, or NON after
+  // the leisure), never directly.
+  void on_group_datagram(std::span<const std::uint8_t> d, detail::delayed_group_answers<Socket, Allocator>& answers) {
+    group_answers_ = &answers;
+    on_datagram(d);
+    group_answers_ = nullptr;
   }
 
   // ---- the DTLS channel's callbacks (detail/tls_channel.hpp) ----
@@ -587,6 +597,10 @@ class udp_session_impl final
       return;
     }
 
+    if (group_answers_) {
+      dedup_.find(m.message_id(), now)->status = dedup_state::answered;  // a duplicate gets nothing
+      return group_answers_->answer(m, response_, next_message_id(), peer_, max_pdu_size());
+    }
     // Section 5.2.1 (piggybacked in the ACK) or 5.2.3 (a NON request gets a NON response).
     response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
     response_.set_message_id(con ? m.message_id() : next_message_id());
@@ -666,6 +680,7 @@ class udp_session_impl final
   detail::request_queue<owned_message, response_signature> queue_;
   bytes receive_buffer_;
   std::uint16_t message_id_;
+  detail::delayed_group_answers<Socket, Allocator>* group_answers_ = nullptr;  // during on_group_datagram
   // The DTLS record layer (psk, pki), OSCORE's message layer (oscore), or an empty member
   // (no_sec). Last: it refers to the members above.
   [[no_unique_address]] typename Security::template channel<udp_session_impl> tls_{*this};

@@ -52,6 +52,10 @@ class endpoint_base {
   virtual std::size_t notify_observers(std::uint64_t resource_id) = 0;
   // The resource is gone: its observers get 4.04 and are removed (section 4.2).
   virtual void resource_removed(std::uint64_t resource_id) = 0;
+  // RFC 7252 section 8: joins a multicast group (UDP NoSec endpoints of the group's family).
+  virtual std::error_code join_group(const boost::asio::ip::address&, std::string_view /*interface*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
 };
 }  // namespace detail
 
@@ -135,6 +139,26 @@ class basic_context {
     return {};
   }
   std::size_t endpoint_count() const noexcept { return endpoints_.size(); }
+
+  // ---- group communication (RFC 7252 section 8; coap_join_mcast_group_intf) ----
+  // Every UDP NoSec endpoint of the group's address family joins `group` (224.0.1.187,
+  // ff02::fd, ff05::fd or any other) on `interface` ("eth0"; empty: the system's choice).
+  // Requests arriving at the group are answered from the endpoint's unicast address after a
+  // random leisure, errors and empty answers suppressed: docs/multicast.md. Errors:
+  // invalid_argument (not a multicast address), operation_not_supported (no such endpoint),
+  // no_such_device (unknown interface), or the socket's (address_in_use: joined already).
+  std::error_code join_group(const boost::asio::ip::address& group, std::string_view interface = {}) {
+    if (!group.is_multicast()) return std::make_error_code(std::errc::invalid_argument);
+    std::error_code result = std::make_error_code(std::errc::operation_not_supported);
+    bool joined = false;
+    for (auto& e : endpoints_) {
+      const auto ec = e->join_group(group, interface);
+      if (!ec) joined = true;
+      else if (ec != std::errc::operation_not_supported) result = ec;
+    }
+    // An error is reported even when another endpoint joined (it stays joined).
+    return joined && result == std::errc::operation_not_supported ? std::error_code() : result;
+  }
 
   // ---- sessions ----
   std::size_t session_count() const noexcept {

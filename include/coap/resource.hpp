@@ -231,6 +231,9 @@ struct basic_resource {
   // (request::authenticated_peer() not empty): an OSCORE-protected request (RFC 8613), or one
   // over a (D)TLS session whose handshake named the peer. Set with require_authentication().
   bool requires_authentication = false;
+  // RFC 7252 section 8 (docs/multicast.md): whether a request that arrived at a joined group
+  // reaches this resource; opted out, such a request is dropped unanswered.
+  bool serves_multicast = true;
 
   // ---- RFC 7641: observing ----
   // A GET or FETCH with Observe=0 registers the requester (section 4.1); the context's
@@ -256,6 +259,11 @@ struct basic_resource {
 
   basic_resource& require_authentication(bool on = true) {
     requires_authentication = on;
+    return *this;
+  }
+
+  basic_resource& multicast(bool on) {
+    serves_multicast = on;
     return *this;
   }
 

@@ -101,6 +101,12 @@ struct context_config {
   // so that an observer that went away is noticed.
   unsigned observe_con_every = 5;
   std::chrono::seconds observe_con_interval{24 * 3600};
+  // ---- Group communication (RFC 7252 section 8, docs/multicast.md) ----
+  // Section 8.2: an answer to a request that arrived at a joined group waits a random time
+  // up to this leisure (DEFAULT_LEISURE, 5 s) and goes from the endpoint's unicast address.
+  std::chrono::milliseconds multicast_leisure{5000};
+  // Answers to group requests waiting out their leisure, per endpoint; one more is dropped.
+  std::size_t max_pending_group_answers = 64;
   // Applied to every server session the context makes.
   session_config session{};
 };
