@@ -6,6 +6,7 @@
 #include <coap/block.hpp>
 #include <coap/content_format.hpp>
 #include <coap/message.hpp>
+#include <coap/multicast.hpp>
 #include <coap/security/pki.hpp>
 #include <coap/security/psk.hpp>
 #include <coap/session.hpp>
@@ -427,6 +428,26 @@ asio::awaitable<exit_status> observe_for(asio::io_context& io, Session& session,
   co_return status;
 }
 
+// The request of -m, -e/-f, -t, -T, -b and the URI (or -P's Proxy-Uri).
+coap::message make_request(const request_spec& spec, const coap::uri& u, std::uint64_t random) {
+  coap::message request(spec.method, spec.type);
+  // Section 5.3.1: the library picks a random token; ours is chosen here so that -v shows it.
+  request.set_token(spec.token ? *spec.token : coap::token::from_uint(random, 8));
+  // Section 6.4 step 5: a Uri-Host only for a name; the port is the destination's own.
+  // With -P, the whole URI goes as Proxy-Uri and `u` is the proxy (section 5.10.2).
+  if (spec.proxy_uri) request.add(coap::options::proxy_uri{}, *spec.proxy_uri);
+  else coap::add_uri_options(request, u, u.host_kind == coap::host_kind::name);
+  if (spec.format) request.set_content_format(*spec.format);
+  // RFC 7959 section 2.4: as libcoap, a GET or FETCH says the block size it wants (NUM 0: the
+  // whole body in such blocks) or the one block it wants (NUM above 0).
+  if (spec.block && (spec.method == coap::method::get || spec.method == coap::method::fetch))
+    request.add_uint_option(static_cast<std::uint16_t>(coap::option_number::block2),
+                            coap::encode(coap::block_value{spec.block->num, false, spec.block->szx}));
+  if (spec.payload) request.set_payload(std::string_view(*spec.payload));
+
+  return request;
+}
+
 // Runs the request (or the observation) over Session (one transport and security).
 // Everything transport-specific is the Session type.
 template <class Session, class... SecurityConfig>
@@ -472,20 +493,7 @@ exit_status exchange(const request_spec& spec, const coap::uri& u, const securit
     return failure;
   }
 
-  coap::message request(spec.method, spec.type);
-  // Section 5.3.1: the library picks a random token; ours is chosen here so that -v shows it.
-  request.set_token(spec.token ? *spec.token : coap::token::from_uint(ctx.random(), 8));
-  // Section 6.4 step 5: a Uri-Host only for a name; the port is the destination's own.
-  // With -P, the whole URI goes as Proxy-Uri and `u` is the proxy (section 5.10.2).
-  if (spec.proxy_uri) request.add(coap::options::proxy_uri{}, *spec.proxy_uri);
-  else coap::add_uri_options(request, u, u.host_kind == coap::host_kind::name);
-  if (spec.format) request.set_content_format(*spec.format);
-  // RFC 7959 section 2.4: as libcoap, a GET or FETCH says the block size it wants (NUM 0: the
-  // whole body in such blocks) or the one block it wants (NUM above 0).
-  if (spec.block && (spec.method == coap::method::get || spec.method == coap::method::fetch))
-    request.add_uint_option(static_cast<std::uint16_t>(coap::option_number::block2),
-                            coap::encode(coap::block_value{spec.block->num, false, spec.block->szx}));
-  if (spec.payload) request.set_payload(std::string_view(*spec.payload));
+  coap::message request = make_request(spec, u, ctx.random());
 
   if (spec.verbosity >= debug_level)
     std::cerr << session.description() << ": sending\n" << summary(request, false) << '\n';
@@ -505,6 +513,78 @@ exit_status exchange(const request_spec& spec, const coap::uri& u, const securit
     if (e) std::rethrow_exception(e);
     status = s;
   });
+  io.run();
+  if (!out.close()) status = failure;
+  return status;
+}
+
+// RFC 7252 section 8.1, RFC 7390: a coap:// URI whose host is a multicast address. The request
+// goes NON to the group (coap::async_group_request); every answer within -B is printed as it
+// comes, after a line naming its source ("127.0.0.2:5683 2.05 Content"), the payload as for
+// one server. An answer that is block 0 of a larger body is followed up unicast, as libcoap's
+// client does: the whole body is fetched from that server with an ordinary session
+// (section 8.2), then printed. No answer at all is a failure.
+exit_status group_exchange(const request_spec& spec, const coap::uri& u) {
+  asio::io_context io;
+  coap::context ctx(io.get_executor());
+  boost::system::error_code bec;
+  const auto address = asio::ip::make_address(u.host, bec);
+  if (bec) {
+    std::cerr << "coap-client: " << u.host << ": " << bec.message() << '\n';
+    return failure;
+  }
+  coap::message request = make_request(spec, u, ctx.random());
+  if (spec.verbosity >= debug_level)
+    std::cerr << "group " << u.host << ":" << u.port << ": sending\n" << summary(request, false) << '\n';
+  body_output out(spec.output, spec.newline_each);
+  exit_status status = success;
+  std::size_t answers = 0;
+  std::vector<std::shared_ptr<coap::session<coap::udp>>> follow_ups;
+  auto print = [&](const asio::ip::udp::endpoint& from, const coap::message& m) {
+    std::string source = from.address().is_v6() ? "[" + from.address().to_string() + "]" : from.address().to_string();
+    std::printf("%s:%u %s\n", source.c_str(), static_cast<unsigned>(from.port()), coap::to_string(m.code()).c_str());
+    std::fflush(stdout);
+    if (print_response(m, out) != success) status = failure;
+  };
+  const bool safe = spec.method == coap::method::get || spec.method == coap::method::fetch;
+  coap::async_group_request(
+      io.get_executor(), {address, u.port}, request, std::chrono::duration_cast<std::chrono::milliseconds>(spec.wait),
+      [&](const coap::group_answer& a) {
+        ++answers;
+        if (spec.verbosity >= debug_level) std::cerr << a.from << ": received\n" << summary(a.response, true) << '\n';
+        coap::block_value b2;
+        const auto block2 = a.response.find(coap::option_number::block2);
+        if (!safe || !block2 || coap::decode_block(block2->value(), b2) || !b2.more) return print(a.from, a.response);
+        // The rest unicast: the same request (block 0 again, then the others) to this server.
+        std::error_code ec;
+        auto s = std::make_shared<coap::session<coap::udp>>(coap::session<coap::udp>::create_client(ctx, a.from, ec));
+        if (ec) {
+          std::cerr << "coap-client: cannot follow up with " << a.from << ": " << ec.message() << '\n';
+          status = failure;
+          return;
+        }
+        coap::message again = make_request(spec, u, ctx.random());
+        again.set_type(coap::message_type::confirmable);
+        follow_ups.push_back(s);
+        s->async_request(std::move(again), [&, from = a.from, s](std::error_code e, coap::message m) {
+          if (e) {
+            std::cerr << "coap-client: follow-up to " << from << ": " << e.message() << '\n';
+            status = failure;
+          } else {
+            print(from, m);
+          }
+          s->close();
+        });
+      },
+      [&](std::error_code ec, std::size_t) {
+        if (ec) {
+          std::cerr << "coap-client: group request to " << u.host << ": " << ec.message() << '\n';
+          status = failure;
+        } else if (answers == 0) {
+          std::cerr << "coap-client: no answer within " << spec.wait.count() << " s\n";
+          status = failure;
+        }
+      });
   io.run();
   if (!out.close()) status = failure;
   return status;
@@ -533,6 +613,12 @@ coap::security::pki_config pki_config(const security_spec& sec, const coap::uri&
   return c;
 }
 
+bool is_group(const coap::uri& u) {
+  boost::system::error_code bec;
+  const auto a = boost::asio::ip::make_address(u.host, bec);
+  return !bec && a.is_multicast();
+}
+
 // The one place that maps a scheme and the security flags to a transport and security policy.
 exit_status dispatch(const request_spec& spec, const coap::uri& u, const security_spec& sec) {
   using namespace coap;
@@ -549,6 +635,7 @@ exit_status dispatch(const request_spec& spec, const coap::uri& u, const securit
   switch (u.scheme) {
     case scheme::coap:
       if (oscore_config) return exchange<session<udp, oscore>>(spec, u, sec, *oscore_config);
+      if (is_group(u) && !spec.proxy_uri) return group_exchange(spec, u);
       return exchange<session<udp>>(spec, u, sec);
     case scheme::coap_tcp:
       if (oscore_config) return exchange<session<tcp, oscore>>(spec, u, sec, *oscore_config);

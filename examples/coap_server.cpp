@@ -78,7 +78,8 @@ class server {
         .attribute("rt", "counter")
         .attribute("title", "Request Counter")
         .attribute("ct", text_ct)
-        .observable();  // notified on each POST
+        .observable()  // notified on each POST
+        .multicast(false);  // unicast only: a POST to a group would count once per member (docs/multicast.md)
     ctx_.resources().set_unknown_handler(
         [this](const coap::request& r, response& res) { unknown(r, res); });
     tick();
@@ -370,7 +371,11 @@ int main(int argc, char** argv) {
        "Alone: forward directly. Any target unless -H restricts them")
       (",H", po::value<std::string>(), "host[,host..]: the only target hosts -P forwards to (others: 4.03)")
       (",E", po::value<std::string>(), "conf_file[,seq_file]: OSCORE (RFC 8613) on coap and coap+tcp, the "
-       "security contexts from a coap-oscore-conf(5) file, the sequence number kept in seq_file");
+       "security contexts from a coap-oscore-conf(5) file, the sequence number kept in seq_file")
+      (",g", po::value<std::vector<std::string>>(), "join this multicast group (224.0.1.187, ff02::fd, ff05::fd, ...; "
+       "may be repeated): requests to it are answered after a random leisure of up to 5 s, errors not at all "
+       "(RFC 7252 section 8, docs/multicast.md)")
+      (",G", po::value<std::string>(), "the interface to join -g groups on (default: the system's choice)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, visible), vm);
@@ -382,6 +387,7 @@ int main(int argc, char** argv) {
   if (vm.count("help")) {
     std::cout << "Usage: coap-server [-A address] [-p port] [-k key [-h hint]] [-c cert -j key [-C ca] [-R roots] [-n]]\n"
                  "                   [-b max_block_size] [-v num] [-P [scheme://address[:port]],[name1[,name2..]] [-H host[,host..]]]\n"
+                 "                   [-g group [-G group_if]]\n"
               << visible;
     return 0;
   }
@@ -401,6 +407,8 @@ int main(int argc, char** argv) {
     }
     ctx.config().session.block_szx = coap::szx_for_size(b);
   }
+  // -g: several group members may run on one host, sharing the port (as libcoap's do).
+  ctx.config().udp_reuse_address = vm.count("-g") > 0;
   server app(ctx, verbosity);
   app.add_resources();
   secure_mode secure = secure_mode::none;
@@ -449,6 +457,25 @@ int main(int argc, char** argv) {
   // One family may be missing (a host without IPv6): the other suffices, with a warning.
   if (listening == 0 || verbosity >= warning_level) std::cerr << failures;
   if (listening == 0) return 1;
+
+  // -g, -G as libcoap's (coap_join_mcast_group_intf): every UDP endpoint of the group's family.
+  if (vm.count("-g")) {
+    const std::string interface = vm.count("-G") ? vm["-G"].as<std::string>() : std::string();
+    for (const auto& text : vm["-g"].as<std::vector<std::string>>()) {
+      boost::system::error_code bec;
+      const auto group = asio::ip::make_address(text, bec);
+      const auto e = bec ? std::error_code(bec) : ctx.join_group(group, interface);
+      if (e) {
+        std::cerr << "coap-server: cannot join group " << text << (interface.empty() ? "" : " on " + interface) << ": "
+                  << e.message() << '\n';
+        return 1;
+      }
+      if (verbosity >= info_level) std::cerr << "coap-server: joined group " << text << '\n';
+    }
+  } else if (vm.count("-G")) {
+    std::cerr << "coap-server: -G names the interface for -g; give -g too\n";
+    return 1;
+  }
 
   // Declared after the context: the proxy goes first.
   std::optional<cli_proxy> proxy;

@@ -53,6 +53,7 @@ class udp_endpoint final : public detail::endpoint_base,
     socket_.open(local.protocol(), bec);
     // An IPv6 endpoint serves IPv6 only, so that the same port can also serve IPv4.
     if (!bec && local.address().is_v6()) set_v6_only(socket_, bec);
+    if (!bec && ctx.config().udp_reuse_address) set_reuse_address(socket_, bec);  // section 8 (docs/multicast.md)
     if (!bec) socket_.bind(local, bec);
     if (!bec) socket_.non_blocking(true, bec);
     ec = bec;
@@ -300,6 +301,11 @@ class udp_endpoint final : public detail::endpoint_base,
   static void set_v6_only(Socket& socket, boost::system::error_code& ec) {
     if constexpr (requires { socket.set_option(boost::asio::ip::v6_only(true), ec); })
       socket.set_option(boost::asio::ip::v6_only(true), ec);
+  }
+
+  static void set_reuse_address(Socket& socket, boost::system::error_code& ec) {
+    if constexpr (requires { socket.set_option(boost::asio::socket_base::reuse_address(true), ec); })
+      socket.set_option(boost::asio::socket_base::reuse_address(true), ec);
   }
 
   context_type& ctx_;

@@ -107,6 +107,10 @@ struct context_config {
   std::chrono::milliseconds multicast_leisure{5000};
   // Answers to group requests waiting out their leisure, per endpoint; one more is dropped.
   std::size_t max_pending_group_answers = 64;
+  // SO_REUSEADDR on UDP endpoints from the start (libcoap's endpoints always have it): other
+  // servers on this host may bind the same port, as group members on one host must. Off, a
+  // port in use is an error; joining a group turns it on for that endpoint anyway.
+  bool udp_reuse_address = false;
   // Applied to every server session the context makes.
   session_config session{};
 };
