@@ -23,6 +23,9 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
+#include <future>
+#include <thread>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -542,6 +545,41 @@ BOOST_FIXTURE_TEST_CASE(a_group_request_can_be_cancelled, group_fixture) {
   BOOST_TEST(run_until(io, [&] { return result.has_value(); }, 1000ms, 5ms));
   BOOST_TEST((result && *result == coap::detail::operation_aborted()));
   BOOST_TEST(on_strand);
+}
+
+BOOST_FIXTURE_TEST_CASE(every_completion_token_kind, group_fixture) {
+  if (!start()) return;
+  const asio::ip::udp::endpoint to(group_v4, port);
+  std::atomic<int> answers{0};
+  auto count = [&](const coap::group_answer&) { ++answers; };
+  auto work = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  // use_future: with std::error_code in the signature, (error_code, count) rather than a throw.
+  auto [fec, fn] = coap::async_group_request(io.get_executor(), to, get("hello"), 500ms, count, asio::use_future).get();
+  BOOST_TEST(!fec);
+  BOOST_TEST(fn == 2u);
+  // deferred: nothing is sent until the operation is invoked.
+  auto op = coap::async_group_request(io.get_executor(), to, get("hello"), 500ms, count, asio::deferred);
+  std::this_thread::sleep_for(400ms);
+  BOOST_TEST(answers.load() == 2);
+  std::promise<std::size_t> deferred_count;
+  std::move(op)([&](std::error_code, std::size_t n) { deferred_count.set_value(n); });
+  BOOST_TEST(deferred_count.get_future().get() == 2u);
+  // use_awaitable with a C++20 coroutine.
+  std::promise<std::size_t> awaited;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await coap::async_group_request(io.get_executor(), to, get("hello"), 500ms, count,
+                                                          asio::use_awaitable);
+        awaited.set_value(ec ? 99 : n);
+      },
+      asio::detached);
+  BOOST_TEST(awaited.get_future().get() == 2u);
+  BOOST_TEST(answers.load() == 6);
+  work.reset();
+  asio::post(io, [&] { a.stop(); b.stop(); });
+  runner.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_unicast_address_is_not_a_group) {

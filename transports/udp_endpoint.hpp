@@ -1,6 +1,8 @@
 // libcoap's coap_endpoint_t over UDP (coap_session(3): "servers get a session per new peer,
 // made by the library"): one socket, a session per peer address, the idle pool (sessions no
-// handle references, freed after the idle timeout) and the context's session cap.
+// handle references, freed after the idle timeout) and the context's session cap. RFC 7252
+// section 8: once it joins multicast groups, a socket per group and the queue of answers
+// waiting out their leisure (detail/multicast_group.hpp, docs/multicast.md).
 #pragma once
 
 #include <coap/context.hpp>

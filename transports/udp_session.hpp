@@ -4,7 +4,9 @@
 // requests, 4.02 for unrecognized critical options). One object per peer: a server session
 // shares its endpoint's socket; a client session owns its socket. With a secure policy (psk,
 // pki), every datagram is a DTLS record (RFC 7252 section 9.1, RFC 6347): the security's
-// channel sits between the socket and the messages; requests wait for the handshake.
+// channel sits between the socket and the messages; requests wait for the handshake. A request
+// that arrived at a multicast group is answered through its endpoint's leisure queue (section
+// 8.2, detail/multicast_answers.hpp).
 #pragma once
 
 #include <coap/context.hpp>

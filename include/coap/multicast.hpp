@@ -217,10 +217,10 @@ class group_request_op : public std::enable_shared_from_this<group_request_op> {
 // the socket's (a group without a route: network_unreachable), boost::asio::error::
 // operation_aborted when the handler's cancellation slot fires (the answers before it were
 // handed over). A window of 0 sends and completes at once.
-template <class OnAnswer, class CompletionToken = boost::asio::deferred_t>
+template <class OnAnswer, class CompletionToken>
 auto async_group_request(boost::asio::any_io_executor ex, const boost::asio::ip::udp::endpoint& group,
                          message request, std::chrono::milliseconds window, OnAnswer on_answer,
-                         CompletionToken&& token = {}, group_request_config config = {}) {
+                         CompletionToken&& token, group_request_config config) {
   return boost::asio::async_initiate<CompletionToken, detail::group_request_op::signature>(
       [](auto handler, boost::asio::any_io_executor io, boost::asio::ip::udp::endpoint to, message m,
          std::chrono::milliseconds w, OnAnswer each, group_request_config c) {
@@ -236,6 +236,16 @@ auto async_group_request(boost::asio::any_io_executor ex, const boost::asio::ip:
         });
       },
       token, std::move(ex), group, std::move(request), window, std::move(on_answer), std::move(config));
+}
+// The same with the default configuration. An overload rather than a default argument: GCC 12
+// frees a std::string temporary of a co_await expression wrongly (ASan: bad-free; a default
+// argument is such a temporary). In a coroutine, pass a named group_request_config.
+template <class OnAnswer, class CompletionToken = boost::asio::deferred_t>
+auto async_group_request(boost::asio::any_io_executor ex, const boost::asio::ip::udp::endpoint& group,
+                         message request, std::chrono::milliseconds window, OnAnswer on_answer,
+                         CompletionToken&& token = {}) {
+  return async_group_request(std::move(ex), group, std::move(request), window, std::move(on_answer),
+                             std::forward<CompletionToken>(token), group_request_config());
 }
 
 }  // namespace coap
