@@ -10,6 +10,8 @@
 #      with libcoap's client and with ours
 #   5. a resource that opts out of multicast (/counter): nothing by multicast, served unicast
 #   6. errors stay home: a 4.04 is not sent to a group request (section 8.2, RFC 7967)
+#   7. IPv6: our second coap-server joins ff02::fd and ff05::fd on one end of a veth pair (IPv6
+#      multicast does not loop back on lo); our client (ff02::fd) and libcoap's (ff05::fd) get it
 # Needs root (ip netns); without it prints "skipped: ..." and counts nothing. Prints "ok: ..."
 # or "FAIL: ..." per check and "multicast interop: N passed, M failed"; exits 1 when any failed.
 # Servers answer after a leisure of up to 5 s, so the checks wait 6 s, side by side.
@@ -36,8 +38,10 @@ if [[ ${1:-} != --inside ]]; then
   stage_begin multicast "multicast interop" "$lc_client" "$lc_server"  # builds the tools
   ns=coap-mcast-$$
   trap 'ip netns del "$ns" 2>/dev/null; stage_cleanup' EXIT
-  if ! ip netns add "$ns" || ! ip netns exec "$ns" ip link set lo up ||
-    ! ip netns exec "$ns" ip route add 224.0.0.0/4 dev lo src 127.0.0.1; then
+  in_ns() { ip netns exec "$ns" "$@"; }
+  if ! ip netns add "$ns" || ! in_ns ip link set lo up || ! in_ns ip route add 224.0.0.0/4 dev lo src 127.0.0.1 ||
+    ! in_ns sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 ||
+    ! in_ns ip link add mc0 type veth peer name mc1 || ! in_ns ip link set mc0 up || ! in_ns ip link set mc1 up; then
     echo "FAIL: cannot set up network namespace $ns"
     echo "multicast interop: 0 passed, 1 failed"
     exit 1
@@ -56,6 +60,8 @@ pids+=($!)
 "$lc_server" -g "$group" -p "$port" >"$work/libcoap2.log" 2>&1 &
 pids+=($!)
 "$our_server" -A 127.0.0.2 -p "$port" -g "$group" -v 7 >"$work/ours.log" 2>&1 &
+pids+=($!)
+"$our_server" -A :: -p "$port" -g ff02::fd -g ff05::fd -G mc0 -v 7 >"$work/ours6.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
   if timeout 2 "$lc_client" -B 1 "coap://127.0.0.2:$port/" >/dev/null 2>&1 &&
@@ -79,6 +85,8 @@ run big_libcoap "$lc_client" -N -B "$wait_s" "coap://$group/big"
 run big_ours "$our_client" -B "$wait_s" "coap://$group/big"
 run opt_out "$our_client" -B "$wait_s" "coap://$group/counter"
 run not_found "$our_client" -B "$wait_s" "coap://$group/nothing-here"
+run v6_ours "$our_client" -B "$wait_s" "coap://[ff02::fd]/"
+run v6_libcoap "$lc_client" -N -B "$wait_s" "coap://[ff05::fd]/"
 # Section 8.1: ten CON requests to the group; count every datagram that comes back.
 cat >"$work/con.py" <<'PY'
 import socket, struct, sys, time
@@ -99,7 +107,7 @@ while time.time() < end:
 print("sent 10, datagrams back:", got)
 PY
 run con python3 "$work/con.py" "$group" "$port" "$wait_s"
-wait_runs() { for _ in $(seq 200); do [[ $(ls "$work"/*.rc 2>/dev/null | wc -l) -ge 7 ]] && return; sleep 0.1; done; }
+wait_runs() { for _ in $(seq 200); do [[ $(ls "$work"/*.rc 2>/dev/null | wc -l) -ge 9 ]] && return; sleep 0.1; done; }
 wait_runs
 out() { cat "$work/$1.out"; }
 
@@ -147,6 +155,18 @@ if out not_found | grep -q "no answer within" && ! out not_found | grep -q "4.04
   ok "no 4.04 is sent to a group request"
 else
   fail "no 4.04 is sent to a group request" "$(out not_found)"
+fi
+
+# 7. IPv6 groups: our server's answer, from its link-local address on the veth.
+if out v6_ours | grep -q "^\[fe80::.*\]:$port 2.05 Content" && out v6_ours | grep -q "coap-cpp"; then
+  ok "IPv6: our coap-client gets our server's answer to ff02::fd"
+else
+  fail "IPv6: our coap-client gets our server's answer to ff02::fd" "$(out v6_ours | head -n 8)"
+fi
+if out v6_libcoap | grep -q "coap-cpp"; then
+  ok "IPv6: libcoap's coap-client gets our server's answer to ff05::fd"
+else
+  fail "IPv6: libcoap's coap-client gets our server's answer to ff05::fd" "$(out v6_libcoap | head -n 8)"
 fi
 
 echo "multicast interop: $passed passed, $failed failed"
