@@ -108,14 +108,14 @@ class udp_endpoint final : public detail::endpoint_base,
   }
   // RFC 7252 section 8 (detail/multicast_group.hpp): NoSec over Asio's UDP socket only.
   std::error_code join_group(const boost::asio::ip::address& group, std::string_view interface) override {
-    if constexpr (Security::secure || !std::is_same_v<Socket, boost::asio::ip::udp::socket>)
+    if constexpr (!detail::joins_groups<Security>() || !std::is_same_v<Socket, boost::asio::ip::udp::socket>)
       return std::make_error_code(std::errc::operation_not_supported);
     else return group_.join(ctx_, this->shared_from_this(), socket_, group, interface);
   }
   // A datagram that arrived at a joined group: a NON request is served as from its sender and
   // answered after the leisure (detail/multicast_answers.hpp); anything else is dropped.
   void on_group_datagram(std::span<const std::uint8_t> d, const endpoint_type& from) {
-    if constexpr (!Security::secure) {
+    if constexpr (detail::joins_groups<Security>()) {
       if (closed_ || !group_.answers() || !detail::group_request_admitted(ctx_, d)) return;
       sender_ = from;
       on_datagram(d, group_.answers());

@@ -32,6 +32,14 @@
 
 namespace coap::detail {
 
+// Groups are joined without security only: DTLS has no multicast, and group OSCORE is not done.
+template <class Security>
+constexpr bool joins_groups() noexcept {
+  if constexpr (Security::secure) return false;
+  else if constexpr (requires { Security::message_secure; }) return !Security::message_secure;
+  else return true;
+}
+
 inline std::error_code last_socket_error() { return {errno, std::system_category()}; }
 
 // The interface's index; 0 for an empty name (the system's choice).
