@@ -280,15 +280,20 @@ bool own_network_namespace() {
                 << std::strerror(errno) << "; run as root)\n";
       return false;
     }
-    // IPv4 multicast loops back on lo with a route; IPv6 multicast does not use lo, so IPv6
-    // groups are tried on one end of a veth pair (DAD off: its link-local address at once).
-    const int rc = std::system(
-        "ip link set lo up && ip route add 224.0.0.0/4 dev lo src 127.0.0.1 && "
-        "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 && "
-        "ip link add mc0 type veth peer name mc1 && ip link set mc0 up && ip link set mc1 up");
+    const int rc = std::system("PATH=/usr/sbin:/sbin:$PATH; ip link set lo up && ip route add 224.0.0.0/4 dev lo src 127.0.0.1");
     BOOST_REQUIRE_MESSAGE(rc == 0, "ip could not set up loopback in the test's network namespace");
     return true;
   }();
+  return ok;
+}
+
+// IPv4 multicast loops back on lo with a route; IPv6 multicast does not use lo, so IPv6 groups
+// are tried on one end of a veth pair (DAD off: its link-local address at once).
+bool veth_pair() {
+  static const bool ok = own_network_namespace() &&
+                         std::system("PATH=/usr/sbin:/sbin:$PATH; "
+                                     "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 && "
+                                     "ip link add mc0 type veth peer name mc1 && ip link set mc0 up && ip link set mc1 up") == 0;
   return ok;
 }
 
@@ -593,6 +598,7 @@ BOOST_AUTO_TEST_CASE(a_unicast_address_is_not_a_group) {
 
 BOOST_AUTO_TEST_CASE(ipv6_link_local_group_on_a_link) {
   if (!own_network_namespace()) return;
+  BOOST_REQUIRE_MESSAGE(veth_pair(), "ip could not make a veth pair (mc0, mc1) in the test's network namespace");
   asio::io_context io;
   coap::context server(io.get_executor());
   server.config().multicast_leisure = 100ms;
