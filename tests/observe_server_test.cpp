@@ -560,9 +560,7 @@ BOOST_AUTO_TEST_CASE(a_registration_that_cannot_be_kept_is_not_counted) {
   }
 }
 
-// A gap reported to the lead (2 checks fail today): serve_request skips observe_request for a
-// deferred answer, so such a resource can never be observed. Drop the decorator once fixed.
-BOOST_AUTO_TEST_CASE(a_deferred_answer_still_registers, *boost::unit_test::expected_failures(2)) {
+BOOST_AUTO_TEST_CASE(a_deferred_answer_still_registers) {
   // RFC 7641 section 4.1 does not tie registration to a piggybacked response: a handler that
   // answers later (RFC 7252 section 5.2.2) registers its observer like any other.
   std::vector<coap::deferred_response> parked;

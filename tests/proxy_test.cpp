@@ -12,6 +12,8 @@
 
 #include <boost/asio.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -55,6 +57,11 @@ struct origin {
   std::optional<std::uint32_t> last_hop_limit;
   std::uint32_t max_age = 60;
   int validations = 0;
+  // RFC 7641: an observable resource whose state the test sets; its handler's runs with
+  // Observe=0 counted (registrations, and each notification before any notify_observers).
+  std::string state = "s0";
+  int observe_registrations = 0;
+  std::optional<coap::response_code> state_error;
 
   explicit origin(asio::io_context& io) : ctx(io.get_executor()) {
     ctx.add_resource("hello").on(coap::method::get, [this](const coap::request& r, coap::basic_response<>& res) {
@@ -81,6 +88,12 @@ struct origin {
     ctx.add_resource("big").on(coap::method::get, [this](const coap::request&, coap::basic_response<>& res) {
       ++hits;
       res.set(coap::response_code::content, body_of(5000));
+    });
+    ctx.add_resource("obs").observable().on(coap::method::get, [this](const coap::request& r, coap::basic_response<>& res) {
+      ++hits;
+      if (auto o = r.message().find(coap::option_number::observe); o && o->as_uint() == 0) ++observe_registrations;
+      if (state_error) return coap::detail::refuse(res, *state_error);
+      res.set(coap::response_code::content, state, coap::content_format::text_plain);
     });
     ctx.add_resource("echo").on(coap::method::put, [this](const coap::request& r, coap::basic_response<>& res) {
       ++hits;
@@ -149,6 +162,36 @@ struct fixture {
     if (hop_limit) m.add(coap::options::hop_limit{}, *hop_limit);
     return ask(std::move(m));
   }
+};
+
+// One downstream observation through the proxy: every message it yields, and how it ended.
+struct watcher {
+  coap::observation observation;
+  std::vector<std::string> got;  // "2.05 Content s1"
+  std::optional<std::error_code> ended;
+  std::optional<std::error_code> failed;  // the registration itself
+
+  void start(udp_session& s, coap::message m) {
+    s.async_observe(std::move(m), [this](std::error_code ec, coap::observation o) {
+      if (ec) {
+        failed = ec;
+        return;
+      }
+      observation = std::move(o);
+      pull();
+    });
+  }
+  void pull() {
+    observation.async_next([this](std::error_code ec, coap::message m) {
+      if (ec) {
+        ended = ec;
+        return;
+      }
+      got.push_back(coap::to_string(m.code()) + " " + std::string(m.payload_string()));
+      pull();
+    });
+  }
+  std::string last() const { return got.empty() ? "" : got.back(); }
 };
 
 std::string code_of(const std::optional<coap::message>& m) { return m ? coap::to_string(m->code()) : "none"; }
@@ -428,4 +471,171 @@ BOOST_AUTO_TEST_CASE(own_names_are_served_locally_and_next_hop_chains) {
   BOOST_TEST(f.server.last_hop_limit.value_or(0) == 8u);  // two proxies on the way
   BOOST_TEST(front.counters().forwarded == 1u);
   f.client.release();
+}
+
+// ---- RFC 7641 section 5: observing through the proxy ----
+
+namespace {
+coap::message observe_request(const std::string& proxy_uri) {
+  coap::message m(coap::method::get);
+  m.add(coap::options::proxy_uri{}, proxy_uri);
+  return m;
+}
+const std::string content = str(coap::response_code::content);
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(three_observers_share_one_upstream_observation) {
+  for (auto scheme : {"coap", "coap+tcp"}) {
+    BOOST_TEST_CONTEXT("upstream " << scheme) {
+      fixture f;
+      const auto target = f.target(scheme, std::string_view(scheme) == "coap" ? f.server.udp_port : f.server.tcp_port, "obs");
+      // Three downstream sessions (three client ports), one observation each.
+      std::vector<udp_session> clients;
+      for (int i = 0; i < 3; ++i) {
+        std::error_code ec;
+        clients.push_back(udp_session::create_client(f.client_ctx, asio::ip::udp::endpoint(loopback, f.proxy_port), ec));
+        BOOST_TEST_REQUIRE(!ec);
+      }
+      std::array<watcher, 3> w;
+      for (int i = 0; i < 3; ++i) {
+        w[i].start(clients[i], observe_request(target));
+        // The first waits for the upstream registration, the others join it.
+        BOOST_TEST_REQUIRE(f.run_until([&] { return w[i].got.size() == 1; }));
+        BOOST_TEST(w[i].last() == content + " s0");
+      }
+      BOOST_TEST(f.server.observe_registrations == 1);
+      BOOST_TEST(f.server.ctx.observer_count() == 1u);
+      BOOST_TEST(f.proxy->counters().observations_started == 1u);
+      BOOST_TEST(f.proxy->counters().observers_joined == 2u);
+      BOOST_TEST(f.proxy_ctx.observer_count() == 3u);
+
+      // Each upstream notification reaches every observer, with its own token.
+      for (auto state : {"s1", "s2"}) {
+        f.server.state = state;
+        f.server.ctx.notify_observers("obs");
+        BOOST_TEST_REQUIRE(f.run_until([&] {
+          return std::all_of(w.begin(), w.end(), [&](const watcher& x) { return x.last() == content + " " + state; });
+        }));
+      }
+      BOOST_TEST(f.proxy->counters().notifications == 2u);
+      // The notifications refreshed the cache: a plain GET is a hit with the latest state.
+      const auto hits = f.server.hits;
+      auto plain = f.get_via(target);
+      BOOST_TEST_REQUIRE(plain.has_value());
+      BOOST_TEST(plain->payload_string() == "s2");
+      BOOST_TEST(f.server.hits == hits);
+
+      // Deregistration upstream only when the last observer left.
+      w[0].observation.cancel();
+      w[1].observation.cancel();
+      f.run_until([&] { return f.proxy_ctx.observer_count() == 1u; });
+      BOOST_TEST(f.proxy_ctx.observer_count() == 1u);
+      f.run_until([] { return false; }, 200ms);
+      BOOST_TEST(f.server.ctx.observer_count() == 1u);
+      f.server.state = "s3";
+      f.server.ctx.notify_observers("obs");
+      BOOST_TEST_REQUIRE(f.run_until([&] { return w[2].last() == content + " s3"; }));
+      w[2].observation.cancel();
+      BOOST_TEST_REQUIRE(f.run_until([&] { return f.server.ctx.observer_count() == 0u; }));
+      BOOST_TEST(f.proxy->observation_count() == 0u);
+      BOOST_TEST(f.proxy->counters().observations_released == 1u);
+      BOOST_TEST(w[0].got.size() == 3u);  // s0, s1, s2: nothing after its cancel
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_observer_that_resets_leaves_and_the_last_one_deregisters) {
+  fixture f;
+  const auto target = f.target("coap", f.server.udp_port, "obs");
+  watcher w;
+  w.start(f.client, observe_request(target));
+  BOOST_TEST_REQUIRE(f.run_until([&] { return w.got.size() == 1; }));
+  BOOST_TEST(f.server.ctx.observer_count() == 1u);
+  // Forgotten locally: the next notification is answered with RST (RFC 7641 section 3.6),
+  // the proxy's observer goes, and with it the upstream observation.
+  w.observation.forget();
+  f.run_until([] { return false; }, 50ms);
+  f.proxy_ctx.config().observe_con_every = 1;  // a CON, so that the RST names it
+  f.server.state = "s1";
+  f.server.ctx.notify_observers("obs");
+  BOOST_TEST_REQUIRE(f.run_until([&] { return f.server.ctx.observer_count() == 0u; }));
+  BOOST_TEST(f.proxy_ctx.observer_count() == 0u);
+  BOOST_TEST(f.proxy->counters().observations_released == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(upstream_end_reaches_every_observer) {
+  // The origin's error answer is each observer's last notification (RFC 7641 section 4.2).
+  {
+    fixture f;
+    const auto target = f.target("coap", f.server.udp_port, "obs");
+    std::array<watcher, 2> w;
+    for (auto& x : w) {
+      x.start(f.client, observe_request(target));
+      BOOST_TEST_REQUIRE(f.run_until([&] { return x.got.size() == 1; }));
+    }
+    f.server.state_error = coap::response_code::service_unavailable;
+    f.server.ctx.notify_observers("obs");
+    BOOST_TEST_REQUIRE(f.run_until([&] { return w[0].ended && w[1].ended; }));
+    for (auto& x : w) {
+      BOOST_TEST(x.last() == str(coap::response_code::service_unavailable) + " Service Unavailable");
+      BOOST_TEST((*x.ended == coap::make_error_code(coap::error::not_observable)));
+    }
+    BOOST_TEST(f.proxy->observation_count() == 0u);
+    BOOST_TEST(f.proxy_ctx.observer_count() == 0u);
+    BOOST_TEST(f.proxy->counters().observations_ended == 1u);
+  }
+  // The upstream session fails (the origin closes its TCP connections): 5.02.
+  {
+    fixture f;
+    const auto target = f.target("coap+tcp", f.server.tcp_port, "obs");
+    watcher w;
+    w.start(f.client, observe_request(target));
+    BOOST_TEST_REQUIRE(f.run_until([&] { return w.got.size() == 1; }));
+    f.server.ctx.stop();
+    BOOST_TEST_REQUIRE(f.run_until([&] { return w.ended.has_value(); }));
+    BOOST_TEST(w.last() == str(coap::response_code::bad_gateway) + " Bad Gateway");
+    BOOST_TEST(f.proxy->observation_count() == 0u);
+  }
+  // An origin that does not let it observe: a plain answer, not registered downstream either.
+  {
+    fixture f;
+    const auto target = f.target("coap", f.server.udp_port, "hello");
+    watcher w;
+    w.start(f.client, observe_request(target));
+    BOOST_TEST_REQUIRE(f.run_until([&] { return w.ended.has_value(); }));
+    BOOST_TEST(w.last() == content + " world");
+    BOOST_TEST((*w.ended == coap::make_error_code(coap::error::not_observable)));
+    BOOST_TEST(f.proxy_ctx.observer_count() == 0u);
+    BOOST_TEST(f.proxy->observation_count() == 0u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(observations_are_capped) {
+  auto config = quick_config();
+  config.max_observations = 1;
+  fixture f{coap::proxy_policy::allow({"127.0.0.1"}), config};
+  watcher a, b;
+  a.start(f.client, observe_request(f.target("coap", f.server.udp_port, "obs")));
+  BOOST_TEST_REQUIRE(f.run_until([&] { return a.got.size() == 1; }));
+  // A second target past the cap: a plain GET, answered without Observe.
+  b.start(f.client, observe_request(f.target("coap+tcp", f.server.tcp_port, "obs")));
+  BOOST_TEST_REQUIRE(f.run_until([&] { return b.ended.has_value(); }));
+  BOOST_TEST(b.last() == content + " s0");
+  BOOST_TEST(f.proxy->observation_count() == 1u);
+  BOOST_TEST(f.server.ctx.observer_count() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_large_state_is_observed_block_wise_on_both_legs) {
+  fixture f;
+  f.server.state = body_of(3000);
+  watcher w;
+  w.start(f.client, observe_request(f.target("coap", f.server.udp_port, "obs")));
+  BOOST_TEST_REQUIRE(f.run_until([&] { return w.got.size() == 1; }));
+  BOOST_TEST(w.last() == content + " " + body_of(3000));
+  f.server.state = body_of(4000);
+  f.server.ctx.notify_observers("obs");
+  BOOST_TEST_REQUIRE(f.run_until([&] { return w.got.size() == 2; }));
+  BOOST_TEST(w.last() == content + " " + body_of(4000));
+  BOOST_TEST(f.server.ctx.observer_count() == 1u);
+  BOOST_TEST(f.proxy->counters().observations_started == 1u);
 }

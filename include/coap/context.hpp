@@ -237,7 +237,8 @@ class basic_context {
   }
   void observer_left(std::uint64_t resource_id) noexcept {
     if (observers_) --observers_;
-    if (auto* r = resources_.find_by_id(resource_id); r && r->observer_count) --r->observer_count;
+    if (auto* r = resources_.find_by_id(resource_id); r && r->observer_count && --r->observer_count == 0 && r->on_unobserved)
+      r->on_unobserved();
   }
 
   template <class T>

@@ -29,6 +29,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
@@ -124,6 +125,10 @@ struct proxy_config {
   // For the upstream sessions (retransmission, connect and handshake timeouts, block size).
   session_config upstream{};
   proxy_cache_config cache{};
+  // RFC 7641 section 5: upstream observations at once, each shared by every downstream
+  // observer of its target (and its cache key). Beyond, a registration is forwarded as a
+  // plain GET and answered without Observe (not registered).
+  std::size_t max_observations = 64;
 };
 
 // What the proxy did, for operators and tests.
@@ -138,6 +143,12 @@ struct proxy_counters {
   std::uint64_t gateway_timeout = 0;    // 5.04
   std::uint64_t sessions_created = 0;   // upstream sessions made
   std::uint64_t local = 0;              // addressed to one of the proxy's own names
+  // RFC 7641 section 5.
+  std::uint64_t observations_started = 0;  // upstream registrations sent
+  std::uint64_t observers_joined = 0;      // downstream registrations answered by a running one
+  std::uint64_t notifications = 0;         // upstream notifications, each fanned out downstream
+  std::uint64_t observations_ended = 0;    // by the origin (error, no Observe) or a failure
+  std::uint64_t observations_released = 0; // deregistered upstream: the last observer left
 };
 
 // A session type the proxy can send on: a coap::session<Transport, Security, Allocator>.
@@ -160,6 +171,7 @@ class proxy {
   using context_type = typename first_session::context_type;
   using allocator_type = typename context_type::allocator_type;
   using response_type = basic_response<allocator_type>;
+  using observation_type = typename first_session::observation_type;
   using logger = std::function<void(std::string_view)>;
   static_assert((std::is_same_v<context_type, typename Upstream::context_type> && ...),
                 "every upstream session type runs on the same kind of context");
@@ -181,7 +193,9 @@ class proxy {
   // The upstream sessions close; a context this proxy was installed on answers proxy
   // requests 5.05 from then on.
   ~proxy() {
-    if (state_) state_->pool.clear();
+    if (!state_) return;
+    state_->end_all_observations();
+    state_->pool.clear();
   }
 
   // Sets the context's proxy handler (requests with Proxy-Uri or Proxy-Scheme) and, for
@@ -253,6 +267,8 @@ class proxy {
   [[nodiscard]] const proxy_counters& counters() const noexcept { return state_->counters; }
   [[nodiscard]] std::size_t upstream_session_count() const noexcept { return state_->pool.size(); }
   [[nodiscard]] std::size_t cache_entries() const noexcept { return state_->cache.size(); }
+  // Upstream observations now (each shared by its downstream observers).
+  [[nodiscard]] std::size_t observation_count() const noexcept { return state_->observations.size(); }
   [[nodiscard]] std::size_t cache_bytes() const noexcept { return state_->cache.bytes(); }
   void clear_cache() noexcept { state_->cache.clear(); }
   [[nodiscard]] const proxy_policy& policy() const noexcept { return state_->policy; }
@@ -269,6 +285,28 @@ class proxy {
 
   using clock = std::chrono::steady_clock;
 
+  // RFC 7641 section 5: one upstream observation, shared by the downstream observers of its
+  // target. They observe a hidden resource of the context (observe_as), whose notifications
+  // run the proxy's handler on each registration: it answers with `latest` (or, once ended,
+  // with `final_answer`), so each observer gets its own token and the resource's sequence.
+  struct shared_observation {
+    enum class phase : std::uint8_t { registering, active, ended };
+    struct waiter {
+      deferred_response reply;
+      detail::block_request blocks;
+    };
+    std::string key;            // the cache key of the registration
+    std::string resource_path;  // the hidden resource
+    std::uint64_t resource_id = 0;
+    phase now = phase::registering;
+    observation_type upstream;
+    coap::message latest;        // the latest 2.xx, without Observe, Block2, Size2, Max-Age
+    clock::time_point fresh_until{};
+    coap::message final_answer;  // what the observers hear last
+    std::vector<waiter> waiting; // registrations until the first upstream answer
+  };
+  using observation_ptr = std::shared_ptr<shared_observation>;
+
   // One request on its way upstream: its answer goes downstream with the deferred response.
   struct forward_op {
     forward_op(const typename context_type::executor_type& ex, const message_view& m)
@@ -280,6 +318,7 @@ class proxy {
     bool cache_fresh = false;   // a GET: its 2.05 may be reused for new requests
     bool revalidating = false;  // upstream carries the stale entry's ETag
     bool done = false;
+    std::weak_ptr<shared_observation> observation;  // set for an upstream registration
     boost::asio::steady_timer deadline;
     boost::asio::cancellation_signal cancel;
     detail::block_request blocks;
@@ -312,6 +351,11 @@ class proxy {
     std::vector<mapping> mappings;
     std::tuple<std::optional<client_config_t<typename Upstream::security_type>>...> security;
     std::list<pooled> pool;  // most recently used first
+    std::vector<observation_ptr> observations;
+    // Set while the observers of one shared observation are notified: the handler then
+    // answers from it and starts nothing.
+    const shared_observation* fanning_out = nullptr;
+    std::uint64_t next_observation = 0;
 
     void note(std::string_view what, const uri& target) {
       if (!log) return;
@@ -329,7 +373,7 @@ class proxy {
 
     // ---- section 5.7.2: a request with Proxy-Uri or Proxy-Scheme ----
     void on_forward(const request& req, response_type& res) {
-      ++counters.requests;
+      if (!fanning_out) ++counters.requests;
       const message_view& m = req.message();
       uri target;
       if (auto ec = detail::proxy_target(m, detail::local_host_of(req.session()), target)) {
@@ -367,7 +411,7 @@ class proxy {
           ++matched;
         }
         if (matched != map.prefix.size()) continue;
-        ++counters.requests;
+        if (!fanning_out) ++counters.requests;
         uri target = map.origin;
         std::size_t segment = 0;
         for (std::string_view s : req.path())
@@ -398,6 +442,9 @@ class proxy {
         return answer(res, response_code::bad_request);
       const request inner(view, req.session(), req.authenticated_peer());
       detail::dispatch_request(ctx->resources(), inner, res);
+      // An observable resource of ours is observed through this name too: its notifications
+      // run this handler again on the registration.
+      if (auto r = ctx->resources().find(inner); r && r->is_observable) res.observe_as(r->id);
     }
 
     void relay(const request& req, response_type& res, const uri& target, const uri& hop, detail::target_form form,
@@ -410,6 +457,8 @@ class proxy {
         return answer(res, response_code::hop_limit_reached);
       }
       const auto now = clock::now();
+      if (req.method() == method::get && m.find(option_number::observe) && !detail::block_request(m).asks_later_block())
+        if (observe(req, res, target, hop, form, hops, now)) return;
       auto op = std::make_shared<forward_op>(ctx->get_executor(), m);
       op->key = detail::cache_key(m, target);
       op->cache_fresh = req.method() == method::get;
@@ -433,6 +482,11 @@ class proxy {
       }
       op->origin = detail::origin_of(hop);
       op->reply = res.defer();
+      start(op, hop);
+    }
+
+    // The deadline of an upstream exchange (or registration), then the upstream session.
+    void start(const op_ptr& op, const uri& hop) {
       std::weak_ptr<state> weak = this->shared_from_this();
       op->deadline.expires_after(config.upstream_timeout);
       op->deadline.async_wait([weak, op](const boost::system::error_code& ec) {
@@ -540,6 +594,17 @@ class proxy {
       out.set_payload(op->upstream.payload());
       ++counters.forwarded;
       std::weak_ptr<state> weak = this->shared_from_this();
+      if (!op->observation.expired()) {
+        // RFC 7641 section 5: one registration upstream for every downstream observer.
+        session.async_observe(
+            std::move(out),
+            boost::asio::bind_cancellation_slot(
+                op->cancel.slot(), boost::asio::bind_executor(ctx->get_executor(), [weak, op](std::error_code ec,
+                                                                                           observation_type o) {
+                  if (auto self = weak.lock()) self->registered(op, ec, std::move(o));
+                })));
+        return;
+      }
       session.async_request(
           std::move(out),
           boost::asio::bind_cancellation_slot(
@@ -614,7 +679,246 @@ class proxy {
       if (op->done) return;
       op->done = true;
       op->deadline.cancel();
+      if (auto obs = op->observation.lock()) return end_observation(obs, out);
       op->reply.send(out);
+    }
+
+    // ---- RFC 7641 section 5: observing through the proxy ----
+    observation_ptr find_observation(const std::string& key) const {
+      for (const auto& o : observations)
+        if (o->key == key) return o;
+      return nullptr;
+    }
+
+    // A GET with Observe: joins the shared observation of its target, or starts one. False:
+    // forwarded as a plain GET (Observe=1 without one, or past max_observations).
+    bool observe(const request& req, response_type& res, const uri& target, const uri& hop, detail::target_form form,
+                 unsigned hops, clock::time_point now) {
+      const message_view& m = req.message();
+      const bool registers = m.find(option_number::observe)->as_uint() == 0;
+      auto key = detail::cache_key(m, target);
+      if (auto obs = find_observation(key)) {
+        switch (obs->now) {
+          case shared_observation::phase::active:
+            if (registers) {
+              res.observe_as(obs->resource_id);
+              if (!fanning_out) ++counters.observers_joined;
+            }
+            answer_latest(*obs, res, now);
+            return true;
+          case shared_observation::phase::ended:
+            answer_with(res, obs->final_answer);
+            return true;
+          case shared_observation::phase::registering:
+            if (!registers || fanning_out) return false;
+            res.observe_as(obs->resource_id);
+            obs->waiting.push_back({res.defer(), detail::block_request(m)});
+            ++counters.observers_joined;
+            return true;
+        }
+      }
+      if (fanning_out) {
+        // Not reached: an observation being notified is in the list until it is done.
+        answer(res, response_code::bad_gateway);
+        return true;
+      }
+      if (!registers || observations.size() >= config.max_observations) return false;
+
+      auto obs = std::make_shared<shared_observation>();
+      obs->key = std::move(key);
+      obs->resource_path = ".proxy-observation/" + std::to_string(++next_observation);
+      auto& resource = ctx->add_resource(obs->resource_path);
+      resource.hidden = true;
+      resource.observable();
+      resource.on(method::get, [](const request&, response_type& r) { detail::refuse(r, response_code::not_found); });
+      obs->resource_id = resource.id;
+      std::weak_ptr<state> weak = this->shared_from_this();
+      resource.on_unobserved = [weak, ex = ctx->get_executor(), id = resource.id] {
+        boost::asio::post(ex, [weak, id] {
+          if (auto self = weak.lock()) self->release_if_unobserved(id);
+        });
+      };
+      res.observe_as(obs->resource_id);
+      obs->waiting.push_back({res.defer(), detail::block_request(m)});
+      observations.push_back(obs);
+      ++counters.observations_started;
+
+      auto op = std::make_shared<forward_op>(ctx->get_executor(), m);
+      op->key = obs->key;
+      op->observation = obs;
+      detail::build_forwarded(m, target, form, hops, op->upstream);
+      op->origin = detail::origin_of(hop);
+      start(op, hop);
+      return true;
+    }
+
+    void answer_latest(const shared_observation& obs, response_type& res, clock::time_point now) {
+      auto& out = res.message();
+      out.clear_options_and_payload();
+      out.set_code(obs.latest.code());
+      for (option_view o : obs.latest.options()) out.add_option(o.number(), o.value());
+      out.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), detail::remaining_max_age(obs.fresh_until, now));
+      out.set_payload(obs.latest.payload());
+    }
+    static void answer_with(response_type& res, const coap::message& m) {
+      auto& out = res.message();
+      out.clear_options_and_payload();
+      out.set_code(m.code());
+      for (option_view o : m.options()) out.add_option(o.number(), o.value());
+      out.set_payload(m.payload());
+    }
+
+    void registered(const op_ptr& op, std::error_code ec, observation_type upstream) {
+      auto obs = op->observation.lock();
+      if (op->done || !obs || obs->now == shared_observation::phase::ended) {
+        upstream.cancel();  // timed out or released meanwhile: deregistered (section 3.6)
+        return;
+      }
+      if (ec) return failed(op, ec);
+      op->done = true;
+      op->deadline.cancel();
+      obs->upstream = std::move(upstream);
+      next_notification(obs);
+    }
+
+    void next_notification(const observation_ptr& obs) {
+      std::weak_ptr<state> weak = this->shared_from_this();
+      std::weak_ptr<shared_observation> which = obs;
+      obs->upstream.async_next(boost::asio::bind_executor(
+          ctx->get_executor(), [weak, which](std::error_code ec, typename observation_type::message_type m) {
+            auto self = weak.lock();
+            auto obs = which.lock();
+            if (self && obs) self->on_upstream(obs, ec, m);
+          }));
+    }
+
+    // The upstream observation's next message: its first answer, a notification, or its end.
+    template <class Message>
+    void on_upstream(const observation_ptr& obs, std::error_code ec, const Message& m) {
+      if (obs->now == shared_observation::phase::ended) return;
+      const auto now = clock::now();
+      if (ec) {
+        if (log) log(std::string("upstream observation ") + obs->key.substr(1, obs->key.find('\0') - 1) + ": " + ec.message());
+        const bool timed_out = ec == make_error_code(error::timeout) || ec == std::errc::timed_out;
+        ++(timed_out ? counters.gateway_timeout : counters.bad_gateway);
+        coap::message out(timed_out ? response_code::gateway_timeout : response_code::bad_gateway);
+        out.set_payload(name(timed_out ? response_code::gateway_timeout : response_code::bad_gateway));
+        return end_observation(obs, out);
+      }
+      coap::message state(m.code(), message_type::confirmable);
+      for (option_view o : m.options()) {
+        const auto n = static_cast<option_number>(o.number());
+        if (n != option_number::observe && n != option_number::max_age && !detail::describes_one_block(o.number()))
+          state.add_option(o.number(), o.value());
+      }
+      state.set_payload(m.payload());
+      const auto max_age = m.find(option_number::max_age);
+      const auto fresh_for = max_age ? std::chrono::seconds(max_age->as_uint()) : config.cache.default_max_age;
+      if (m.code() == code(response_code::content)) {
+        // Notifications keep the cache fresh (RFC 7641 section 5): plain GETs are hits.
+        cache.store(obs->key, state, now, fresh_for,
+                    state.payload().size() > detail::client_block_room ? config.cache.block_transfer_window
+                                                                      : std::chrono::seconds(0));
+      }
+      if (m.code().code_class() != 2 || !m.find(option_number::observe)) {
+        // Sections 3.2 and 4.2: an error, or an answer without Observe, ends it.
+        return end_observation(obs, state);
+      }
+      obs->latest = std::move(state);
+      obs->fresh_until = now + fresh_for;
+      if (obs->now == shared_observation::phase::registering) {
+        obs->now = shared_observation::phase::active;
+        // The waiting registrations get the first state; each becomes an observer then.
+        coap::message first(obs->latest);
+        first.add_uint_option(static_cast<std::uint16_t>(option_number::max_age),
+                              static_cast<std::uint32_t>(fresh_for.count()));
+        auto waiting = std::move(obs->waiting);
+        obs->waiting.clear();
+        for (auto& w : waiting) {
+          coap::message out(first);
+          w.blocks.cut(out);
+          w.reply.send(out);
+        }
+        // Every waiting session went meanwhile: nobody observes.
+        if (auto* r = ctx->resources().find_by_id(obs->resource_id); !r || r->observer_count == 0)
+          return release_if_unobserved(obs->resource_id);
+      } else {
+        ++counters.notifications;
+        notify(*obs);
+      }
+      next_notification(obs);
+    }
+
+    void notify(const shared_observation& obs) {
+      auto* resource = ctx->resources().find_by_id(obs.resource_id);
+      if (!resource) return;
+      fanning_out = &obs;
+      try {
+        ctx->notify_observers(*resource);
+      } catch (...) {
+        fanning_out = nullptr;
+        throw;
+      }
+      fanning_out = nullptr;
+    }
+
+    // The upstream observation ended (its last answer `last`): the registrations still waiting
+    // get `last` and are not registered; the observers hear it as their final notification (a
+    // 2.xx without Observe cannot be one: 5.02 then); the hidden resource goes.
+    void end_observation(const observation_ptr& obs, const coap::message& last) {
+      if (obs->now == shared_observation::phase::ended) return;
+      obs->now = shared_observation::phase::ended;
+      ++counters.observations_ended;
+      auto* resource = ctx->resources().find_by_id(obs->resource_id);
+      if (resource) resource->observable(false);
+      auto waiting = std::move(obs->waiting);
+      obs->waiting.clear();
+      for (auto& w : waiting) {
+        coap::message out(last);
+        w.blocks.cut(out);
+        w.reply.send(out);
+      }
+      if (last.code().code_class() == 2) {
+        obs->final_answer = coap::message(response_code::bad_gateway);
+        obs->final_answer.set_payload(std::string_view("upstream observation ended"));
+      } else {
+        obs->final_answer = last;
+      }
+      if (resource && resource->observer_count) notify(*obs);
+      drop(obs);
+    }
+
+    // Section 3.6 upstream when the last downstream observer left (deregistered, reset, or
+    // its session closed).
+    void release_if_unobserved(std::uint64_t resource_id) {
+      auto it = std::find_if(observations.begin(), observations.end(),
+                             [&](const observation_ptr& o) { return o->resource_id == resource_id; });
+      if (it == observations.end()) return;
+      auto obs = *it;
+      auto* resource = ctx->resources().find_by_id(resource_id);
+      if (resource && resource->observer_count) return;
+      // Registrations still waiting are answered first (then this is checked again).
+      if (obs->now == shared_observation::phase::registering) return;
+      obs->now = shared_observation::phase::ended;
+      ++counters.observations_released;
+      obs->upstream.cancel();
+      drop(obs);
+    }
+
+    void drop(const observation_ptr& obs) {
+      observations.erase(std::remove(observations.begin(), observations.end(), obs), observations.end());
+      ctx->remove_resource(obs->resource_path);  // observers still there hear 4.04 (section 4.2)
+    }
+
+    // The proxy goes: every downstream observer hears 5.02 (its final notification).
+    void end_all_observations() {
+      auto all = observations;
+      for (auto& obs : all) {
+        coap::message out(response_code::bad_gateway);
+        out.set_payload(std::string_view("proxy closed"));
+        obs->upstream.cancel();
+        end_observation(obs, out);
+      }
     }
   };
 

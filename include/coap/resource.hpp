@@ -196,6 +196,12 @@ class basic_response {
   void notify_confirmable() noexcept { confirmable_ = true; }
   bool confirmable_requested() const noexcept { return confirmable_; }
 
+  // RFC 7641 section 4.1: a GET/FETCH with Observe=0 answered here registers its requester as
+  // an observer of the resource with this id (resource::id) rather than of the one its path
+  // names: a proxy's handler names the resource that stands for an upstream observation.
+  void observe_as(std::uint64_t resource_id) noexcept { observed_ = resource_id; }
+  std::uint64_t observed_resource() const noexcept { return observed_; }
+
  private:
   // Called by the session before the handler runs (through detail::response_access).
   friend struct detail::response_access;
@@ -204,11 +210,13 @@ class basic_response {
     exchange_id_ = exchange_id;
     deferred_ = false;
     confirmable_ = false;
+    observed_ = 0;
   }
 
   message_type& message_;
   std::weak_ptr<deferred_response::sink> sink_;
   std::uint64_t exchange_id_ = 0;
+  std::uint64_t observed_ = 0;
   bool deferred_ = false;
   bool confirmable_ = false;
 };
@@ -238,9 +246,10 @@ struct basic_resource {
   // ---- RFC 7641: observing ----
   // A GET or FETCH with Observe=0 registers the requester (section 4.1); the context's
   // notify_observers(path) then sends each observer the current representation. Set with
-  // observable(), which also lists the resource with "obs" in /.well-known/core. A GET
-  // handler that defers its answer (separate response) is not registered: the client sees an
-  // answer without Observe (section 4.1), and notifications of such a resource are skipped.
+  // observable(), which also lists the resource with "obs" in /.well-known/core. A handler
+  // that defers its answer (separate response) registers its requester when that answer is
+  // a 2.xx and the resource is still observable then (until then the observer gets no
+  // notification); notifications that a handler defers are skipped.
   bool is_observable = false;
   // Unique within its registry (observers name their resource by it).
   std::uint64_t id = 0;
@@ -248,6 +257,10 @@ struct basic_resource {
   std::uint32_t observe_sequence = 0;
   // Observers registered now, over all sessions (capped: context_config::max_observers_per_resource).
   std::size_t observer_count = 0;
+  // Called when observer_count drops to zero (the last observer deregistered, was reset, or
+  // its session closed). It runs inside the session's bookkeeping: it must not change the
+  // registry or notify; post anything more to the context's executor.
+  std::function<void()> on_unobserved;
 
   basic_resource& observable(bool on = true) {
     is_observable = on;

@@ -40,6 +40,7 @@ class observer_list {
     bool sent_any = false;
     unsigned since_confirmable = 0;      // notifications since the last CON
     clock::time_point last_confirmable{};
+    bool pending = false;                // registered by a deferred answer not sent yet (section 4.1)
     explicit observer(const Allocator& a) : request(rebind<std::uint8_t>(a)) {}
   };
 

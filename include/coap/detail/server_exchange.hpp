@@ -138,8 +138,10 @@ void answer_in_blocks(server_extensions<Allocator>& ext, const message_view& req
 }
 
 // Section 4.1 of RFC 7641: registers or deregisters the requester of a GET/FETCH with
-// Observe, after the handler answered `res`. Past the caps the request is answered as a
-// plain GET (no Observe in the response: not registered).
+// Observe, after the handler answered `res` (or deferred: the observer is then pending until
+// the answer goes, see confirm_registration). Past the caps the request is answered as a
+// plain GET (no Observe in the response: not registered). The resource is the one the
+// handler named (observe_as), else the one the path names (none for a proxy request).
 template <class Allocator>
 void observe_request(basic_context<Allocator>& ctx, server_extensions<Allocator>& ext, const request& req,
                      basic_response<Allocator>& res) {
@@ -148,13 +150,20 @@ void observe_request(basic_context<Allocator>& ctx, server_extensions<Allocator>
   if (!observe || (req.method() != method::get && req.method() != method::fetch)) return;
   auto& response = res.message();
   const auto existing = ext.observers.find(m.token());
-  const bool success = response.code().code_class() == 2;
+  const bool success = res.deferred() || response.code().code_class() == 2;
   if (observe->as_uint() != 0 || !success) {
     // Observe=1 (section 3.6), or an error answer to a (re-)registration (section 4.1).
     if (existing) coap::detail::context_access::observer_left(ctx, ext.observers.remove(*existing));
     return;
   }
-  const auto resource = ctx.resources().find(req);
+  std::shared_ptr<basic_resource<Allocator>> by_path;
+  basic_resource<Allocator>* resource = nullptr;
+  if (res.observed_resource()) {
+    resource = ctx.resources().find_by_id(res.observed_resource());
+  } else if (!m.find(option_number::proxy_uri) && !m.find(option_number::proxy_scheme)) {
+    by_path = ctx.resources().find(req);
+    resource = by_path.get();
+  }
   if (!resource || !resource->is_observable) {
     if (existing) coap::detail::context_access::observer_left(ctx, ext.observers.remove(*existing));
     return;
@@ -178,7 +187,44 @@ void observe_request(basic_context<Allocator>& ctx, server_extensions<Allocator>
   } else {
     ext.observers.add(resource->id, m);  // re-registration: the new request replaces the old
   }
+  if (res.deferred()) {
+    if (auto i = ext.observers.find(m.token())) ext.observers[*i].pending = true;
+    return;
+  }
   response.add_uint_option(static_cast<std::uint16_t>(option_number::observe), resource->observe_sequence);
+}
+
+// Section 4.1 for a deferred answer: sent to a pending observer (token `t`), a 2.xx while its
+// resource is still observable registers it (Observe set to the resource's sequence number);
+// anything else removes it (and an Observe option the answer carries goes: not registered).
+// Returns whether the observer stays, to be told to after the answer went (observer_sent).
+template <class Allocator, class Message>
+bool confirm_registration(basic_context<Allocator>& ctx, server_extensions<Allocator>& ext, const coap::token& t,
+                          Message& answer) {
+  const auto observe = static_cast<std::uint16_t>(option_number::observe);
+  const auto i = ext.observers.find(t.bytes());
+  if (!i || !ext.observers[*i].pending) {
+    answer.remove_option(observe);
+    return false;
+  }
+  auto* resource = ctx.resources().find_by_id(ext.observers[*i].resource_id);
+  answer.remove_option(observe);
+  if (answer.code().code_class() != 2 || !resource || !resource->is_observable) return false;
+  answer.add_uint_option(observe, resource->observe_sequence);
+  return true;
+}
+// After the deferred answer to a pending observer went (or could not): it is registered or
+// it goes.
+template <class Allocator>
+void observer_answered(basic_context<Allocator>& ctx, server_extensions<Allocator>& ext, const coap::token& t,
+                       bool registered) {
+  const auto i = ext.observers.find(t.bytes());
+  if (!i || !ext.observers[*i].pending) return;
+  if (registered) {
+    ext.observers[*i].pending = false;
+    return;
+  }
+  coap::detail::context_access::observer_left(ctx, ext.observers.remove(*i));
 }
 
 // Serves one request into `res` (whose message the session reuses): Block1 reassembly
@@ -231,8 +277,9 @@ dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<
     b->release_completed();
     if (b->partial_bodies() == 0) ext.block1.reset();  // nothing partial left: its memory goes back
   }
-  if (outcome == dispatch_outcome::drop || res.deferred()) return outcome;
+  if (outcome == dispatch_outcome::drop) return outcome;
   observe_request(ctx, ext, req, res);
+  if (res.deferred()) return outcome;
   answer_in_blocks(ext, view, response, blocks, config, !is_safe(verb), now);
   return dispatch_outcome::respond;
 }
@@ -285,7 +332,7 @@ std::size_t notify_session_observers(basic_context<Allocator>& ctx, server_exten
   std::size_t sent = 0;
   for (std::size_t i = 0; i < ext.observers.size() && !closed;) {
     auto& o = ext.observers[i];
-    if (o.resource_id != resource_id) {
+    if (o.resource_id != resource_id || o.pending) {
       ++i;
       continue;
     }

@@ -29,7 +29,7 @@ class server_side : public deferred_response::sink {
 
   // ---- deferred_response::sink ----
   bool send_deferred(std::uint64_t id, const coap::message& response) final {
-    return derived().send_deferred_as(id, [&](basic_message<Allocator>& out) {
+    return send_answer(id, [&](basic_message<Allocator>& out) {
       out.set_code(response.code());
       for (auto o : response.options()) out.add_option(o.number(), o.value());
       out.set_payload(response.payload());
@@ -37,7 +37,7 @@ class server_side : public deferred_response::sink {
   }
   bool send_deferred(std::uint64_t id, response_code c, std::string_view payload,
                      std::optional<coap::content_format> cf) final {
-    return derived().send_deferred_as(id, [&](basic_message<Allocator>& out) {
+    return send_answer(id, [&](basic_message<Allocator>& out) {
       out.set_code(c);
       if (cf) out.set_content_format(*cf);
       out.set_payload(payload);
@@ -123,6 +123,23 @@ class server_side : public deferred_response::sink {
 
  private:
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+
+  // A separate response; to a pending observer's registration it decides the registration
+  // (RFC 7641 section 4.1, confirm_registration).
+  template <class Fill>
+  bool send_answer(std::uint64_t id, Fill fill) {
+    Derived& d = derived();
+    const auto* entry = deferred_.find(id);
+    if (!entry || server_.observers.empty()) return d.send_deferred_as(id, fill);
+    const coap::token t = entry->request_token;
+    bool registered = false;
+    const bool sent = d.send_deferred_as(id, [&](basic_message<Allocator>& out) {
+      fill(out);
+      registered = confirm_registration(d.ctx_, server_, t, out);
+    });
+    if (sent) observer_answered(d.ctx_, server_, t, registered);
+    return sent;
+  }
 };
 
 }  // namespace coap::detail
