@@ -510,6 +510,14 @@ int main(int argc, char** argv) {
     if (e) return;
     if (verbosity >= info_level) std::cerr << "coap-server: signal " << signal << ", stopping\n";
     app.stop();
+    if (proxy && verbosity >= info_level) {
+      const auto& c = proxy->counters();
+      std::cerr << "coap-server: proxy counters: requests=" << c.requests << " forwarded=" << c.forwarded
+                << " cache_hits=" << c.cache_hits << " revalidated=" << c.revalidated << " refused=" << c.refused
+                << " observations_started=" << c.observations_started << " observers_joined=" << c.observers_joined
+                << " notifications=" << c.notifications << " observations_released=" << c.observations_released
+                << " observations_ended=" << c.observations_ended << '\n';
+    }
     proxy.reset();  // its upstream sessions close
     ctx.stop();
   });

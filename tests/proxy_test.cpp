@@ -5,12 +5,15 @@
 #define BOOST_TEST_MODULE proxy
 #include <boost/test/unit_test.hpp>
 
+#include <coap/security/pki.hpp>
 #include <coap/security/psk.hpp>
 #include <coap/session.hpp>
 #include <coap/transports/tcp.hpp>
 #include <coap/transports/udp.hpp>
 
 #include <boost/asio.hpp>
+
+#include "support/cert_dir.hpp"
 
 #include <algorithm>
 #include <array>
@@ -94,6 +97,10 @@ struct origin {
       if (auto o = r.message().find(coap::option_number::observe); o && o->as_uint() == 0) ++observe_registrations;
       if (state_error) return coap::detail::refuse(res, *state_error);
       res.set(coap::response_code::content, state, coap::content_format::text_plain);
+    });
+    ctx.add_resource("blob").on(coap::method::get, [this](const coap::request& r, coap::basic_response<>& res) {
+      ++hits;
+      res.set(coap::response_code::content, body_of(2000) + std::string(r.query("i").value_or("")));
     });
     ctx.add_resource("echo").on(coap::method::put, [this](const coap::request& r, coap::basic_response<>& res) {
       ++hits;
@@ -638,4 +645,167 @@ BOOST_AUTO_TEST_CASE(a_large_state_is_observed_block_wise_on_both_legs) {
   BOOST_TEST(w.last() == content + " " + body_of(4000));
   BOOST_TEST(f.server.ctx.observer_count() == 1u);
   BOOST_TEST(f.proxy->counters().observations_started == 1u);
+}
+
+// ---- coaps+tcp upstream: TLS with certificates (RFC 8323 section 9, RFC 7252 section 9.1.3.3) ----
+
+BOOST_AUTO_TEST_CASE(forward_coap_to_coaps_tcp_pki) {
+  using tls_session = coap::session<coap::tcp, coap::pki>;
+  using pki_proxy = coap::proxy<udp_session, tls_session>;
+  static_assert(pki_proxy::serves<tls_session>(coap::scheme::coaps_tcp));
+  namespace sec = coap::security;
+  auto pki = [](const std::string& name) {
+    sec::pki_config c;
+    c.key = sec::pki_key::from_files(coap::test::cert("ca.crt"), coap::test::cert(name + ".crt"),
+                                     coap::test::cert(name + ".key"));
+    return c;
+  };
+  asio::io_context io;
+  origin server(io);
+  BOOST_TEST_REQUIRE(!sec::set_pki(server.ctx, pki("server")));
+  std::uint16_t tls_port = 0;
+  BOOST_TEST_REQUIRE(!(server.ctx.add_endpoint<coap::tcp, coap::pki>(loopback, 0, &tls_port)));
+  coap::context proxy_ctx(io.get_executor()), client_ctx(io.get_executor());
+  std::uint16_t proxy_port = 0;
+  BOOST_TEST_REQUIRE(!proxy_ctx.add_endpoint<coap::udp>(loopback, 0, &proxy_port));
+  pki_proxy proxy(coap::proxy_policy::allow({"127.0.0.1", "localhost"}), quick_config());
+  proxy.set_upstream_security<tls_session>(pki("client"));
+  proxy.install(proxy_ctx);
+  std::error_code ec;
+  auto client = udp_session::create_client(client_ctx, asio::ip::udp::endpoint(loopback, proxy_port), ec);
+  BOOST_TEST_REQUIRE(!ec);
+  auto run_until = [&](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      io.run_for(5ms);
+      io.restart();
+    }
+    return done();
+  };
+  auto get = [&](const std::string& uri) {
+    std::optional<coap::message> out;
+    bool done = false;
+    coap::message m(coap::method::get);
+    m.add(coap::options::proxy_uri{}, uri);
+    client.async_request(std::move(m), [&](std::error_code e, coap::message r) {
+      done = true;
+      if (!e) out = std::move(r);
+    });
+    BOOST_TEST_REQUIRE(run_until([&] { return done; }));
+    return out;
+  };
+  const auto base = "coaps+tcp://127.0.0.1:" + std::to_string(tls_port) + "/";
+  auto r = get(base + "hello");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(code_of(*r) == str(coap::response_code::content));
+  BOOST_TEST(r->payload_string() == "world");
+  // A large body (block-wise: BERT upstream, 1024-byte blocks downstream).
+  auto big = get(base + "big");
+  BOOST_TEST_REQUIRE(big.has_value());
+  BOOST_TEST(big->payload_string() == body_of(5000));
+  // Observed over TLS.
+  watcher w;
+  w.start(client, observe_request(base + "obs"));
+  BOOST_TEST_REQUIRE(run_until([&] { return w.got.size() == 1; }));
+  server.state = "s1";
+  server.ctx.notify_observers("obs");
+  BOOST_TEST_REQUIRE(run_until([&] { return w.last() == content + " s1"; }));
+  BOOST_TEST(proxy.counters().sessions_created == 1u);
+  // A server whose certificate the proxy does not trust: 5.02, no answer from it.
+  coap::context rogue(io.get_executor());
+  BOOST_TEST_REQUIRE(!sec::set_pki(rogue, pki("untrusted")));
+  std::uint16_t rogue_port = 0;
+  BOOST_TEST_REQUIRE(!(rogue.add_endpoint<coap::tcp, coap::pki>(loopback, 0, &rogue_port)));
+  auto refused = get("coaps+tcp://127.0.0.1:" + std::to_string(rogue_port) + "/hello");
+  BOOST_TEST(code_of(refused) == str(coap::response_code::bad_gateway));
+  w.observation.cancel();
+  BOOST_TEST(run_until([&] { return server.ctx.observer_count() == 0u; }));
+  client.release();
+}
+
+// ---- the cache's memory: the proxy context's Allocator, bounded in bytes ----
+
+namespace {
+struct allocation_stats {
+  static inline std::size_t live = 0;
+  static inline std::size_t calls = 0;
+};
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  counting_allocator() = default;
+  template <class U>
+  counting_allocator(const counting_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    allocation_stats::live += n * sizeof(T);
+    ++allocation_stats::calls;
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    allocation_stats::live -= n * sizeof(T);
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <class U>
+  bool operator==(const counting_allocator<U>&) const noexcept {
+    return true;
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(cache_memory_comes_from_the_allocator_and_is_bounded) {
+  using alloc = counting_allocator<std::uint8_t>;
+  using counted_session = coap::session<coap::udp, coap::no_sec, alloc>;
+  asio::io_context io;
+  origin server(io);
+  coap::basic_context<alloc> proxy_ctx(io.get_executor());
+  coap::context client_ctx(io.get_executor());
+  std::uint16_t proxy_port = 0;
+  BOOST_TEST_REQUIRE(!proxy_ctx.add_endpoint<coap::udp>(loopback, 0, &proxy_port));
+  auto config = quick_config();
+  config.cache.max_bytes = 16 * 1024;
+  coap::proxy<counted_session> proxy(coap::proxy_policy::allow({"127.0.0.1"}), config);
+  proxy.install(proxy_ctx);
+  std::error_code ec;
+  auto client = udp_session::create_client(client_ctx, asio::ip::udp::endpoint(loopback, proxy_port), ec);
+  BOOST_TEST_REQUIRE(!ec);
+  auto get = [&](const std::string& uri) {
+    std::optional<coap::message> out;
+    bool done = false;
+    coap::message m(coap::method::get);
+    m.add(coap::options::proxy_uri{}, uri);
+    client.async_request(std::move(m), [&](std::error_code e, coap::message r) {
+      done = true;
+      if (!e) out = std::move(r);
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done && std::chrono::steady_clock::now() < deadline) {
+      io.run_for(5ms);
+      io.restart();
+    }
+    return out;
+  };
+  const auto base = "coap://127.0.0.1:" + std::to_string(server.udp_port) + "/blob?i=";
+  // Twenty 2 KB representations: more than 16 KiB.
+  for (int i = 0; i < 20; ++i) {
+    auto r = get(base + std::to_string(i));
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->payload_string() == body_of(2000) + std::to_string(i));
+  }
+  BOOST_TEST(proxy.cache_bytes() <= config.cache.max_bytes);
+  BOOST_TEST(proxy.cache_entries() >= 5u);
+  BOOST_TEST(proxy.cache_entries() < 20u);
+  // The latest are hits.
+  const auto hits = server.hits;
+  BOOST_TEST(get(base + "19")->payload_string() == body_of(2000) + "19");
+  BOOST_TEST(server.hits == hits);
+  // What the cache holds came from the allocator: clearing it gives back about what it counts.
+  const auto counted = proxy.cache_bytes();
+  const auto live = allocation_stats::live;
+  proxy.clear_cache();
+  const auto freed = live - allocation_stats::live;
+  BOOST_TEST(freed > 0u);
+  BOOST_TEST(freed <= counted);
+  BOOST_TEST(freed >= counted * 9 / 10);
+  BOOST_TEST(proxy.cache_bytes() == 0u);
+  client.release();
 }

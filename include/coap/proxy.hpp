@@ -203,6 +203,7 @@ class proxy {
   // Upstream sessions are made on this context. Call it from the context's executor.
   void install(context_type& ctx) {
     state_->ctx = &ctx;
+    if (!state_->cache) state_->cache.emplace(state_->config.cache, ctx.get_allocator());
     std::weak_ptr<state> weak = state_;
     ctx.resources().set_proxy_handler([weak](const request& req, response_type& res) {
       if (auto s = weak.lock()) return s->on_forward(req, res);
@@ -266,11 +267,14 @@ class proxy {
 
   [[nodiscard]] const proxy_counters& counters() const noexcept { return state_->counters; }
   [[nodiscard]] std::size_t upstream_session_count() const noexcept { return state_->pool.size(); }
-  [[nodiscard]] std::size_t cache_entries() const noexcept { return state_->cache.size(); }
+  [[nodiscard]] std::size_t cache_entries() const noexcept { return state_->cache ? state_->cache->size() : 0; }
   // Upstream observations now (each shared by its downstream observers).
   [[nodiscard]] std::size_t observation_count() const noexcept { return state_->observations.size(); }
-  [[nodiscard]] std::size_t cache_bytes() const noexcept { return state_->cache.bytes(); }
-  void clear_cache() noexcept { state_->cache.clear(); }
+  // What the cache's entries take from the context's allocator (bounded by cache.max_bytes).
+  [[nodiscard]] std::size_t cache_bytes() const noexcept { return state_->cache ? state_->cache->bytes() : 0; }
+  void clear_cache() noexcept {
+    if (state_->cache) state_->cache->clear();
+  }
   [[nodiscard]] const proxy_policy& policy() const noexcept { return state_->policy; }
   [[nodiscard]] const proxy_config& config() const noexcept { return state_->config; }
 
@@ -338,12 +342,13 @@ class proxy {
       uri origin;
     };
 
-    state(proxy_policy p, const proxy_config& c) : policy(std::move(p)), config(c), cache(c.cache) {}
+    state(proxy_policy p, const proxy_config& c) : policy(std::move(p)), config(c) {}
 
     context_type* ctx = nullptr;
     proxy_policy policy;
     proxy_config config;
-    detail::proxy_cache cache;
+    // Made by install(), from the context's allocator.
+    std::optional<detail::basic_proxy_cache<allocator_type>> cache;
     proxy_counters counters;
     logger log;
     std::vector<std::string> names;
@@ -463,7 +468,7 @@ class proxy {
       op->key = detail::cache_key(m, target);
       op->cache_fresh = req.method() == method::get;
       const bool later_block = op->blocks.asks_later_block();
-      auto* cached = config.cache.enabled ? cache.find(op->key, now) : nullptr;
+      auto* cached = config.cache.enabled ? cache->find(op->key, now) : nullptr;
       if (cached && ((op->cache_fresh && cached->fresh_until > now) || later_block)) {
         ++counters.cache_hits;
         return answer_from(*cached, req, res, now);
@@ -500,7 +505,7 @@ class proxy {
       send<0>(hop.scheme, op);
     }
 
-    void answer_from(const detail::proxy_cache::entry& e, const request& req, response_type& res, clock::time_point now) {
+    void answer_from(const typename detail::basic_proxy_cache<allocator_type>::entry& e, const request& req, response_type& res, clock::time_point now) {
       auto& out = res.message();
       out.clear_options_and_payload();
       out.set_code(e.response.code());
@@ -636,7 +641,7 @@ class proxy {
       const auto now = clock::now();
       coap::message out(response.code(), message_type::confirmable);
       if (op->revalidating && response.code() == code(response_code::valid)) {
-        auto* entry = cache.find(op->key, now);
+        auto* entry = cache->find(op->key, now);
         if (!entry) {
           ++counters.bad_gateway;
           return finish(op, response_code::bad_gateway);
@@ -645,7 +650,7 @@ class proxy {
         // those of the 2.03 (Max-Age, ETag).
         coap::message valid(response_code::valid);
         for (option_view o : response.options()) valid.add_option(o.number(), o.value());
-        cache.refresh(*entry, now, cache.freshness_of(valid));
+        cache->refresh(*entry, now, cache->freshness_of(valid));
         ++counters.revalidated;
         out.set_code(entry->response.code());
         for (option_view o : entry->response.options()) out.add_option(o.number(), o.value());
@@ -659,10 +664,10 @@ class proxy {
         const bool large = out.payload().size() > detail::client_block_room;
         if (config.cache.enabled) {
           if (out.code() == code(response_code::content)) {
-            const auto fresh = op->cache_fresh ? cache.freshness_of(out) : std::chrono::seconds(0);
-            cache.store(op->key, out, now, fresh, large ? config.cache.block_transfer_window : std::chrono::seconds(0));
+            const auto fresh = op->cache_fresh ? cache->freshness_of(out) : std::chrono::seconds(0);
+            cache->store(op->key, out, now, fresh, large ? config.cache.block_transfer_window : std::chrono::seconds(0));
           } else if (out.code().code_class() == 2 && large) {
-            cache.store(op->key, out, now, std::chrono::seconds(0), config.cache.block_transfer_window);
+            cache->store(op->key, out, now, std::chrono::seconds(0), config.cache.block_transfer_window);
           }
         }
       }
@@ -816,7 +821,7 @@ class proxy {
       const auto fresh_for = max_age ? std::chrono::seconds(max_age->as_uint()) : config.cache.default_max_age;
       if (m.code() == code(response_code::content)) {
         // Notifications keep the cache fresh (RFC 7641 section 5): plain GETs are hits.
-        cache.store(obs->key, state, now, fresh_for,
+        cache->store(obs->key, state, now, fresh_for,
                     state.payload().size() > detail::client_block_room ? config.cache.block_transfer_window
                                                                       : std::chrono::seconds(0));
       }
