@@ -5,6 +5,8 @@
 #      over coap and coap+tcp on both legs
 #   2. our coap-client -P through our proxy, and through libcoap's coap-server -P (next hop)
 #   3. refusal (-H), Hop-Limit 1 (5.08), a block-wise body through the proxy
+#   4. Observe through our proxy: three libcoap clients (-s), one upstream registration at
+#      libcoap's server and at ours, released when they leave; the proxy's counters
 # Prints "ok: ..." or "FAIL: ..." per check and "proxy interop: N passed, M failed"; exits 1
 # when any check failed. Every server it starts is killed on exit.
 # COAP_EXAMPLES_BIN=dir uses dir/coap-client and dir/coap-server.
@@ -113,6 +115,54 @@ timeout 15 "$our_client" -B 5 -o "$work/ours" -P "coap://127.0.0.1:$proxy_port" 
 if cmp -s "$work/body" "$work/ours"; then ok "block-wise GET through our proxy (our client)"; else fail "block-wise GET through our proxy (our client)"; fi
 timeout 15 "$lc_client" -B 5 -o "$work/theirs" -P "coap://127.0.0.1:$proxy_port" "coap+tcp://127.0.0.1:$our_port/upload" >/dev/null 2>&1
 if cmp -s "$work/body" "$work/theirs"; then ok "block-wise GET from our proxy's cache (libcoap client)"; else fail "block-wise GET from our proxy's cache (libcoap client)"; fi
+
+# 4. Observe through our proxy (RFC 7641 section 5): three libcoap clients (-s) observe /time
+#    of libcoap's server (its debug log shows every request it gets) and of ours; each origin
+#    sees one registration, each client every notification; the proxy's counters (printed
+#    when it stops, -v 6) show one upstream observation per origin, two observers joining it,
+#    and its release (GET Observe=1 upstream) when the clients left.
+obs_lc_port=$(free_port)
+obs_proxy_port=$(free_port)
+start libcoap-observed "$obs_lc_port" "$lc_server" -A 127.0.0.1 -p "$obs_lc_port" -v 7 || exit 1
+start our-observe-proxy "$obs_proxy_port" "$our_server" -A 127.0.0.1 -p "$obs_proxy_port" -P -v 6 || exit 1
+obs_proxy_pid=${pids[-1]}
+observe_three() {  # NAME URI: three observers through the proxy, 4 s each, started 0.3 s apart
+  local name=$1 uri=$2 i n opids=()
+  for i in 1 2 3; do
+    timeout 20 "$lc_client" -B 10 -s 4 -P "coap://127.0.0.1:$obs_proxy_port" "$uri" >"$work/observe-$name-$i" 2>&1 &
+    opids+=($!)
+    sleep 0.3
+  done
+  wait "${opids[@]}"
+  for i in 1 2 3; do
+    # /time answers "Dec 02 15:08:09" (libcoap's client prints the payloads back to back).
+    n=$(grep -oE '[0-9]{2}:[0-9]{2}:[0-9]{2}' "$work/observe-$name-$i" | wc -l)
+    if ((n >= 3)); then ok "libcoap client $i -s 4 -P our-proxy observes $name /time ($n states)"
+    else fail "libcoap client $i -s 4 -P our-proxy observes $name /time" "got: $(head -c 200 "$work/observe-$name-$i")"; fi
+  done
+}
+observe_three "libcoap server" "coap://127.0.0.1:$obs_lc_port/time"
+# libcoap's debug log prints each request it gets; its re-runs of the handler for a
+# notification carry the registration's token: distinct tokens with Observe:0 = registrations.
+registrations=$(grep -E 't:(CON|NON) c:GET' "$work/libcoap-observed.log" | grep 'Observe:0' | grep -oE '\{[0-9a-f]*\}' | sort -u | wc -l)
+if [[ $registrations == 1 ]]; then ok "libcoap server saw one registration for three observers"
+else fail "libcoap server saw one registration for three observers" "distinct registration tokens: $registrations"; fi
+sleep 1.5
+if grep -E 't:(CON|NON) c:GET' "$work/libcoap-observed.log" | grep -q 'Observe:1'; then
+  ok "our proxy deregistered from libcoap's server (GET Observe=1) when the last observer left"
+else fail "our proxy deregistered from libcoap's server (GET Observe=1) when the last observer left"; fi
+observe_three "our server" "coap://127.0.0.1:$our_port/time"
+sleep 1.5
+kill -TERM "$obs_proxy_pid"
+for _ in $(seq 30); do grep -q 'proxy counters' "$work/our-observe-proxy.log" && break; sleep 0.1; done
+counters=$(grep 'proxy counters' "$work/our-observe-proxy.log")
+echo "    $counters"
+for want in observations_started=2 observers_joined=4 observations_released=2; do
+  if [[ " $counters " == *" $want "* ]]; then ok "our proxy's counters: $want"
+  else fail "our proxy's counters: $want" "$counters"; fi
+done
+if [[ $counters =~ notifications=([0-9]+) ]] && ((BASH_REMATCH[1] >= 4)); then ok "our proxy's counters: ${BASH_REMATCH[0]} (fanned out to three)"
+else fail "our proxy's counters: notifications >= 4" "$counters"; fi
 
 echo "proxy interop: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
