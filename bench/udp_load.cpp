@@ -16,7 +16,9 @@
 //
 // Usage: udp_load --host 127.0.0.1 --port 5683 --endpoints 16 --window 4 --duration 5
 //                 --warmup 2 [--path x] [--mode shared|sockets] [--max-in-flight N]
-//                 [--timeout-ms 1000] [--max-requests N] [--once]
+//                 [--timeout-ms 1000] [--max-requests N] [--once] [--proxy-uri URI]
+// --proxy-uri: the requests carry Proxy-Uri URI (RFC 7252 section 5.10.2) after the Uri-Path
+// of --path (give --path ''), for a forward proxy (bench/run_proxy_bench).
 // --max-in-flight caps the requests outstanding over all endpoints (0: E * W); endpoints
 // then take turns, so that E can be large without overflowing the server's receive buffer.
 // --once: every endpoint sends one request and the run ends when all are answered (used to
@@ -58,6 +60,7 @@ struct options : bench::address_options {
   double duration = 5.0;
   double warmup = 2.0;
   std::string path = "x";
+  std::string proxy_uri;
   bool shared = true;
   std::size_t max_in_flight = 0;
   std::int64_t timeout_ms = 1000;
@@ -73,6 +76,7 @@ options parse_options(int argc, char** argv) {
     else if (a == "--duration") o.duration = std::stod(value());
     else if (a == "--warmup") o.warmup = std::stod(value());
     else if (a == "--path") o.path = value();
+    else if (a == "--proxy-uri") o.proxy_uri = value();
     else if (a == "--mode") {
       const std::string m = value();
       if (m != "shared" && m != "sockets") usage("--mode is shared or sockets");
@@ -100,10 +104,20 @@ using bench::cpu_seconds;
 
 // Section 3: a CON GET with a 4-byte token and one Uri-Path option per path segment.
 // Message ID and token are patched per request (bytes 2-3 and 4-7).
-std::vector<std::uint8_t> request_template(std::string_view path) {
+std::vector<std::uint8_t> request_template(std::string_view path, std::string_view proxy_uri) {
   std::vector<std::uint8_t> m = {0x44, 0x01, 0, 0, 0, 0, 0, 0};
   const std::vector<std::uint8_t> options = bench::uri_path_options(path, usage);
   m.insert(m.end(), options.begin(), options.end());
+  if (!proxy_uri.empty()) {
+    // Option 35 (Proxy-Uri) after Uri-Path (11) or none: delta 24 or 35, both in one
+    // extended byte (13 + n); the length likewise (13..268 bytes).
+    const unsigned delta = options.empty() ? 35 : 35 - 11;
+    if (proxy_uri.size() < 13 || proxy_uri.size() > 200) usage("--proxy-uri must be 13 to 200 bytes");
+    m.push_back(static_cast<std::uint8_t>((13 << 4) | 13));
+    m.push_back(static_cast<std::uint8_t>(delta - 13));
+    m.push_back(static_cast<std::uint8_t>(proxy_uri.size() - 13));
+    m.insert(m.end(), proxy_uri.begin(), proxy_uri.end());
+  }
   return m;
 }
 
@@ -129,7 +143,7 @@ constexpr std::size_t max_datagram = 256;
 class load {
  public:
   explicit load(const options& o)
-      : o_(o), template_(request_template(o.path)), latency_(o.timeout_ms * 1000) {
+      : o_(o), template_(request_template(o.path, o.proxy_uri)), latency_(o.timeout_ms * 1000) {
     if (template_.size() > max_datagram) usage("path too long");
     for (std::size_t i = 0; i < in_msgs_.size(); ++i) {
       in_iov_[i] = {in_[i].data(), in_[i].size()};
@@ -279,6 +293,20 @@ class load {
     buf[6] = static_cast<std::uint8_t>(s.token >> 8);
     buf[7] = static_cast<std::uint8_t>(s.token);
     out_endpoint_[out_count_] = &e;
+    out_length_[out_count_] = template_.size();
+    ++out_count_;
+  }
+
+  // Section 4.2: the empty ACK of a confirmable separate response (a proxy's answer, 5.2.2).
+  void queue_ack(endpoint& e, std::uint16_t message_id) {
+    if (out_count_ == batch_size) flush_all();
+    auto& buf = out_[out_count_];
+    buf[0] = 0x60;  // version 1, ACK, no token
+    buf[1] = 0;     // empty
+    buf[2] = static_cast<std::uint8_t>(message_id >> 8);
+    buf[3] = static_cast<std::uint8_t>(message_id);
+    out_endpoint_[out_count_] = &e;
+    out_length_[out_count_] = 4;
     ++out_count_;
   }
 
@@ -293,7 +321,7 @@ class load {
         std::size_t n = 0;
         endpoint* e = out_endpoint_[first];
         for (; first + n < out_count_ && out_endpoint_[first + n] == e; ++n) {
-          iov[n] = {out_[first + n].data(), template_.size()};
+          iov[n] = {out_[first + n].data(), out_length_[first + n]};
           msgs[n].msg_hdr.msg_iov = &iov[n];
           msgs[n].msg_hdr.msg_iovlen = 1;
         }
@@ -310,7 +338,7 @@ class load {
     };
     std::array<control, batch_size> ctl{};
     for (std::size_t i = 0; i < out_count_; ++i) {
-      iov[i] = {out_[i].data(), template_.size()};
+      iov[i] = {out_[i].data(), out_length_[i]};
       auto& h = msgs[i].msg_hdr;
       h.msg_name = server_;
       h.msg_namelen = server_len_;
@@ -374,8 +402,13 @@ class load {
   }
 
   // Section 5.2.1: a piggybacked response is an ACK with the request's message ID and token.
+  // Section 5.2.2 (a proxy's answer): an empty ACK, then a CON (acknowledged here) or NON
+  // response with the request's token and a message ID of its own.
   void on_response(std::span<const std::uint8_t> d, endpoint* e, std::int64_t now) {
-    if (d.size() < 8 || (d[0] >> 6) != 1 || ((d[0] >> 4) & 3) != 2 || (d[0] & 0x0f) != 4) {
+    const unsigned type = d.size() >= 4 ? (d[0] >> 4) & 3 : 0;
+    if (d.size() == 4 && (d[0] >> 6) == 1 && type == 2 && d[1] == 0) return;  // the empty ACK
+    const bool separate = type == 0 || type == 1;
+    if (d.size() < 8 || (d[0] >> 6) != 1 || !(type == 2 || separate) || (d[0] & 0x0f) != 4) {
       ++unmatched_;
       return;
     }
@@ -388,9 +421,10 @@ class load {
       ++unmatched_;
       return;
     }
+    if (type == 0) queue_ack(*e, mid);
     for (std::size_t s = 0; s < e->slots.size(); ++s) {
       auto& x = e->slots[s];
-      if (!x.busy || x.message_id != mid || x.token != token) continue;
+      if (!x.busy || (!separate && x.message_id != mid) || x.token != token) continue;
       x.busy = false;
       ++completed_total_;
       if (measuring_) {
@@ -422,10 +456,10 @@ class load {
     const double cpu = cpu_seconds() - cpu_start_;
     std::printf(
         "udp_load mode=%s endpoints=%zu window=%zu in_flight=%zu duration_s=%.3f completed=%llu "
-        "req_per_s=%.0f lost=%llu lost_total=%llu errors=%llu unmatched=%llu send_drops=%llu refused=%llu "
+        "completed_total=%llu req_per_s=%.0f lost=%llu lost_total=%llu errors=%llu unmatched=%llu send_drops=%llu refused=%llu "
         "p50_us=%zu p99_us=%zu p999_us=%zu load_cpu_pct=%.1f\n",
         o_.shared ? "shared" : "sockets", o_.endpoints, o_.window, o_.max_in_flight, seconds,
-        static_cast<unsigned long long>(completed_),
+        static_cast<unsigned long long>(completed_), static_cast<unsigned long long>(completed_total_),
         seconds > 0 ? static_cast<double>(completed_) / seconds : 0.0, static_cast<unsigned long long>(lost_),
         static_cast<unsigned long long>(lost_total_), static_cast<unsigned long long>(errors_),
         static_cast<unsigned long long>(unmatched_), static_cast<unsigned long long>(send_drops_),
@@ -446,6 +480,7 @@ class load {
   std::deque<turn> idle_;
   std::array<std::array<std::uint8_t, max_datagram>, batch_size> out_{};
   std::array<endpoint*, batch_size> out_endpoint_{};
+  std::array<std::size_t, batch_size> out_length_{};
   std::array<std::array<std::uint8_t, max_datagram>, 64> in_{};
   std::array<iovec, 64> in_iov_{};
   std::array<mmsghdr, 64> in_msgs_{};
