@@ -809,3 +809,57 @@ BOOST_AUTO_TEST_CASE(cache_memory_comes_from_the_allocator_and_is_bounded) {
   BOOST_TEST(proxy.cache_bytes() == 0u);
   client.release();
 }
+
+// ---- RFC 7252 section 5.2.2: an answer ready within the delay goes piggybacked ----
+
+BOOST_AUTO_TEST_CASE(a_quick_upstream_answer_is_piggybacked_a_slow_one_separate) {
+  fixture f;
+  BOOST_TEST(f.proxy_ctx.config().session.deferred_ack_delay == f.proxy->config().downstream_ack_delay);
+  asio::ip::udp::socket raw(f.io, asio::ip::udp::endpoint(loopback, 0));
+  const asio::ip::udp::endpoint proxy_endpoint(loopback, f.proxy_port);
+  auto send = [&](std::uint16_t mid, const std::string& uri) {
+    coap::message m(coap::method::get);
+    m.set_message_id(mid);
+    m.set_token(coap::token::from_uint(mid, 4));
+    m.add(coap::options::proxy_uri{}, uri);
+    std::vector<std::uint8_t> wire;
+    BOOST_TEST_REQUIRE(!coap::udp_codec::encode(m, wire));
+    raw.send_to(asio::buffer(wire), proxy_endpoint);
+  };
+  // The datagrams that come within `limit`, as "type code" strings.
+  auto receive = [&](std::chrono::milliseconds limit) {
+    std::vector<std::string> got;
+    std::array<std::uint8_t, 1500> buffer{};
+    asio::ip::udp::endpoint from;
+    bool waiting = false;
+    std::function<void()> next = [&] {
+      waiting = true;
+      raw.async_receive_from(asio::buffer(buffer), from, [&](boost::system::error_code ec, std::size_t n) {
+        waiting = false;
+        if (ec) return;
+        coap::message_view v;
+        if (!coap::udp_codec::parse(std::span(buffer.data(), n), v))
+          got.push_back(std::to_string(static_cast<int>(v.type())) + " " + coap::to_string(v.code()));
+        next();
+      });
+    };
+    next();
+    f.run_until([] { return false; }, limit);
+    raw.cancel();
+    f.run_until([&] { return !waiting; }, 1s);
+    return got;
+  };
+  const std::string ack = std::to_string(static_cast<int>(coap::message_type::acknowledgement));
+  const std::string con = std::to_string(static_cast<int>(coap::message_type::confirmable));
+  send(1, f.target("coap", f.server.udp_port, "hello"));
+  const auto quick = receive(300ms);
+  BOOST_TEST_REQUIRE(quick.size() == 1u);
+  BOOST_TEST(quick[0] == ack + " " + content);  // one datagram: the answer in the ACK
+  // A silent origin: the empty ACK after the delay, the 5.04 later as a CON.
+  asio::ip::udp::socket silent(f.io, asio::ip::udp::endpoint(loopback, 0));
+  send(2, f.target("coap", silent.local_endpoint().port(), "hello"));
+  const auto slow = receive(4s);
+  BOOST_TEST_REQUIRE(slow.size() >= 2u);
+  BOOST_TEST(slow[0] == ack + " 0.00");
+  BOOST_TEST(slow[1] == con + " " + str(coap::response_code::gateway_timeout));
+}

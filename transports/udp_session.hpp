@@ -306,6 +306,19 @@ class udp_session_impl final
       owned_message out{Allocator(ctx_.get_allocator())};
       fill(out);
       out.set_token(d.request_token);
+      if (d.ack_due) {
+        // The request's ACK has not gone yet: the answer goes in it (section 5.2.1), and is
+        // what a duplicate of the request gets.
+        out.set_type(message_type::acknowledgement);
+        out.set_message_id(d.request_message_id);
+        auto* entry = dedup_.find(d.request_message_id, clock::now());
+        std::vector<std::uint8_t, rebind<std::uint8_t>> scratch(rebind<std::uint8_t>(ctx_.get_allocator()));
+        auto& wire = entry ? entry->answer : scratch;
+        if (udp_codec::encode(out, wire)) wire.clear();
+        deferred_.erase(id);
+        if (!wire.empty()) send_bytes(wire);
+        return true;
+      }
       out.set_type(d.confirmable ? message_type::confirmable : message_type::non_confirmable);
       out.set_message_id(static_cast<std::uint16_t>(message_id_ + 1));
       exchange x(ctx_.get_allocator());
@@ -404,12 +417,29 @@ class udp_session_impl final
   }
 
   // ---- the timer (detail::session_common's): section 4.2's retransmissions and time-outs ----
-  std::optional<clock::time_point> next_deadline() const noexcept { return exchanges_.next_deadline(); }
+  std::optional<clock::time_point> next_deadline() const noexcept {
+    auto next = exchanges_.next_deadline();
+    if (auto ack = deferred_.next_ack_due(); ack && (!next || *ack < *next)) next = ack;
+    return next;
+  }
   void on_timer() {
     if (closed_) return;
+    deferred_.send_due_acks(clock::now(), [this](std::uint16_t mid) { send_delayed_ack(mid); });
     exchanges_.on_deadline(
         clock::now(), config_.max_retransmit, [this](std::span<const std::uint8_t> wire) { send_bytes(wire); },
         [this](std::size_t i) { finish(i, error::timeout, nullptr); });
+  }
+
+  // Section 5.2.2: the empty ACK of a deferred request whose answer did not come in time
+  // (session_config::deferred_ack_delay); kept for duplicates when there is memory.
+  void send_delayed_ack(std::uint16_t message_id) {
+    std::array<std::uint8_t, udp_codec::header_size> ack;
+    udp_codec::encode_empty(message_type::acknowledgement, message_id, ack);
+    send_bytes(ack);
+    if (auto* entry = dedup_.find(message_id, clock::now())) try {
+        entry->answer.assign(ack.begin(), ack.end());
+      } catch (const std::bad_alloc&) {
+      }
   }
 
   // Completes exchanges_[i] and starts a queued request if a slot opened.
@@ -585,6 +615,14 @@ class udp_session_impl final
     if (served.deferred) {
       auto& entry = *dedup_.find(m.message_id(), now);
       entry.status = dedup_state::answered;
+      if (con && config_.deferred_ack_delay.count() > 0) {
+        // Section 5.2.2: the ACK waits a little; an answer ready by then goes in it.
+        if (auto* d = deferred_.find(deferred_.mark())) {
+          d->ack_due = now + config_.deferred_ack_delay;
+          arm_timer();
+          return;
+        }
+      }
       if (con) {
         // Section 5.2.2: acknowledge now; the response follows. The ACK is kept for
         // duplicates when there is memory; without it, a duplicate gets nothing.

@@ -122,6 +122,10 @@ struct proxy_config {
   std::size_t max_upstream_sessions = 64;
   // A forwarded request unanswered after this long (session set-up included) gets 5.04.
   std::chrono::milliseconds upstream_timeout{20000};
+  // RFC 7252 section 5.2.2 downstream: install() sets the context's
+  // session.deferred_ack_delay to this when it is 0 there, so that an answer the origin gives
+  // within it goes piggybacked (one datagram instead of an empty ACK, a CON and its ACK).
+  std::chrono::milliseconds downstream_ack_delay{50};
   // For the upstream sessions (retransmission, connect and handshake timeouts, block size).
   session_config upstream{};
   proxy_cache_config cache{};
@@ -204,6 +208,8 @@ class proxy {
   void install(context_type& ctx) {
     state_->ctx = &ctx;
     if (!state_->cache) state_->cache.emplace(state_->config.cache, ctx.get_allocator());
+    if (ctx.config().session.deferred_ack_delay.count() == 0)
+      ctx.config().session.deferred_ack_delay = state_->config.downstream_ack_delay;
     std::weak_ptr<state> weak = state_;
     ctx.resources().set_proxy_handler([weak](const request& req, response_type& res) {
       if (auto s = weak.lock()) return s->on_forward(req, res);

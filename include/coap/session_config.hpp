@@ -17,6 +17,10 @@ struct session_config {
   // How long a client waits for a response that was not piggybacked (a NON request, or a CON
   // answered by an empty ACK). Default: MAX_TRANSMIT_WAIT (section 4.8.2), 93 s.
   std::chrono::milliseconds response_timeout{93000};
+  // Section 5.2.2 (UDP, server side): a handler that defers its answer to a CON request gets
+  // its empty ACK only after this long, so that an answer ready sooner goes piggybacked in the
+  // ACK (one datagram instead of three: a proxy's answer, usually). 0: the ACK goes at once.
+  std::chrono::milliseconds deferred_ack_delay{0};
   // Section 5.3.1: tokens are random, 8 bytes unless configured shorter (0 to 8).
   std::size_t token_length = 8;
   // Requests waiting for an NSTART slot; one more is refused with error::queue_full.

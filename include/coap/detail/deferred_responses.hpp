@@ -8,8 +8,10 @@
 #include <coap/token.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace coap::detail {
@@ -27,6 +29,10 @@ class deferred_responses {
     std::uint64_t id;
     coap::token request_token;
     bool confirmable;  // UDP: the separate response goes CON (else NON); unused over TCP
+    std::uint16_t request_message_id = 0;
+    // UDP (session_config::deferred_ack_delay): the request's empty ACK is still to go, then;
+    // the answer sent before goes piggybacked in the ACK instead.
+    std::optional<std::chrono::steady_clock::time_point> ack_due{};
   };
 
   explicit deferred_responses(const Allocator& a) : entries_(rebind(a)) {}
@@ -40,7 +46,7 @@ class deferred_responses {
   void open(Response& res, std::weak_ptr<deferred_response::sink> sink, const message_view& request,
             bool confirmable) {
     response_access::bind(res, std::move(sink), ++last_id_);
-    entries_.push_back(entry{last_id_, token_of(request), confirmable});
+    entries_.push_back(entry{last_id_, token_of(request), confirmable, request.message_id()});
   }
   // After the handler: the entry stays only when its answer is still to come.
   void keep_if(bool deferred) noexcept {
@@ -56,6 +62,26 @@ class deferred_responses {
   const entry* find(std::uint64_t id) const noexcept {
     auto it = std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) { return e.id == id; });
     return it == entries_.end() ? nullptr : &*it;
+  }
+  entry* find(std::uint64_t id) noexcept {
+    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) { return e.id == id; });
+    return it == entries_.end() ? nullptr : &*it;
+  }
+  // The earliest empty ACK still to go (UDP).
+  std::optional<std::chrono::steady_clock::time_point> next_ack_due() const noexcept {
+    std::optional<std::chrono::steady_clock::time_point> next;
+    for (const auto& e : entries_)
+      if (e.ack_due && (!next || *e.ack_due < *next)) next = e.ack_due;
+    return next;
+  }
+  // Calls ack(request_message_id) for every empty ACK due by `now`, and marks it sent.
+  template <class Ack>
+  void send_due_acks(std::chrono::steady_clock::time_point now, Ack ack) {
+    for (auto& e : entries_)
+      if (e.ack_due && *e.ack_due <= now) {
+        e.ack_due.reset();
+        ack(e.request_message_id);
+      }
   }
   void erase(std::uint64_t id) noexcept {
     erase_first([&](const entry& e) { return e.id == id; });
