@@ -7,7 +7,7 @@
 // gives allocations per request since then.
 //
 // Usage: proxy_bench_server [--host 127.0.0.1] [--port 5683] [--cache on|off]
-//                           [--warmup-requests N] [--duration seconds]
+//                           [--upstream-nstart N] [--warmup-requests N] [--duration seconds]
 // Prints "proxy_bench_server listening on HOST:PORT" once bound, and at the end one line
 // "proxy_bench_server requests=... allocs_per_request=..." and one of the proxy's counters.
 #include "bench/bench_server.hpp"
@@ -33,12 +33,14 @@ struct options : bench::address_options {
   std::uint64_t warmup_requests = 100000;
   double duration = 0;  // 0: until a signal
   bool cache = false;
+  unsigned upstream_nstart = 1;
 };
 
 options parse_options(int argc, char** argv) {
   options o;
   bench::parse_arguments(argc, argv, 1, usage, o, [&o](std::string_view a, auto& value) {
     if (a == "--warmup-requests") o.warmup_requests = std::stoull(value());
+    else if (a == "--upstream-nstart") o.upstream_nstart = static_cast<unsigned>(std::stoul(value()));
     else if (a == "--duration") o.duration = std::stod(value());
     else if (a == "--cache") {
       const std::string v = value();
@@ -58,6 +60,8 @@ int main(int argc, char** argv) {
   coap::context ctx(io.get_executor());
   coap::proxy_config config;
   config.cache.enabled = o.cache;
+  // RFC 7252 section 4.7: CON requests outstanding to one origin (1 by default, as libcoap).
+  config.upstream.nstart = o.upstream_nstart;
   std::optional<coap::proxy<coap::session<coap::udp>>> proxy;
   proxy.emplace(coap::proxy_policy::allow_all(), config);
   proxy->install(ctx);
