@@ -314,7 +314,7 @@ class udp_session_impl final
         auto* entry = dedup_.find(d.request_message_id, clock::now());
         std::vector<std::uint8_t, rebind<std::uint8_t>> scratch(rebind<std::uint8_t>(ctx_.get_allocator()));
         auto& wire = entry ? entry->answer : scratch;
-        if (udp_codec::encode(out, wire)) wire.clear();
+        if (encode_message(out, wire)) wire.clear();
         deferred_.erase(id);
         if (!wire.empty()) send_bytes(wire);
         return true;
