@@ -9,8 +9,11 @@
 #include <coap/security/oscore/option_value.hpp>
 #include <coap/security/oscore/replay_window.hpp>
 
+#include <coap/message.hpp>
+
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -63,7 +66,24 @@ std::error_code derive_keys(const context_params& params, derived_keys& out);
 
 namespace detail {
 struct context_access;
-}
+// Section 5's AEAD keyed once with the Sender Key and once with the Recipient Key (the keys
+// never change), and the buffer it works in (impl/aead.cpp). Botan stays out of this header.
+struct aead_state;
+struct aead_state_deleter {
+  void operator()(aead_state* s) const noexcept;
+};
+// What protect.hpp reuses from one message to the next, so that protecting and verifying
+// allocate nothing once the buffers have grown: the plaintext, the ciphertext, the AAD and
+// the Inner message. Belongs to a context because a context is used by one thread at a time.
+struct protect_scratch {
+  std::vector<std::uint8_t> plaintext;
+  std::vector<std::uint8_t> ciphertext;
+  std::vector<std::uint8_t> aad;
+  std::vector<std::uint8_t> aad_array;
+  coap::message inner;
+};
+struct scratch_access;
+}  // namespace detail
 
 // Not copyable: two copies would reuse Sender Sequence Numbers, and so AEAD nonces. Not
 // synchronized: one session (one strand) uses it at a time, which makes reading and
@@ -108,6 +128,7 @@ class context {
 
  private:
   friend struct detail::context_access;
+  friend struct detail::scratch_access;
   context() = default;
   std::error_code init(const context_params& params);
   void wipe() noexcept;
@@ -123,11 +144,25 @@ class context {
   std::uint64_t sequence_number_ = 0;
   sequence_number_persistence persistence_;
   replay_window replay_;
+  std::unique_ptr<detail::aead_state, detail::aead_state_deleter> aead_;
+  detail::protect_scratch scratch_;
 };
 
 namespace detail {
+struct scratch_access {
+  static protect_scratch& of(context& c) noexcept { return c.scratch_; }
+};
+
+// Keys the AEAD of `algorithm` with both keys (context::init); unsupported_algorithm when
+// Botan lacks it.
+std::error_code make_aead_state(aead_algorithm algorithm, std::span<const std::uint8_t> sender_key,
+                                std::span<const std::uint8_t> recipient_key,
+                                std::unique_ptr<aead_state, aead_state_deleter>& out);
+
 // The AEAD of section 5 (RFC 8152 section 5.3), with the Sender Key (seal) or the Recipient
-// Key (open). open fails with decryption_failed.
+// Key (open). open fails with decryption_failed. Not reentrant for one context (its buffer):
+// callers hold the context as section 7.2 says (one user at a time). `ciphertext` and
+// `plaintext` are replaced, their capacity kept.
 std::error_code seal(const context& ctx, std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> aad,
                      std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& ciphertext);
 std::error_code open(const context& ctx, std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> aad,

@@ -98,10 +98,9 @@ inline nonce make_nonce(std::span<const std::uint8_t> common_iv, std::span<const
 }
 
 // Section 5.4: aad_array = [oscore_version 1, [alg_aead], request_kid, request_piv, options].
-// No Class I option is defined, so `options` is the empty byte string.
-inline std::vector<std::uint8_t> aad_array(aead_algorithm algorithm, std::span<const std::uint8_t> request_kid,
-                                           std::span<const std::uint8_t> request_piv) {
-  std::vector<std::uint8_t> out;
+// No Class I option is defined, so `options` is the empty byte string. Appended to `out`.
+inline void append_aad_array(aead_algorithm algorithm, std::span<const std::uint8_t> request_kid,
+                             std::span<const std::uint8_t> request_piv, std::vector<std::uint8_t>& out) {
   detail::cbor_writer w(out);
   w.array(5);
   w.uint(1);
@@ -110,20 +109,35 @@ inline std::vector<std::uint8_t> aad_array(aead_algorithm algorithm, std::span<c
   w.bytes(request_kid);
   w.bytes(request_piv);
   w.bytes({});
+}
+
+inline std::vector<std::uint8_t> aad_array(aead_algorithm algorithm, std::span<const std::uint8_t> request_kid,
+                                           std::span<const std::uint8_t> request_piv) {
+  std::vector<std::uint8_t> out;
+  append_aad_array(algorithm, request_kid, request_piv, out);
   return out;
 }
 
 // Section 5.4 with RFC 8152 section 5.3: AAD = Enc_structure ["Encrypt0", h'', external_aad],
-// where external_aad is aad_array wrapped in a byte string.
-inline std::vector<std::uint8_t> make_aad(aead_algorithm algorithm, std::span<const std::uint8_t> request_kid,
-                                          std::span<const std::uint8_t> request_piv) {
-  const auto external = aad_array(algorithm, request_kid, request_piv);
-  std::vector<std::uint8_t> out;
+// where external_aad is aad_array wrapped in a byte string. Into `out` (replaced; its capacity
+// kept, so that a reused vector allocates nothing), `scratch` holding aad_array on the way.
+inline void make_aad(aead_algorithm algorithm, std::span<const std::uint8_t> request_kid,
+                     std::span<const std::uint8_t> request_piv, std::vector<std::uint8_t>& out,
+                     std::vector<std::uint8_t>& scratch) {
+  scratch.clear();
+  append_aad_array(algorithm, request_kid, request_piv, scratch);
+  out.clear();
   detail::cbor_writer w(out);
   w.array(3);
   w.text("Encrypt0");
   w.bytes({});
-  w.bytes(external);
+  w.bytes(scratch);
+}
+
+inline std::vector<std::uint8_t> make_aad(aead_algorithm algorithm, std::span<const std::uint8_t> request_kid,
+                                          std::span<const std::uint8_t> request_piv) {
+  std::vector<std::uint8_t> out, scratch;
+  make_aad(algorithm, request_kid, request_piv, out, scratch);
   return out;
 }
 

@@ -3,8 +3,10 @@
 // options (Uri-Host, Uri-Port, Proxy-Uri, Proxy-Scheme, and Hop-Limit per RFC 8768 section 3)
 // stay outside; Observe is both (section 4.1.3.5). The outer code is POST (FETCH with
 // Observe) for requests and 2.04 (2.05 with Observe) for responses (section 4.2).
-// Sans-I/O: the session calls these around the codec. They allocate (plaintext, ciphertext,
-// the AEAD object, a scratch message); the output message keeps its capacity.
+// Sans-I/O: the session calls these around the codec. The plaintext, ciphertext, AAD and Inner
+// message are the context's reused buffers (detail::protect_scratch), the AEAD is keyed once
+// per context, and the result is written into `out` (its capacity reused): once the buffers
+// have grown, protecting and verifying allocate nothing.
 #pragma once
 
 #include <coap/code.hpp>
@@ -185,6 +187,28 @@ void keep_outer_options(const Message& m, basic_message<Allocator>& result) {
       result.add_option(o.number(), o.value());
 }
 
+// Builds the result with `build(message&)` straight into `out`, or, when `out` is the source
+// message itself, into a temporary that is then copied (allocating). On failure `out` holds
+// whatever was built: callers use it only on success.
+template <class Message, class Allocator, class Build>
+std::error_code build_into(const Message& source, basic_message<Allocator>& out, Build&& build) {
+  if (static_cast<const void*>(&source) != static_cast<const void*>(&out)) {
+    out.clear();
+    return build(out);
+  }
+  basic_message<Allocator> temp(out.get_allocator());
+  if (auto ec = build(temp)) return ec;
+  out.assign_message(temp);
+  return {};
+}
+
+// The context's Inner message, emptied, with code `c`.
+inline coap::message& fresh_inner(protect_scratch& scratch, coap::code c) noexcept {
+  scratch.inner.clear();
+  scratch.inner.set_code(c);
+  return scratch.inner;
+}
+
 }  // namespace detail
 
 // Section 8.1. Takes a Sender Sequence Number; fills `binding` for the response. `out` may be
@@ -193,44 +217,44 @@ template <class Message, class Allocator>
 std::error_code protect_request(context& ctx, const Message& original, basic_message<Allocator>& out,
                                 request_binding& binding) {
   if (!original.code().is_request()) return oscore_error::invalid_message;
-  coap::message inner(original.code());
-  basic_message<Allocator> outer(out.get_allocator());
-  if (auto ec = detail::split_options(original, false, inner, outer)) return ec;
-  if (auto ec = detail::split_proxy_uri(inner, outer)) return ec;
-  std::vector<std::uint8_t> plaintext;
-  if (auto ec = detail::encode_plaintext(inner, plaintext)) return ec;
+  auto& scratch = detail::scratch_access::of(ctx);
+  return detail::build_into(original, out, [&](basic_message<Allocator>& outer) -> std::error_code {
+    coap::message& inner = detail::fresh_inner(scratch, original.code());
+    const auto observe = original.find(option_number::observe);
+    const bool registration = observe && observe->as_uint() == 0;
+    if (auto ec = detail::split_options(original, false, inner, outer)) return ec;
+    if (auto ec = detail::split_proxy_uri(inner, outer)) return ec;
+    if (auto ec = detail::encode_plaintext(inner, scratch.plaintext)) return ec;
 
-  std::uint64_t sequence_number = 0;
-  if (auto ec = ctx.next_sequence_number(sequence_number)) return ec;
-  const partial_iv piv = encode_partial_iv(sequence_number);
-  const auto aad = make_aad(ctx.algorithm(), ctx.sender_id(), piv.bytes());
-  const nonce n = make_nonce(ctx.common_iv(), ctx.sender_id(), piv.bytes());
-  std::vector<std::uint8_t> ciphertext;
-  if (auto ec = detail::seal(ctx, n.bytes(), aad, plaintext, ciphertext)) return ec;
+    std::uint64_t sequence_number = 0;
+    if (auto ec = ctx.next_sequence_number(sequence_number)) return ec;
+    const partial_iv piv = encode_partial_iv(sequence_number);
+    make_aad(ctx.algorithm(), ctx.sender_id(), piv.bytes(), scratch.aad, scratch.aad_array);
+    const nonce n = make_nonce(ctx.common_iv(), ctx.sender_id(), piv.bytes());
+    if (auto ec = detail::seal(ctx, n.bytes(), scratch.aad, scratch.plaintext, scratch.ciphertext)) return ec;
 
-  option_fields fields;
-  fields.partial_iv = piv.bytes();
-  fields.has_kid = true;
-  fields.kid = ctx.sender_id();
-  if (ctx.sends_kid_context()) {
-    fields.has_kid_context = true;
-    fields.kid_context = *ctx.id_context();
-  }
-  option_value value;
-  if (auto ec = encode_option_value(fields, value)) return ec;
-  outer.add_option(detail::oscore_option, value.bytes());
+    option_fields fields;
+    fields.partial_iv = piv.bytes();
+    fields.has_kid = true;
+    fields.kid = ctx.sender_id();
+    if (ctx.sends_kid_context()) {
+      fields.has_kid_context = true;
+      fields.kid_context = *ctx.id_context();
+    }
+    option_value value;
+    if (auto ec = encode_option_value(fields, value)) return ec;
+    outer.add_option(detail::oscore_option, value.bytes());
 
-  const auto observe = original.find(option_number::observe);
-  outer.set_code(observe ? coap::code(method::fetch) : coap::code(method::post));
-  detail::copy_header(original, outer);
-  outer.set_payload(ciphertext);
+    outer.set_code(observe ? coap::code(method::fetch) : coap::code(method::post));
+    detail::copy_header(original, outer);
+    outer.set_payload(scratch.ciphertext);
 
-  binding = request_binding{};
-  binding.request_kid.assign(ctx.sender_id());
-  binding.request_piv = piv;
-  binding.observe = observe && observe->as_uint() == 0;
-  out.assign_message(outer);
-  return {};
+    binding = request_binding{};
+    binding.request_kid.assign(ctx.sender_id());
+    binding.request_piv = piv;
+    binding.observe = registration;
+    return {};
+  });
 }
 
 // Section 8.2 with a server's many contexts: `find_context(fields)` returns the context for the
@@ -249,24 +273,23 @@ std::error_code unprotect_request(Lookup&& find_context, const Message& received
 
   const std::uint64_t sequence_number = decode_partial_iv(fields.partial_iv);
   if (!ctx->recipient_replay_window().is_fresh(sequence_number)) return oscore_error::replay_detected;
-  const auto aad = make_aad(ctx->algorithm(), fields.kid, fields.partial_iv);
+  auto& scratch = detail::scratch_access::of(*ctx);
+  make_aad(ctx->algorithm(), fields.kid, fields.partial_iv, scratch.aad, scratch.aad_array);
   const nonce n = make_nonce(ctx->common_iv(), ctx->recipient_id(), fields.partial_iv);
-  std::vector<std::uint8_t> plaintext;
-  if (auto ec = detail::open(*ctx, n.bytes(), aad, received.payload(), plaintext)) return ec;
+  if (auto ec = detail::open(*ctx, n.bytes(), scratch.aad, received.payload(), scratch.plaintext)) return ec;
   ctx->recipient_replay_window().accept(sequence_number);
 
-  basic_message<Allocator> result(out.get_allocator());
-  detail::copy_header(received, result);
-  detail::keep_outer_options(received, result);
-  if (auto ec = detail::decode_plaintext(plaintext, true, result)) return ec;
-
-  binding = request_binding{};
-  binding.request_kid.assign(fields.kid);
-  binding.request_piv.assign(fields.partial_iv);
-  const auto observe = result.find(option_number::observe);
-  binding.observe = observe && observe->as_uint() == 0;
-  out.assign_message(result);
-  return {};
+  return detail::build_into(received, out, [&](basic_message<Allocator>& result) -> std::error_code {
+    detail::copy_header(received, result);
+    detail::keep_outer_options(received, result);
+    if (auto ec = detail::decode_plaintext(scratch.plaintext, true, result)) return ec;
+    binding = request_binding{};
+    binding.request_kid.assign(fields.kid);
+    binding.request_piv.assign(fields.partial_iv);
+    const auto observe = result.find(option_number::observe);
+    binding.observe = observe && observe->as_uint() == 0;
+    return {};
+  });
 }
 
 // Section 8.2 with one context: a 'kid' other than its Recipient ID is security_context_not_found.
@@ -284,39 +307,39 @@ std::error_code protect_response(context& ctx, request_binding& binding, const M
                                  basic_message<Allocator>& out,
                                  response_nonce mode = response_nonce::from_request) {
   if (!original.code().is_response()) return oscore_error::invalid_message;
-  const auto observe = original.find(option_number::observe);
-  coap::message inner(original.code());
-  basic_message<Allocator> outer(out.get_allocator());
-  if (auto ec = detail::split_options(original, observe.has_value(), inner, outer)) return ec;
-  std::vector<std::uint8_t> plaintext;
-  if (auto ec = detail::encode_plaintext(inner, plaintext)) return ec;
+  auto& scratch = detail::scratch_access::of(ctx);
+  return detail::build_into(original, out, [&](basic_message<Allocator>& outer) -> std::error_code {
+    const bool observe = original.find(option_number::observe).has_value();
+    coap::message& inner = detail::fresh_inner(scratch, original.code());
+    if (auto ec = detail::split_options(original, observe, inner, outer)) return ec;
+    if (auto ec = detail::encode_plaintext(inner, scratch.plaintext)) return ec;
 
-  const bool own_partial_iv = mode == response_nonce::new_partial_iv || binding.request_nonce_used;
-  partial_iv piv;
-  nonce n;
-  if (own_partial_iv) {
-    std::uint64_t sequence_number = 0;
-    if (auto ec = ctx.next_sequence_number(sequence_number)) return ec;
-    piv = encode_partial_iv(sequence_number);
-    n = make_nonce(ctx.common_iv(), ctx.sender_id(), piv.bytes());
-  } else {
-    n = make_nonce(ctx.common_iv(), binding.request_kid.bytes(), binding.request_piv.bytes());
-  }
-  const auto aad = make_aad(ctx.algorithm(), binding.request_kid.bytes(), binding.request_piv.bytes());
-  std::vector<std::uint8_t> ciphertext;
-  if (auto ec = detail::seal(ctx, n.bytes(), aad, plaintext, ciphertext)) return ec;
-  if (!own_partial_iv) binding.request_nonce_used = true;
+    const bool own_partial_iv = mode == response_nonce::new_partial_iv || binding.request_nonce_used;
+    partial_iv piv;
+    nonce n;
+    if (own_partial_iv) {
+      std::uint64_t sequence_number = 0;
+      if (auto ec = ctx.next_sequence_number(sequence_number)) return ec;
+      piv = encode_partial_iv(sequence_number);
+      n = make_nonce(ctx.common_iv(), ctx.sender_id(), piv.bytes());
+    } else {
+      n = make_nonce(ctx.common_iv(), binding.request_kid.bytes(), binding.request_piv.bytes());
+    }
+    make_aad(ctx.algorithm(), binding.request_kid.bytes(), binding.request_piv.bytes(), scratch.aad,
+             scratch.aad_array);
+    if (auto ec = detail::seal(ctx, n.bytes(), scratch.aad, scratch.plaintext, scratch.ciphertext)) return ec;
+    if (!own_partial_iv) binding.request_nonce_used = true;
 
-  option_fields fields;
-  fields.partial_iv = piv.bytes();
-  option_value value;
-  if (auto ec = encode_option_value(fields, value)) return ec;
-  outer.add_option(detail::oscore_option, value.bytes());
-  outer.set_code(observe ? coap::code(response_code::content) : coap::code(response_code::changed));
-  detail::copy_header(original, outer);
-  outer.set_payload(ciphertext);
-  out.assign_message(outer);
-  return {};
+    option_fields fields;
+    fields.partial_iv = piv.bytes();
+    option_value value;
+    if (auto ec = encode_option_value(fields, value)) return ec;
+    outer.add_option(detail::oscore_option, value.bytes());
+    outer.set_code(observe ? coap::code(response_code::content) : coap::code(response_code::changed));
+    detail::copy_header(original, outer);
+    outer.set_payload(scratch.ciphertext);
+    return {};
+  });
 }
 
 // Sections 8.4, 8.4.2 and 7.4.1. For a notification with a Partial IV the Observe option of
@@ -338,25 +361,25 @@ std::error_code unprotect_response(context& ctx, request_binding& binding, const
     if (binding.request_nonce_used) return oscore_error::replay_detected;
     n = make_nonce(ctx.common_iv(), binding.request_kid.bytes(), binding.request_piv.bytes());
   }
-  const auto aad = make_aad(ctx.algorithm(), binding.request_kid.bytes(), binding.request_piv.bytes());
-  std::vector<std::uint8_t> plaintext;
-  if (auto ec = detail::open(ctx, n.bytes(), aad, received.payload(), plaintext)) return ec;
+  auto& scratch = detail::scratch_access::of(ctx);
+  make_aad(ctx.algorithm(), binding.request_kid.bytes(), binding.request_piv.bytes(), scratch.aad, scratch.aad_array);
+  if (auto ec = detail::open(ctx, n.bytes(), scratch.aad, received.payload(), scratch.plaintext)) return ec;
 
-  basic_message<Allocator> result(out.get_allocator());
-  detail::copy_header(received, result);
-  detail::keep_outer_options(received, result);
-  if (auto ec = detail::decode_plaintext(plaintext, false, result)) return ec;
-  const bool inner_observe = result.find(option_number::observe).has_value();
-  if (inner_observe && !binding.observe) return oscore_error::unexpected_observe;
+  return detail::build_into(received, out, [&](basic_message<Allocator>& result) -> std::error_code {
+    detail::copy_header(received, result);
+    detail::keep_outer_options(received, result);
+    if (auto ec = detail::decode_plaintext(scratch.plaintext, false, result)) return ec;
+    const bool inner_observe = result.find(option_number::observe).has_value();
+    if (inner_observe && !binding.observe) return oscore_error::unexpected_observe;
 
-  if (!has_piv) binding.request_nonce_used = true;
-  if (has_piv && inner_observe) {
-    binding.notification_number = sequence_number;
-    result.remove_option(detail::observe_option);
-    result.add_uint_option(detail::observe_option, static_cast<std::uint32_t>(sequence_number & 0xffffffu));
-  }
-  out.assign_message(result);
-  return {};
+    if (!has_piv) binding.request_nonce_used = true;
+    if (has_piv && inner_observe) {
+      binding.notification_number = sequence_number;
+      result.remove_option(detail::observe_option);
+      result.add_uint_option(detail::observe_option, static_cast<std::uint32_t>(sequence_number & 0xffffffu));
+    }
+    return {};
+  });
 }
 
 }  // namespace coap::oscore_core

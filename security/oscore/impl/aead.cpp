@@ -1,9 +1,14 @@
 // RFC 8613 section 5 with RFC 8152 sections 5.3 and 10: COSE_Encrypt0 encryption and
-// decryption with the context's keys, on Botan's AEAD modes.
+// decryption with the context's keys, on Botan's AEAD modes. Each context keys one mode per
+// direction once (the keys never change, section 3.2); every message then only sets its AAD
+// and nonce, and works in the context's buffer: nothing is parsed, keyed or allocated per
+// message once the buffer has grown.
 #include <coap/security/oscore/context.hpp>
 
 #include <botan/aead.h>
 #include <botan/exceptn.h>
+#include <botan/mem_ops.h>
+#include <botan/secmem.h>
 
 #include <memory>
 #include <string>
@@ -11,10 +16,13 @@
 namespace coap::oscore_core {
 namespace detail {
 
-struct context_access {
-  static std::span<const std::uint8_t> sender_key(const context& c) noexcept { return c.sender_key_; }
-  static std::span<const std::uint8_t> recipient_key(const context& c) noexcept { return c.recipient_key_; }
+struct aead_state {
+  std::unique_ptr<Botan::AEAD_Mode> seal;  // Sender Key
+  std::unique_ptr<Botan::AEAD_Mode> open;  // Recipient Key
+  Botan::secure_vector<std::uint8_t> buffer;
 };
+
+void aead_state_deleter::operator()(aead_state* s) const noexcept { delete s; }
 
 namespace {
 
@@ -32,24 +40,57 @@ std::string botan_name(aead_algorithm a) {
          std::to_string(15 - p.nonce_length) + ")";
 }
 
-std::unique_ptr<Botan::AEAD_Mode> make_mode(const context& ctx, Botan::Cipher_Dir dir,
-                                            std::span<const std::uint8_t> key, std::span<const std::uint8_t> aad) {
-  auto mode = Botan::AEAD_Mode::create_or_throw(botan_name(ctx.algorithm()), dir);
+std::unique_ptr<Botan::AEAD_Mode> make_mode(aead_algorithm a, Botan::Cipher_Dir dir,
+                                            std::span<const std::uint8_t> key) {
+  auto mode = Botan::AEAD_Mode::create_or_throw(botan_name(a), dir);
   mode->set_key(key.data(), key.size());
-  mode->set_associated_data(aad.data(), aad.size());
   return mode;
+}
+
+// One message through `mode`: AAD, nonce, then the whole input in the state's buffer. On a
+// failure the mode is reset (keys kept), ready for the next message.
+void run(Botan::AEAD_Mode& mode, Botan::secure_vector<std::uint8_t>& buffer, std::span<const std::uint8_t> nonce,
+         std::span<const std::uint8_t> aad, std::span<const std::uint8_t> input, std::vector<std::uint8_t>& output) {
+  try {
+    mode.set_associated_data(aad.data(), aad.size());
+    mode.start(nonce.data(), nonce.size());
+    buffer.assign(input.begin(), input.end());
+    mode.finish(buffer);
+    output.assign(buffer.begin(), buffer.end());
+    Botan::secure_scrub_memory(buffer.data(), buffer.size());
+  } catch (...) {
+    mode.reset();
+    if (!buffer.empty()) Botan::secure_scrub_memory(buffer.data(), buffer.size());
+    throw;
+  }
 }
 
 }  // namespace
 
+std::error_code make_aead_state(aead_algorithm algorithm, std::span<const std::uint8_t> sender_key,
+                                std::span<const std::uint8_t> recipient_key,
+                                std::unique_ptr<aead_state, aead_state_deleter>& out) {
+  try {
+    std::unique_ptr<aead_state, aead_state_deleter> s(new aead_state);
+    s->seal = make_mode(algorithm, Botan::ENCRYPTION, sender_key);
+    s->open = make_mode(algorithm, Botan::DECRYPTION, recipient_key);
+    out = std::move(s);
+  } catch (const Botan::Exception&) {
+    return oscore_error::unsupported_algorithm;
+  }
+  return {};
+}
+
+struct context_access {
+  static aead_state* aead(const context& c) noexcept { return c.aead_.get(); }
+};
+
 std::error_code seal(const context& ctx, std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> aad,
                      std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& ciphertext) {
+  aead_state* s = context_access::aead(ctx);
+  if (!s) return oscore_error::sequence_number_exhausted;  // a moved-from context protects nothing
   try {
-    auto mode = make_mode(ctx, Botan::ENCRYPTION, context_access::sender_key(ctx), aad);
-    mode->start(nonce.data(), nonce.size());
-    Botan::secure_vector<std::uint8_t> buffer(plaintext.begin(), plaintext.end());
-    mode->finish(buffer);
-    ciphertext.assign(buffer.begin(), buffer.end());
+    run(*s->seal, s->buffer, nonce, aad, plaintext, ciphertext);
   } catch (const Botan::Exception&) {
     return oscore_error::unsupported_algorithm;
   }
@@ -58,13 +99,11 @@ std::error_code seal(const context& ctx, std::span<const std::uint8_t> nonce, st
 
 std::error_code open(const context& ctx, std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> aad,
                      std::span<const std::uint8_t> ciphertext, std::vector<std::uint8_t>& plaintext) {
+  aead_state* s = context_access::aead(ctx);
+  if (!s) return oscore_error::decryption_failed;
+  if (ciphertext.size() < s->open->minimum_final_size()) return oscore_error::decryption_failed;
   try {
-    auto mode = make_mode(ctx, Botan::DECRYPTION, context_access::recipient_key(ctx), aad);
-    if (ciphertext.size() < mode->minimum_final_size()) return oscore_error::decryption_failed;
-    mode->start(nonce.data(), nonce.size());
-    Botan::secure_vector<std::uint8_t> buffer(ciphertext.begin(), ciphertext.end());
-    mode->finish(buffer);
-    plaintext.assign(buffer.begin(), buffer.end());
+    run(*s->open, s->buffer, nonce, aad, ciphertext, plaintext);
   } catch (const Botan::Exception&) {
     // Invalid_Authentication_Tag, or a malformed input Botan refuses: either way the object
     // did not verify.

@@ -85,6 +85,7 @@ std::error_code context::init(const context_params& p) {
   send_kid_context_ = p.send_kid_context;
   sender_key_ = std::move(keys.sender_key);
   recipient_key_ = std::move(keys.recipient_key);
+  if (auto ec = detail::make_aead_state(algorithm_, sender_key_, recipient_key_, aead_)) return ec;
   common_iv_.assign(keys.common_iv);
   Botan::secure_scrub_memory(keys.common_iv.data(), keys.common_iv.size());
   persistence_ = p.persistence;
@@ -105,7 +106,8 @@ context::context(context&& other) noexcept
       id_context_(std::move(other.id_context_)), send_kid_context_(other.send_kid_context_),
       sender_key_(std::move(other.sender_key_)), recipient_key_(std::move(other.recipient_key_)),
       common_iv_(other.common_iv_), sequence_number_(other.sequence_number_),
-      persistence_(std::move(other.persistence_)), replay_(other.replay_) {
+      persistence_(std::move(other.persistence_)), replay_(other.replay_), aead_(std::move(other.aead_)),
+      scratch_(std::move(other.scratch_)) {
   // The moved-from context must not go on numbering messages from the same state.
   other.sequence_number_ = max_sequence_number + 1;
   other.wipe();
@@ -125,6 +127,8 @@ context& context::operator=(context&& other) noexcept {
   sequence_number_ = other.sequence_number_;
   persistence_ = std::move(other.persistence_);
   replay_ = other.replay_;
+  aead_ = std::move(other.aead_);
+  scratch_ = std::move(other.scratch_);
   other.sequence_number_ = max_sequence_number + 1;
   other.wipe();
   return *this;
@@ -137,6 +141,11 @@ void context::wipe() noexcept {
   if (!recipient_key_.empty()) Botan::secure_scrub_memory(recipient_key_.data(), recipient_key_.size());
   sender_key_.clear();
   recipient_key_.clear();
+  aead_.reset();  // Botan's key schedules are secure_vectors: scrubbed when freed
+  // The last message's plaintext.
+  auto& p = scratch_.plaintext;
+  if (!p.empty()) Botan::secure_scrub_memory(p.data(), p.size());
+  p.clear();
   common_iv_ = nonce();
 }
 
