@@ -1,22 +1,167 @@
 // RFC 8613 section 5 with RFC 8152 sections 5.3 and 10: COSE_Encrypt0 encryption and
-// decryption with the context's keys, on Botan's AEAD modes. Each context keys one mode per
-// direction once (the keys never change, section 3.2); every message then only sets its AAD
-// and nonce, and works in the context's buffer: nothing is parsed, keyed or allocated per
-// message once the buffer has grown.
+// decryption with the context's keys. Each context keys its ciphers once (the keys never
+// change, section 3.2). The AES-CCM algorithms (RFC 8152 section 10.2, the mandatory one
+// among them) are RFC 3610's CCM written here over Botan's AES block cipher, in stack
+// buffers: Botan 2's CCM mode allocates five secure_vectors per message. GCM and
+// ChaCha20/Poly1305 use Botan's AEAD modes, keyed once, in the context's buffer.
 #include <coap/security/oscore/context.hpp>
 
 #include <botan/aead.h>
+#include <botan/block_cipher.h>
 #include <botan/exceptn.h>
 #include <botan/mem_ops.h>
 #include <botan/secmem.h>
 
+#include <algorithm>
+#include <array>
+#include <cstring>
 #include <memory>
 #include <string>
 
 namespace coap::oscore_core {
 namespace detail {
 
+namespace {
+
+// RFC 3610 (CCM) with M = tag_length and L = 15 - nonce length, over one keyed AES.
+class ccm {
+ public:
+  static constexpr std::size_t block = 16;
+
+  ccm(std::unique_ptr<Botan::BlockCipher> aes, std::size_t tag_length)
+      : aes_(std::move(aes)), tag_length_(tag_length) {}
+
+  std::size_t tag_length() const noexcept { return tag_length_; }
+
+  // Section 2.2 and 2.3: `output` = ciphertext || tag.
+  bool seal(std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> aad,
+            std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& output) const {
+    std::array<std::uint8_t, block> tag{};
+    if (!mac(nonce, aad, plaintext, tag)) return false;
+    output.resize(plaintext.size() + tag_length_);
+    std::array<std::uint8_t, block> s0{};
+    crypt(nonce, plaintext, output.data(), s0);
+    for (std::size_t i = 0; i < tag_length_; ++i) output[plaintext.size() + i] = tag[i] ^ s0[i];
+    Botan::secure_scrub_memory(tag.data(), tag.size());
+    return true;
+  }
+
+  // Section 2.5: decrypts, recomputes the tag over the plaintext and compares in constant
+  // time; on a mismatch the plaintext is wiped and false returned.
+  bool open(std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> aad,
+            std::span<const std::uint8_t> ciphertext, std::vector<std::uint8_t>& output) const {
+    if (ciphertext.size() < tag_length_) return false;
+    const std::size_t length = ciphertext.size() - tag_length_;
+    output.resize(length);
+    std::array<std::uint8_t, block> s0{};
+    crypt(nonce, ciphertext.first(length), output.data(), s0);
+    std::array<std::uint8_t, block> tag{};
+    const bool computed = mac(nonce, aad, output, tag);
+    for (std::size_t i = 0; i < tag_length_; ++i) tag[i] ^= s0[i];
+    const bool ok = computed && Botan::constant_time_compare(tag.data(), ciphertext.data() + length, tag_length_);
+    if (!ok) {
+      if (!output.empty()) Botan::secure_scrub_memory(output.data(), output.size());
+      output.clear();
+    }
+    return ok;
+  }
+
+ private:
+  // Section 2.2: CBC-MAC over B_0, the encoded AAD and the message, each zero-padded to a block.
+  bool mac(std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> aad,
+           std::span<const std::uint8_t> message, std::array<std::uint8_t, block>& x) const {
+    const std::size_t l = block - 1 - nonce.size();
+    if (l < 2 || l > 8) return false;
+    if (l < 8 && (message.size() >> (8 * l)) != 0) return false;  // length must fit in L bytes
+    std::array<std::uint8_t, block> b{};
+    b[0] = static_cast<std::uint8_t>((aad.empty() ? 0 : 0x40) | (((tag_length_ - 2) / 2) << 3) | (l - 1));
+    std::copy(nonce.begin(), nonce.end(), b.begin() + 1);
+    for (std::size_t i = 0; i < l; ++i) b[block - 1 - i] = static_cast<std::uint8_t>(message.size() >> (8 * i));
+    aes_->encrypt(b.data(), x.data());
+    std::size_t at = 0;
+    auto absorb = [&](std::span<const std::uint8_t> bytes) {
+      for (const std::uint8_t v : bytes) {
+        x[at++] ^= v;
+        if (at == block) {
+          aes_->encrypt(x.data());
+          at = 0;
+        }
+      }
+    };
+    auto pad = [&] {
+      if (at != 0) aes_->encrypt(x.data());
+      at = 0;
+    };
+    if (!aad.empty()) {
+      // Section 2.2: a length below 2^16 - 2^8 in two bytes, else 0xff 0xfe and four bytes.
+      std::array<std::uint8_t, 6> length{};
+      std::size_t n = 0;
+      if (aad.size() < 0xff00) {
+        length = {static_cast<std::uint8_t>(aad.size() >> 8), static_cast<std::uint8_t>(aad.size()), 0, 0, 0, 0};
+        n = 2;
+      } else if ((aad.size() >> 32) == 0) {
+        length = {0xff, 0xfe, static_cast<std::uint8_t>(aad.size() >> 24), static_cast<std::uint8_t>(aad.size() >> 16),
+                  static_cast<std::uint8_t>(aad.size() >> 8), static_cast<std::uint8_t>(aad.size())};
+        n = 6;
+      } else {
+        return false;
+      }
+      absorb({length.data(), n});
+      absorb(aad);
+      pad();
+    }
+    absorb(message);
+    pad();
+    return true;
+  }
+
+  // Section 2.3: CTR with A_i = flags || nonce || i; S_0 (for the tag) into `s0`.
+  void crypt(std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> input, std::uint8_t* output,
+             std::array<std::uint8_t, block>& s0) const {
+    const std::size_t l = block - 1 - nonce.size();
+    std::array<std::uint8_t, block> a{};
+    a[0] = static_cast<std::uint8_t>(l - 1);
+    std::copy(nonce.begin(), nonce.end(), a.begin() + 1);
+    aes_->encrypt(a.data(), s0.data());
+    std::array<std::uint8_t, block> s{};
+    std::uint64_t counter = 0;
+    for (std::size_t done = 0; done < input.size(); done += block) {
+      ++counter;
+      for (std::size_t i = 0; i < l; ++i) a[block - 1 - i] = static_cast<std::uint8_t>(counter >> (8 * i));
+      aes_->encrypt(a.data(), s.data());
+      const std::size_t n = std::min(block, input.size() - done);
+      for (std::size_t i = 0; i < n; ++i) output[done + i] = input[done + i] ^ s[i];
+    }
+    Botan::secure_scrub_memory(s.data(), s.size());
+  }
+
+  std::unique_ptr<Botan::BlockCipher> aes_;
+  std::size_t tag_length_;
+};
+
+bool is_ccm(aead_algorithm a) noexcept {
+  switch (a) {
+    case aead_algorithm::aes_ccm_16_64_128:
+    case aead_algorithm::aes_ccm_16_64_256:
+    case aead_algorithm::aes_ccm_64_64_128:
+    case aead_algorithm::aes_ccm_64_64_256:
+    case aead_algorithm::aes_ccm_16_128_128:
+    case aead_algorithm::aes_ccm_16_128_256:
+    case aead_algorithm::aes_ccm_64_128_128:
+    case aead_algorithm::aes_ccm_64_128_256:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 struct aead_state {
+  // CCM algorithms: one keyed AES per direction.
+  std::unique_ptr<ccm> seal_ccm;  // Sender Key
+  std::unique_ptr<ccm> open_ccm;  // Recipient Key
+  // The others: Botan's modes.
   std::unique_ptr<Botan::AEAD_Mode> seal;  // Sender Key
   std::unique_ptr<Botan::AEAD_Mode> open;  // Recipient Key
   Botan::secure_vector<std::uint8_t> buffer;
@@ -72,8 +217,20 @@ std::error_code make_aead_state(aead_algorithm algorithm, std::span<const std::u
                                 std::unique_ptr<aead_state, aead_state_deleter>& out) {
   try {
     std::unique_ptr<aead_state, aead_state_deleter> s(new aead_state);
-    s->seal = make_mode(algorithm, Botan::ENCRYPTION, sender_key);
-    s->open = make_mode(algorithm, Botan::DECRYPTION, recipient_key);
+    if (is_ccm(algorithm)) {
+      const auto p = *parameters_of(algorithm);
+      const std::string aes = "AES-" + std::to_string(p.key_length * 8);
+      auto keyed = [&](std::span<const std::uint8_t> key) {
+        auto cipher = Botan::BlockCipher::create_or_throw(aes);
+        cipher->set_key(key.data(), key.size());
+        return std::make_unique<ccm>(std::move(cipher), p.tag_length);
+      };
+      s->seal_ccm = keyed(sender_key);
+      s->open_ccm = keyed(recipient_key);
+    } else {
+      s->seal = make_mode(algorithm, Botan::ENCRYPTION, sender_key);
+      s->open = make_mode(algorithm, Botan::DECRYPTION, recipient_key);
+    }
     out = std::move(s);
   } catch (const Botan::Exception&) {
     return oscore_error::unsupported_algorithm;
@@ -89,6 +246,10 @@ std::error_code seal(const context& ctx, std::span<const std::uint8_t> nonce, st
                      std::span<const std::uint8_t> plaintext, std::vector<std::uint8_t>& ciphertext) {
   aead_state* s = context_access::aead(ctx);
   if (!s) return oscore_error::sequence_number_exhausted;  // a moved-from context protects nothing
+  if (s->seal_ccm) {
+    if (!s->seal_ccm->seal(nonce, aad, plaintext, ciphertext)) return oscore_error::invalid_message;
+    return {};
+  }
   try {
     run(*s->seal, s->buffer, nonce, aad, plaintext, ciphertext);
   } catch (const Botan::Exception&) {
@@ -101,6 +262,10 @@ std::error_code open(const context& ctx, std::span<const std::uint8_t> nonce, st
                      std::span<const std::uint8_t> ciphertext, std::vector<std::uint8_t>& plaintext) {
   aead_state* s = context_access::aead(ctx);
   if (!s) return oscore_error::decryption_failed;
+  if (s->open_ccm) {
+    if (!s->open_ccm->open(nonce, aad, ciphertext, plaintext)) return oscore_error::decryption_failed;
+    return {};
+  }
   if (ciphertext.size() < s->open->minimum_final_size()) return oscore_error::decryption_failed;
   try {
     run(*s->open, s->buffer, nonce, aad, ciphertext, plaintext);
