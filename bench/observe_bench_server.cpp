@@ -150,6 +150,10 @@ int main(int argc, char** argv) {
   boost::asio::io_context io(1);
   coap::context_config config;
   config.max_observers_per_session = o.observers_per_session;
+  // One load generator at full speed, as libcoap's server is measured: no per-peer rate limit
+  // (RFC 8516) nor amplification limit (RFC 9175 section 2.4; docs/options.md).
+  config.session.max_request_rate = 0;
+  config.session.amplification_factor = 0;
   if (o.non_only) config.observe_con_every = 0;  // CON only once per observe_con_interval (24 h)
   coap::context ctx(io.get_executor(), config);
   notifier n(io, ctx, o);

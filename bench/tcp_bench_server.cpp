@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
   boost::asio::io_context io(1);
   coap::context_config config;
   config.max_sessions = o.max_sessions;
+  // One load generator at full speed, as libcoap's server is measured: no per-peer rate limit
+  // (RFC 8516) nor amplification limit (RFC 9175 section 2.4; docs/options.md).
+  config.session.max_request_rate = 0;
+  config.session.amplification_factor = 0;
   coap::context ctx(io.get_executor(), config);
 
   bench::request_counter c(o.warmup_requests);

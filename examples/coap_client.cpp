@@ -41,6 +41,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -74,6 +75,8 @@ struct request_spec {
   int verbosity = 3;
   // -P: the request goes to this proxy with Proxy-Uri = the URI (RFC 7252 section 5.7.2).
   std::optional<std::string> proxy_uri;
+  // -O num,text: options added as given (No-Response, Echo, any number).
+  std::vector<std::pair<std::uint16_t, std::vector<std::uint8_t>>> extra_options;
 };
 
 // libcoap's security flags: -u/-k (PSK), -c/-j/-C/-R/-n (certificates), -E (OSCORE).
@@ -148,6 +151,31 @@ std::optional<coap::token> parse_token(std::string_view s) {
   coap::token t;
   if (!t.assign(bytes)) return std::nullopt;
   return t;
+}
+
+// -O num,text as libcoap's: the option number, then the value's bytes as text, or "0x" and hex
+// digits for binary bytes ("-O 258,0x1a": No-Response, RFC 7967).
+std::optional<std::pair<std::uint16_t, std::vector<std::uint8_t>>> parse_option(std::string_view s) {
+  const auto comma = s.find(',');
+  if (comma == std::string_view::npos) return std::nullopt;
+  unsigned number = 0;
+  const auto digits = s.substr(0, comma);
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || number > 0xffff) return std::nullopt;
+  s.remove_prefix(comma + 1);
+  std::vector<std::uint8_t> value;
+  if (s.size() >= 2 && s.substr(0, 2) == "0x") {
+    s.remove_prefix(2);
+    if (s.size() % 2) return std::nullopt;
+    for (std::size_t i = 0; i < s.size(); i += 2) {
+      const int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      value.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+    }
+  } else {
+    value.assign(s.begin(), s.end());
+  }
+  return std::pair{static_cast<std::uint16_t>(number), std::move(value)};
 }
 
 // -b [num,]size: size a power of two from 16 to 1024, num below 2^20 (RFC 7959 section 2.2).
@@ -444,7 +472,7 @@ coap::message make_request(const request_spec& spec, const coap::uri& u, std::ui
     request.add_uint_option(static_cast<std::uint16_t>(coap::option_number::block2),
                             coap::encode(coap::block_value{spec.block->num, false, spec.block->szx}));
   if (spec.payload) request.set_payload(std::string_view(*spec.payload));
-
+  for (const auto& [number, value] : spec.extra_options) request.add_option(number, value);
   return request;
 }
 
@@ -651,7 +679,7 @@ exit_status dispatch(const request_spec& spec, const coap::uri& u, const securit
 }
 
 void usage(std::ostream& out, const po::options_description& visible) {
-  out << "Usage: coap-client [-m method] [-e text | -f file] [-t type] [-N] [-T token]\n"
+  out << "Usage: coap-client [-m method] [-e text | -f file] [-t type] [-N] [-T token] [-O num,text]\n"
          "                   [-b [num,]size] [-s duration] [-o file] [-w]\n"
          "                   [-u identity -k key] [-c cert -j key] [-C ca] [-R roots] [-n]\n"
          "                   [-B seconds] [-v num] [-P scheme://address[:port]] URI\n"
@@ -672,6 +700,8 @@ int main(int argc, char** argv) {
       (",f", po::value<std::string>(), "payload from file ('-' for stdin)")
       (",t", po::value<std::string>(), "content-format: a number or a name (text, json, cbor ...)")
       (",N", po::bool_switch(), "send a non-confirmable request")
+      (",O", po::value<std::vector<std::string>>(), "num,text: add option num with the text's bytes, or "
+       "0x and hex digits for binary (-O 258,0x1a: No-Response to everything); repeatable")
       (",T", po::value<std::string>(), "token: text (its bytes) or 0x followed by hex, up to 8 bytes")
       (",b", po::value<std::string>(), "[num,]size: block size 16..1024 (a power of two) for block-wise "
        "transfers; num > 0 asks a get/fetch for that one block only")
@@ -743,6 +773,16 @@ int main(int argc, char** argv) {
     }
   }
   if (vm["-N"].as<bool>()) spec.type = coap::message_type::non_confirmable;
+  if (vm.count("-O")) {
+    for (const auto& o : vm["-O"].as<std::vector<std::string>>()) {
+      auto parsed = parse_option(o);
+      if (!parsed) {
+        std::cerr << "coap-client: -O wants num,text or num,0xHEX (got '" << o << "')\n";
+        return failure;
+      }
+      spec.extra_options.push_back(std::move(*parsed));
+    }
+  }
   if (vm.count("-T")) {
     spec.token = parse_token(vm["-T"].as<std::string>());
     if (!spec.token) {

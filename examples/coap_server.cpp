@@ -3,10 +3,13 @@
 // served by the library from the resource attributes set here). See examples/README.md.
 //
 //   /          GET: what this server is
-//   /time      GET: the current time (UTC); "?ticks" gives seconds since the epoch
+//   /time      GET: the current time (UTC); "?ticks" gives seconds since the epoch; FETCH
+//              with the body "ticks" too (libcoap's /time, RFC 8132)
 //   /echo      PUT, POST: the request's payload and content-format back, 2.04 Changed
 //   /counter   GET: the count; POST: one more, then the count (2.04 Changed)
-//   other      PUT creates (2.01) or replaces (2.04); GET returns it; DELETE removes it (2.02)
+//   other      PUT creates (2.01) or replaces (2.04); GET returns it; DELETE removes it (2.02);
+//              RFC 8132: FETCH returns its lines that contain the FETCH body; PATCH appends
+//              the body as lines; iPATCH sets "key=value" lines (4.22 for a line without '=')
 #include <coap/context.hpp>
 #include <coap/proxy.hpp>
 #include <coap/resource.hpp>
@@ -63,6 +66,7 @@ class server {
     // Observable (RFC 7641), notifying every second as libcoap's /time does.
     ctx_.add_resource("time")
         .on(coap::method::get, [this](const coap::request& r, response& res) { time(r, res); })
+        .on(coap::method::fetch, [this](const coap::request& r, response& res) { time(r, res); })
         .attribute("rt", "ticks")
         .attribute("title", "Internal Clock")
         .attribute("ct", text_ct)
@@ -112,7 +116,7 @@ class server {
     log(r);
     const std::time_t now = std::time(nullptr);
     std::string text;
-    if (r.query("ticks")) {
+    if (r.query("ticks") || (r.method() == coap::method::fetch && r.payload_string() == "ticks")) {
       text = std::to_string(static_cast<long long>(now));
     } else {
       std::tm utc{};
@@ -158,7 +162,10 @@ class server {
     auto& resource = ctx_.add_resource(path);
     resource.on(coap::method::get, [this, path](const coap::request& q, response& a) { get(path, q, a); })
         .on(coap::method::put, [this, path](const coap::request& q, response& a) { put(path, q, a); })
-        .on(coap::method::delete_, [this, path](const coap::request& q, response& a) { remove(path, q, a); });
+        .on(coap::method::delete_, [this, path](const coap::request& q, response& a) { remove(path, q, a); })
+        .on(coap::method::fetch, [this, path](const coap::request& q, response& a) { fetch(path, q, a); })
+        .on(coap::method::patch, [this, path](const coap::request& q, response& a) { patch(path, q, a, false); })
+        .on(coap::method::ipatch, [this, path](const coap::request& q, response& a) { patch(path, q, a, true); });
     describe_dynamic(resource, path);
     res.set_code(coap::response_code::created);
   }
@@ -170,6 +177,64 @@ class server {
     res.set_code(coap::response_code::content);
     if (it->second.format) res.set_content_format(*it->second.format);
     res.set_payload(std::string_view(it->second.payload));
+  }
+
+  // RFC 8132 section 2: FETCH with a body that selects: the stored lines containing it (all
+  // of them for an empty body), 2.05 Content. Observable as GET is.
+  void fetch(const std::string& path, const coap::request& r, response& res) const {
+    log(r);
+    auto it = store_.find(path);
+    if (it == store_.end()) return not_found(res);
+    std::string selected;
+    std::string_view rest = it->second.payload;
+    while (!rest.empty()) {
+      const auto end = rest.find('\n');
+      const auto line = rest.substr(0, end);
+      if (line.find(r.payload_string()) != std::string_view::npos) selected.append(line).append("\n");
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    }
+    res.set(coap::response_code::content, selected, coap::content_format::text_plain);
+  }
+
+  // RFC 8132 section 3: PATCH appends the body's lines (not idempotent: twice appends twice);
+  // iPATCH sets "key=value" lines, replacing a line of the same key (idempotent), and refuses
+  // a body with a line that is not key=value (4.22 Unprocessable Entity).
+  void patch(const std::string& path, const coap::request& r, response& res, bool idempotent) {
+    log(r);
+    auto it = store_.find(path);
+    if (it == store_.end()) return not_found(res);
+    std::string& text = it->second.payload;
+    std::string_view body = r.payload_string();
+    if (!idempotent) {
+      if (!text.empty() && text.back() != '\n') text += '\n';
+      text.append(body);
+    } else {
+      std::vector<std::string_view> lines;
+      for (std::string_view rest = body; !rest.empty();) {
+        const auto end = rest.find('\n');
+        const auto line = rest.substr(0, end);
+        if (!line.empty() && line.find('=') == std::string_view::npos)
+          return res.set(coap::response_code::unprocessable_entity, "key=value lines expected");
+        if (!line.empty()) lines.push_back(line);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+      }
+      for (auto line : lines) {
+        const auto key = line.substr(0, line.find('=') + 1);
+        std::string updated;
+        bool replaced = false;
+        for (std::string_view rest = text; !rest.empty();) {
+          const auto end = rest.find('\n');
+          auto old = rest.substr(0, end);
+          if (old.substr(0, key.size()) == key) old = line, replaced = true;
+          updated.append(old).append("\n");
+          rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+        }
+        if (!replaced) updated.append(line).append("\n");
+        text = std::move(updated);
+      }
+    }
+    res.set_code(coap::response_code::changed);
+    notify_later(path);
   }
 
   void put(const std::string& path, const coap::request& r, response& res) {
@@ -375,7 +440,12 @@ int main(int argc, char** argv) {
       (",g", po::value<std::vector<std::string>>(), "join this multicast group (224.0.1.187, ff02::fd, ff05::fd, ...; "
        "may be repeated): requests to it are answered after a random leisure of up to 5 s, errors not at all "
        "(RFC 7252 section 8, docs/multicast.md)")
-      (",G", po::value<std::string>(), "the interface to join -g groups on (default: the system's choice)");
+      (",G", po::value<std::string>(), "the interface to join -g groups on (default: the system's choice)")
+      ("rate", po::value<double>(), "requests per second one peer may make, in bursts of as many; beyond, "
+       "4.29 Too Many Requests with Max-Age (RFC 8516). 0: unlimited; default 10000 (not a libcoap flag)")
+      ("amplification", po::value<unsigned>(), "over UDP, an answer larger than this many times its request to an "
+       "unverified peer is replaced by 4.01 with Echo (RFC 9175 section 2.4). 0: no limit; default 3 "
+       "(not a libcoap flag)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, visible), vm);
@@ -388,6 +458,7 @@ int main(int argc, char** argv) {
     std::cout << "Usage: coap-server [-A address] [-p port] [-k key [-h hint]] [-c cert -j key [-C ca] [-R roots] [-n]]\n"
                  "                   [-b max_block_size] [-v num] [-P [scheme://address[:port]],[name1[,name2..]] [-H host[,host..]]]\n"
                  "                   [-g group [-G group_if]]\n"
+                 "                   [--rate requests_per_second] [--amplification factor]\n"
               << visible;
     return 0;
   }
@@ -409,6 +480,16 @@ int main(int argc, char** argv) {
   }
   // -g: several group members may run on one host, sharing the port (as libcoap's do).
   ctx.config().udp_reuse_address = vm.count("-g") > 0;
+  if (vm.count("rate")) {
+    const double rate = vm["rate"].as<double>();
+    if (!(rate >= 0)) {
+      std::cerr << "coap-server: --rate takes a number of requests per second, 0 or more\n";
+      return 1;
+    }
+    ctx.config().session.max_request_rate = rate;
+    ctx.config().session.max_request_burst = static_cast<std::size_t>(std::max(1.0, rate));
+  }
+  if (vm.count("amplification")) ctx.config().session.amplification_factor = vm["amplification"].as<unsigned>();
   server app(ctx, verbosity);
   app.add_resources();
   secure_mode secure = secure_mode::none;

@@ -11,6 +11,7 @@
 #include <coap/detail/frame_buffer.hpp>
 #include <coap/detail/peer_capabilities.hpp>
 #include <coap/detail/request_queue.hpp>
+#include <coap/detail/no_response.hpp>
 #include <coap/detail/server_dispatch.hpp>
 #include <coap/detail/server_exchange.hpp>
 #include <coap/detail/server_side.hpp>
@@ -331,6 +332,12 @@ class tcp_session_impl final
     } catch (const std::bad_alloc&) {
       return this->fail_soon(std::move(handler), error::no_memory);
     }
+    if (kind == pending_kind::request && detail::expects_no_response(request)) {
+      // RFC 7967: a request asking for no answer of any class is done once sent (an empty
+      // message completes it); a late answer matches nothing and is ignored.
+      send_message(request);
+      return this->complete(std::move(handler), {}, nullptr);
+    }
     pending_.add(kind, request.token_value(), clock::now() + config_.response_timeout, std::move(handler));
     if (auto ec = send_message(request)) {
       if (auto i = pending_.find(request.token())) finish(*i, ec, nullptr);
@@ -570,7 +577,8 @@ class tcp_session_impl final
   }
 
   void dispatch(const message_view& m) {
-    if (this->serve(m, true).deferred) return;
+    const auto served = this->serve(m, true);
+    if (served.deferred || served.suppressed) return;  // suppressed: RFC 7967
     response_.set_token(m.token());
     std::size_t size = 0;
     if (tcp_codec::encoded_size(response_, size) || size - 2 - m.token().size() > max_pdu_size())
@@ -584,6 +592,8 @@ class tcp_session_impl final
 
   // RFC 8323 section 6: BERT once both CSMs offered Block-Wise-Transfer (ours always does).
   detail::block_context blocks() const noexcept { return {max_pdu_size(), peer_csm_.block_wise}; }
+  // RFC 9175 section 2.4: a TCP peer's address was verified by its handshake.
+  static constexpr bool address_spoofable = false;
 
   // ---- one timer for every deadline of the connection ----
   std::optional<clock::time_point> next_deadline() const noexcept {

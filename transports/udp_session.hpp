@@ -13,6 +13,7 @@
 #include <coap/detail/dedup_cache.hpp>
 #include <coap/detail/endpoint_text.hpp>
 #include <coap/detail/multicast_answers.hpp>
+#include <coap/detail/no_response.hpp>
 #include <coap/detail/request_queue.hpp>
 #include <coap/detail/session_common.hpp>
 #include <coap/detail/server_dispatch.hpp>
@@ -257,6 +258,11 @@ class udp_session_impl final
   }
   void notify_gone(observer& o) { send_notification(o, true); }
   detail::block_context blocks() const noexcept { return {max_pdu_size(), false}; }
+  // RFC 9175 section 2.4: without DTLS a datagram's source address may be forged.
+  static constexpr bool address_spoofable = !Security::secure;
+  // Answers to group requests (RFC 7252 section 8) follow the group rules (leisure, suppressed
+  // errors): the amplification limit, whose 4.01 would be suppressed, is not applied to them.
+  bool answering_group_request() const noexcept { return group_answers_ != nullptr; }
 
   // One CoAP message (decrypted, when secure).
   void on_plain_datagram(std::span<const std::uint8_t> d) {
@@ -399,6 +405,13 @@ class udp_session_impl final
       return this->fail_soon(std::move(handler), error::no_memory);
     }
     if (x.wire.size() > max_pdu_size()) return this->fail_soon(std::move(handler), error::message_too_large);
+    if (kind == exchange_kind::request && request.type() == message_type::non_confirmable &&
+        detail::expects_no_response(request)) {
+      // RFC 7967: a NON asking for no answer of any class is done once sent (an empty
+      // message completes it); a late answer matches nothing.
+      send_bytes(x.wire);
+      return this->complete(std::move(handler), {}, nullptr);
+    }
     x.what = kind;
     x.message_id = request.message_id();
     x.token = key;
@@ -640,6 +653,17 @@ class udp_session_impl final
     if (group_answers_) {
       dedup_.find(m.message_id(), now)->status = dedup_state::answered;  // a duplicate gets nothing
       return group_answers_->answer(m, response_, next_message_id(), peer_, max_pdu_size());
+    }
+    if (served.suppressed) {
+      // RFC 7967 section 2: no answer; a CON is still acknowledged (an empty ACK, kept for
+      // duplicates as the answer would be).
+      auto& entry = *dedup_.find(m.message_id(), now);
+      entry.status = dedup_state::answered;
+      if (!con) return;
+      std::array<std::uint8_t, udp_codec::header_size> ack;
+      udp_codec::encode_empty(message_type::acknowledgement, m.message_id(), ack);
+      entry.answer.assign(ack.begin(), ack.end());
+      return send_bytes(ack);
     }
     // Section 5.2.1 (piggybacked in the ACK) or 5.2.3 (a NON request gets a NON response).
     response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);

@@ -55,6 +55,8 @@ enum class error {
   // ---- Block-wise transfer and Observe, client side (RFC 7959, RFC 7641) ----
   etag_mismatch,                 // a body's blocks kept changing ETag (RFC 7959 section 2.4)
   not_observable,                // the observation ended: an answer without Observe, or an error code
+  // ---- RFC 8516, client side ----
+  too_many_requests,             // the server answered 4.29 Too Many Requests: no request to it until its Max-Age passed
 };
 
 const std::error_category& error_category() noexcept;

@@ -24,8 +24,8 @@ namespace coap {
 class request {
  public:
   request(const message_view& m, std::string_view session_description,
-          std::string_view authenticated_peer = {}) noexcept
-      : message_(m), session_(session_description), peer_(authenticated_peer) {}
+          std::string_view authenticated_peer = {}, bool fresh = false) noexcept
+      : message_(m), session_(session_description), peer_(authenticated_peer), fresh_(fresh) {}
 
   const message_view& message() const noexcept { return message_; }
   coap::method method() const noexcept { return static_cast<coap::method>(message_.code().raw()); }
@@ -108,11 +108,16 @@ class request {
   // a certificate, or one not verified. For access control (libcoap 4.3:
   // coap_session_get_psk_identity).
   std::string_view authenticated_peer() const noexcept { return peer_; }
+  // RFC 9175 section 2.3: the request carries an Echo value this server issued at most
+  // session_config::echo_freshness ago: it was sent after that moment, not replayed from
+  // before. A handler that needs this answers res.require_fresh() when it is false.
+  bool fresh() const noexcept { return fresh_; }
 
  private:
   const message_view& message_;
   std::string_view session_;
   std::string_view peer_;
+  bool fresh_ = false;
 };
 
 namespace detail {
@@ -122,6 +127,12 @@ struct response_access {
   static void bind(Response& res, Sink&& sink, std::uint64_t exchange_id) {
     res.bind(std::forward<Sink>(sink), exchange_id);
   }
+  // RFC 9175: whether the request being answered is fresh (set by the session before the
+  // handler runs; the request is made from it).
+  template <class Response>
+  static void set_request_fresh(Response& res, bool fresh) noexcept { res.request_fresh_ = fresh; }
+  template <class Response>
+  static bool request_fresh(const Response& res) noexcept { return res.request_fresh_; }
 };
 }  // namespace detail
 
@@ -201,6 +212,16 @@ class basic_response {
   // names: a proxy's handler names the resource that stands for an upstream observation.
   void observe_as(std::uint64_t resource_id) noexcept { observed_ = resource_id; }
   std::uint64_t observed_resource() const noexcept { return observed_; }
+  // RFC 9175 section 2.3: the request must prove its freshness first: 4.01 Unauthorized, and
+  // the session adds an Echo value for the client to repeat the request with (coap-cpp's and
+  // libcoap's clients do so once, by themselves). For handlers that check req.fresh().
+  void require_fresh() {
+    message_.clear_options_and_payload();
+    set_code(response_code::unauthorized);
+    set_payload(std::string_view("fresh Echo required"));
+    echo_requested_ = true;
+  }
+  bool echo_requested() const noexcept { return echo_requested_; }
 
  private:
   // Called by the session before the handler runs (through detail::response_access).
@@ -211,6 +232,7 @@ class basic_response {
     deferred_ = false;
     confirmable_ = false;
     observed_ = 0;
+    echo_requested_ = false;
   }
 
   message_type& message_;
@@ -219,6 +241,8 @@ class basic_response {
   std::uint64_t observed_ = 0;
   bool deferred_ = false;
   bool confirmable_ = false;
+  bool echo_requested_ = false;
+  bool request_fresh_ = false;
 };
 
 // A resource: a path, a handler per method, and its RFC 6690 attributes.
@@ -242,6 +266,9 @@ struct basic_resource {
   // RFC 7252 section 8 (docs/multicast.md): whether a request that arrived at a joined group
   // reaches this resource; opted out, such a request is dropped unanswered.
   bool serves_multicast = true;
+  // RFC 9175 section 2.3: requests without a fresh Echo value (request::fresh()) are answered
+  // 4.01 Unauthorized with an Echo option, their handler not run. Set with fresh_only().
+  bool requires_fresh = false;
 
   // ---- RFC 7641: observing ----
   // A GET or FETCH with Observe=0 registers the requester (section 4.1); the context's
@@ -272,6 +299,10 @@ struct basic_resource {
 
   basic_resource& require_authentication(bool on = true) {
     requires_authentication = on;
+    return *this;
+  }
+  basic_resource& fresh_only(bool on = true) {
+    requires_fresh = on;
     return *this;
   }
 

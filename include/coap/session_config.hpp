@@ -73,6 +73,25 @@ struct session_config {
   // (an observer wants the latest state, RFC 7641 section 3.3.2).
   std::size_t observation_buffer = 8;
 
+  // ---- Server protections (RFC 8516, RFC 9175; detail/rate_limit.hpp, detail/echo.hpp) ----
+  // Requests one peer (server session) may make per second, in bursts of up to
+  // max_request_burst; beyond, 4.29 Too Many Requests with Max-Age, the handler not run
+  // (RFC 8516). 0: unlimited. 10,000/s is far above what a constrained client sends and
+  // bounds what one peer takes of a server (the benchmarks' load generators, one peer at full
+  // speed, set 0).
+  double max_request_rate = 10000;
+  std::size_t max_request_burst = 10000;
+  // Deferred (separate) answers one server session may owe at once; one more request is
+  // answered 4.29 with Max-Age 1 (0: unlimited).
+  std::size_t max_pending_responses = 256;
+  // RFC 9175 section 2.4: over UDP without security, an answer larger than this many times
+  // its request, to a peer whose address is not verified, is replaced by 4.01 Unauthorized
+  // with an Echo option; the peer's repetition with the Echo verifies its address (for the
+  // session's life). 0: no limit. 3 is QUIC's anti-amplification factor (RFC 9000 section 8).
+  unsigned amplification_factor = 3;
+  // RFC 9175 section 2.3: how long an Echo value this server issued proves a request fresh.
+  std::chrono::milliseconds echo_freshness{10000};
+
   // Section 4.8.2: MAX_TRANSMIT_SPAN and EXCHANGE_LIFETIME follow from the above.
   std::chrono::milliseconds max_transmit_span() const noexcept {
     return std::chrono::milliseconds(static_cast<long long>(

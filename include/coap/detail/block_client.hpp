@@ -3,9 +3,13 @@
 // response's body need. Transport-agnostic: a template on the session implementation, which
 // provides context(), config(), max_pdu_size(), start_request(message, handler) and, when it
 // can, peer_block_wise() (BERT) and abandon(token) (cancellation frees the exchange).
+// With RFC 9175 (a body's blocks carry a Request-Tag of their own, section 3.3; a 4.01 with
+// Echo is answered by repeating the request with it, once, section 2.4) and RFC 8516 (after a
+// 4.29 the session holds requests to that server until its Max-Age passed).
 #pragma once
 
 #include <coap/block.hpp>
+#include <coap/detail/echo.hpp>
 #include <coap/detail/session_common.hpp>
 #include <coap/error.hpp>
 #include <coap/message.hpp>
@@ -173,6 +177,9 @@ class block_transfer : public std::enable_shared_from_this<block_transfer<Impl>>
 
   // ---- the exchanges ----
   void begin() {
+    if constexpr (requires(const Impl& i) { i.requests_held(clock::now()); }) {
+      if (impl_->requests_held(clock::now())) return finish(error::too_many_requests);
+    }
     try {
       begin_exchanges();
     } catch (const std::bad_alloc&) {
@@ -181,21 +188,59 @@ class block_transfer : public std::enable_shared_from_this<block_transfer<Impl>>
   }
   void begin_exchanges() {
     const auto forced = find_block(request_, option_number::block1);
-    const std::size_t room = payload_room();
+    std::size_t room = payload_room();
     const auto size = request_.payload().size();
     if (forced || encoded_size(request_, true) > impl_->max_pdu_size()) {
       if (size > impl_->config().max_body_size) return finish(error::message_too_large);
+      add_request_tag();
+      room = payload_room();
       const auto szx = choose_szx(forced, room);
       if (!szx) return finish(error::message_too_large);
       upload_szx_ = *szx;
       if (forced || size > chunk(upload_szx_, room)) {
-        uploading_ = true;
+        uploading_ = body_in_blocks_ = true;
         return send_block1();
       }
     }
     // Section 2.4: a Block2 in the request (early negotiation of the block size) goes as it is.
     send(copy_request(true, false));
   }
+
+  // RFC 9175 section 3.3: the blocks of this body carry a Request-Tag no other body of this
+  // session carries at the same time (4 random bytes), so that a server keeps concurrent
+  // uploads to one resource apart. A tag of the user's own stays.
+  void add_request_tag() {
+    if (request_.find(option_number::request_tag)) return;
+    const std::uint64_t r = impl_->context().random();
+    const std::uint8_t tag[4] = {static_cast<std::uint8_t>(r), static_cast<std::uint8_t>(r >> 8),
+                                 static_cast<std::uint8_t>(r >> 16), static_cast<std::uint8_t>(r >> 24)};
+    request_.add_option(static_cast<std::uint16_t>(option_number::request_tag), tag);
+  }
+
+  // RFC 9175 sections 2.3 and 2.4: a 4.01 Unauthorized with an Echo value asks for the request
+  // again carrying it. Once per operation, from its beginning (a body's blocks too: the server
+  // judges the whole request). An Echo longer than 40 bytes is ignored (RFC 7252 section
+  // 5.4.3): the 4.01 is then the answer.
+  bool retry_with_echo(const message& m) {
+    if (echoed_ || m.code() != code(response_code::unauthorized)) return false;
+    const auto value = echo_value(m);
+    if (value.empty()) return false;
+    echoed_ = true;
+    request_.remove_option(static_cast<std::uint16_t>(option_number::echo));
+    request_.add_option(static_cast<std::uint16_t>(option_number::echo), value);
+    upload_offset_ = 0;
+    sent_ = 0;
+    uploading_ = last_block_ = downloading_ = body_in_blocks_ = false;
+    body_.clear();
+    begin_exchanges();
+    return true;
+  }
+
+  // RFC 8132 section 2 with RFC 7959 section 3.3: a FETCH's later Block2 requests repeat its
+  // body, which selects the representation; a body that went block-wise is not repeated (the
+  // server keeps the answer under the request's options and Request-Tag, and a message could
+  // not carry it).
+  bool follow_up_keeps_body() const noexcept { return request_.code() == code(method::fetch) && !body_in_blocks_; }
 
   // A copy of the request's options (and token, type, code) for the next exchange.
   message copy_request(bool keep_payload, bool follow_up) {
@@ -250,6 +295,7 @@ class block_transfer : public std::enable_shared_from_this<block_transfer<Impl>>
     current_ = coap::token();
     if (ec) return finish(ec);
     try {
+      if (retry_with_echo(m)) return;
       if (uploading_ && !last_block_) return on_continue(std::move(m));
       uploading_ = false;
       on_download(std::move(m));
@@ -293,7 +339,7 @@ class block_transfer : public std::enable_shared_from_this<block_transfer<Impl>>
       if (restarted_) return finish(error::etag_mismatch);
       restarted_ = true;
       downloading_ = false;
-      message again = copy_request(request_.code() == code(method::fetch), true);
+      message again = copy_request(follow_up_keeps_body(), true);
       again.add_uint_option(static_cast<std::uint16_t>(option_number::block2), std::min<std::uint8_t>(b2->szx, 6));
       return send(std::move(again));
     }
@@ -310,7 +356,7 @@ class block_transfer : public std::enable_shared_from_this<block_transfer<Impl>>
     if (data.empty() || body_.size() % unit) return finish(error::invalid_message);
     const auto num = body_.size() / unit;
     if (num > max_block_num) return finish(error::message_too_large);
-    message next = copy_request(request_.code() == code(method::fetch), true);
+    message next = copy_request(follow_up_keeps_body(), true);
     next.add_uint_option(static_cast<std::uint16_t>(option_number::block2),
                          static_cast<std::uint32_t>(num << 4) | b.szx);
     send(std::move(next));
@@ -329,10 +375,19 @@ class block_transfer : public std::enable_shared_from_this<block_transfer<Impl>>
     if (finished_) return;
     finished_ = true;
     if (slot_.is_connected()) slot_.clear();
+    if (response && response->code() == code(response_code::too_many_requests)) hold_requests(*response);
     message out = response ? std::move(*response) : message(first_.get_allocator());
     complete_later(io_, std::move(done_), ec, std::move(out));
   }
   void finish(error e) { finish(make_error_code(e)); }
+
+  // RFC 8516 section 3: Max-Age (RFC 7252's default 60 s when absent) before the next request.
+  void hold_requests(const message& response) {
+    if constexpr (requires(Impl& i) { i.hold_requests_until(clock::now()); }) {
+      const auto max_age = response.find(option_number::max_age);
+      impl_->hold_requests_until(clock::now() + std::chrono::seconds(max_age ? max_age->as_uint() : 60));
+    }
+  }
 
   std::shared_ptr<Impl> impl_;
   typename Impl::context_type::executor_type io_;
@@ -350,6 +405,8 @@ class block_transfer : public std::enable_shared_from_this<block_transfer<Impl>>
   bool last_block_ = false;
   bool downloading_ = false;
   bool restarted_ = false;
+  bool echoed_ = false;
+  bool body_in_blocks_ = false;
   bool finished_ = false;
 };
 

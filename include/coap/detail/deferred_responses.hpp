@@ -3,6 +3,7 @@
 // later deferred_response::send names.
 #pragma once
 
+#include <coap/detail/no_response.hpp>
 #include <coap/message_view.hpp>
 #include <coap/resource.hpp>
 #include <coap/token.hpp>
@@ -33,11 +34,13 @@ class deferred_responses {
     // UDP (session_config::deferred_ack_delay): the request's empty ACK is still to go, then;
     // the answer sent before goes piggybacked in the ACK instead.
     std::optional<std::chrono::steady_clock::time_point> ack_due{};
+    std::uint8_t no_response = 0;  // RFC 7967: the request's No-Response value
   };
 
   explicit deferred_responses(const Allocator& a) : entries_(rebind(a)) {}
 
   bool empty() const noexcept { return entries_.empty(); }
+  std::size_t size() const noexcept { return entries_.size(); }
   void clear() noexcept { entries_.clear(); }
 
   // Before a request's handler runs: `res` is bound to a new entry, registered first so that a
@@ -46,7 +49,8 @@ class deferred_responses {
   void open(Response& res, std::weak_ptr<deferred_response::sink> sink, const message_view& request,
             bool confirmable) {
     response_access::bind(res, std::move(sink), ++last_id_);
-    entries_.push_back(entry{last_id_, token_of(request), confirmable, request.message_id()});
+    entries_.push_back(entry{last_id_, token_of(request), confirmable, request.message_id(), std::nullopt,
+                             no_response_bits(request)});
   }
   // After the handler: the entry stays only when its answer is still to come.
   void keep_if(bool deferred) noexcept {

@@ -109,6 +109,12 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
       refuse(res, response_code::method_not_allowed);
       return dispatch_outcome::respond;
     }
+    // RFC 9175 section 2.3: a resource that wants fresh requests does not run its handler for
+    // one without a fresh Echo value.
+    if (resource->requires_fresh && !req.fresh()) {
+      res.require_fresh();
+      return dispatch_outcome::respond;
+    }
   } else if (is_well_known_core(req)) {
     if (req.method() != method::get) {
       refuse(res, response_code::method_not_allowed);

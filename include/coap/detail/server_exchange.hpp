@@ -271,7 +271,7 @@ dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<
                                               ext.block1.get()->body()});
       break;
   }
-  const request req(view, description, authenticated_peer);
+  const request req(view, description, authenticated_peer, response_access::request_fresh(res));
   const auto outcome = dispatch_request(ctx.resources(), req, res);
   if (auto* b = ext.block1.get()) {
     b->release_completed();

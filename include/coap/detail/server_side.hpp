@@ -11,6 +11,7 @@
 
 #include <coap/detail/deferred_responses.hpp>
 #include <coap/detail/server_exchange.hpp>
+#include <coap/detail/server_options.hpp>
 #include <coap/detail/stateless_response.hpp>
 #include <coap/message.hpp>
 #include <coap/resource.hpp>
@@ -29,6 +30,7 @@ class server_side : public deferred_response::sink {
 
   // ---- deferred_response::sink ----
   bool send_deferred(std::uint64_t id, const coap::message& response) final {
+    if (suppress_deferred(id, response.code())) return true;
     return send_answer(id, [&](basic_message<Allocator>& out) {
       out.set_code(response.code());
       for (auto o : response.options()) out.add_option(o.number(), o.value());
@@ -37,6 +39,7 @@ class server_side : public deferred_response::sink {
   }
   bool send_deferred(std::uint64_t id, response_code c, std::string_view payload,
                      std::optional<coap::content_format> cf) final {
+    if (suppress_deferred(id, c)) return true;
     return send_answer(id, [&](basic_message<Allocator>& out) {
       out.set_code(c);
       if (cf) out.set_content_format(*cf);
@@ -71,19 +74,42 @@ class server_side : public deferred_response::sink {
 
   struct served {
     dispatch_outcome outcome;
-    bool deferred;  // the answer comes later (send_deferred); else it is in response_
+    bool deferred;    // the answer comes later (send_deferred); else it is in response_
+    bool suppressed;  // RFC 7967: the request's No-Response names the answer's class: not sent
   };
   // One request through the resources, the handler's answer in response_. Throws bad_alloc
-  // when the allocator refuses (see guard).
+  // when the allocator refuses (see guard). Around the handler (detail/server_options.hpp):
+  // RFC 8516's 4.29 for a peer over its rate or its deferred answers, RFC 9175's Echo
+  // (freshness; 4.01 in place of an answer too large for an unverified UDP address), RFC
+  // 7967's No-Response.
   served serve(const message_view& request, bool confirmable) {
     Derived& d = derived();
     response_.clear();
+    const auto now = std::chrono::steady_clock::now();
+    if (std::uint32_t retry_after = 0; !guards_.rate.admit(d.config_, now, deferred_.size(), retry_after)) {
+      make_too_many_requests(response_, retry_after);
+      return {dispatch_outcome::respond, false, response_suppressed(request, response_.code())};
+    }
     basic_response<Allocator> res(response_);
     deferred_.open(res, d.weak_from_this(), request, confirmable);
+    response_access::set_request_fresh(res, guards_.echo.check(request, now, d.config_.echo_freshness));
     const auto outcome = serve_request(d.ctx_, server_, request, res, d.description(),
                                        d.security_channel().authenticated_peer(), d.config_, d.blocks());
     deferred_.keep_if(res.deferred() && outcome != dispatch_outcome::drop);
-    return {outcome, res.deferred()};
+    if (outcome == dispatch_outcome::drop || res.deferred()) return {outcome, res.deferred(), false};
+    bool challenge = res.echo_requested();
+    if constexpr (Derived::address_spoofable) {
+      // RFC 9175 section 2.4: no more than amplification_factor times the request to an
+      // address not shown to be the peer's; an Observe registration made meanwhile goes.
+      if (!challenge && !guards_.echo.address_verified() && !d.answering_group_request() &&
+          amplifies(datagram_size(response_, request.token().size()), datagram_size(request),
+                    d.config_.amplification_factor)) {
+        remove_observer(token_of(request));
+        challenge = true;
+      }
+    }
+    if (challenge) make_echo_challenge(response_, guards_, d.config_, now, [&] { return d.ctx_.random(); });
+    return {outcome, false, response_suppressed(request, response_.code())};
   }
   // Runs handle(); when the allocator refuses, what it registered goes and out_of_memory(busy)
   // gets a 5.03 for `request` (Max-Age, diagnostic), built on the stack (section 5.9.3.4).
@@ -120,6 +146,7 @@ class server_side : public deferred_response::sink {
   server_extensions<Allocator> server_;
   deferred_responses<Allocator> deferred_;
   basic_message<Allocator> response_;
+  request_guards guards_;
 
  private:
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
@@ -139,6 +166,15 @@ class server_side : public deferred_response::sink {
     });
     if (sent) observer_answered(d.ctx_, server_, t, registered);
     return sent;
+  }
+  // RFC 7967: a separate answer the request's No-Response names is not sent (the exchange
+  // ends). Not while a CON's empty ACK is still due (session_config::deferred_ack_delay): the
+  // answer then goes, piggybacked, rather than no acknowledgement at all.
+  bool suppress_deferred(std::uint64_t id, code c) noexcept {
+    const auto* e = deferred_.find(id);
+    if (!e || e->ack_due || !suppresses(e->no_response, c)) return false;
+    deferred_.erase(id);
+    return true;
   }
 };
 

@@ -166,6 +166,10 @@ class session_common {
   }
   std::size_t handles() const noexcept { return handles_.load(std::memory_order_acquire); }
   clock::time_point last_activity() const noexcept { return last_activity_; }
+  // RFC 8516: after a 4.29 Too Many Requests the client sends nothing to this peer until its
+  // Max-Age passed (detail/block_client.hpp refuses with error::too_many_requests meanwhile).
+  void hold_requests_until(clock::time_point t) noexcept { held_until_ = std::max(held_until_, t); }
+  bool requests_held(clock::time_point now) const noexcept { return now < held_until_; }
   // The endpoint hears about the end of a server session through this.
   void set_owner(std::weak_ptr<transports::session_owner<Derived>> owner) noexcept { owner_ = std::move(owner); }
 
@@ -319,6 +323,7 @@ class session_common {
   std::basic_string<char, std::char_traits<char>, rebind<char>> description_;
   std::atomic<std::size_t> handles_{0};
   clock::time_point last_activity_;
+  clock::time_point held_until_{};
   void* app_data_ = nullptr;
   const std::type_info* app_type_ = nullptr;
   std::weak_ptr<transports::session_owner<Derived>> owner_;

@@ -48,6 +48,7 @@ class category final : public std::error_category {
       case error::invalid_credentials: return "key, certificate or CRL unreadable or unusable";
       case error::etag_mismatch: return "the resource changed (ETag) during a block-wise transfer";
       case error::not_observable: return "the resource is not observed (any more)";
+      case error::too_many_requests: return "the server answered 4.29 Too Many Requests; its Max-Age has not passed";
     }
     return "unknown coap error";
   }
