@@ -313,6 +313,15 @@ BOOST_FIXTURE_TEST_CASE(client_does_not_wait_when_it_asked_for_nothing, fixture)
   BOOST_TEST(r.code().is_empty());
   BOOST_TEST((std::chrono::steady_clock::now() - started < 1s));
   BOOST_TEST(run_until([&] { return gets == 1; }));
+  // A CON asking for nothing is done with the server's empty ACK.
+  auto con = request_of(coap::method::get, "x", 0x21);
+  con.add(coap::options::no_response{}, 26u);
+  const auto con_started = std::chrono::steady_clock::now();
+  auto [con_ec, con_r] = request(s, std::move(con));
+  BOOST_TEST(!con_ec);
+  BOOST_TEST(con_r.code().is_empty());
+  BOOST_TEST((std::chrono::steady_clock::now() - con_started < 1s));
+  BOOST_TEST(gets == 2);
   // Over TCP the same request completes at once too, and the server sends nothing.
   auto t = tcp_session();
   auto m2 = request_of(coap::method::get, "x", 0x22);
@@ -320,7 +329,7 @@ BOOST_FIXTURE_TEST_CASE(client_does_not_wait_when_it_asked_for_nothing, fixture)
   auto [ec2, r2] = request(t, std::move(m2));
   BOOST_TEST(!ec2);
   BOOST_TEST(r2.code().is_empty());
-  BOOST_TEST(run_until([&] { return gets == 2; }));
+  BOOST_TEST(run_until([&] { return gets == 3; }));
   // The connection is still in order: the next request is answered.
   auto [ec3, r3] = request(t, request_of(coap::method::get, "x", 0x23));
   BOOST_TEST(!ec3);

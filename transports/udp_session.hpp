@@ -497,6 +497,9 @@ class udp_session_impl final
     exchange& x = exchanges_[*i];
     if (m.code().is_empty()) {
       if (x.what == exchange_kind::request) {
+        // RFC 7967: a CON that asked for no answer of any class is done once acknowledged.
+        if (message_view sent; !udp_codec::parse(x.wire, sent) && detail::expects_no_response(sent))
+          return finish(*i, {}, nullptr);
         // Section 5.2.2: the response will come as its own message.
         x.acknowledged = true;
         x.deadline = clock::now() + config_.response_timeout;
