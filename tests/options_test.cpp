@@ -525,7 +525,7 @@ BOOST_FIXTURE_TEST_CASE(client_repeats_with_echo_once, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(freshness_needs_a_recent_echo, fixture) {
-  server.config().session.echo_freshness = 200ms;
+  server.config().session.echo_freshness = 500ms;
   start();
   raw_peer c(*this, port);
   auto put = request_of(coap::method::put, "fresh");
@@ -539,7 +539,7 @@ BOOST_FIXTURE_TEST_CASE(freshness_needs_a_recent_echo, fixture) {
   with_echo.add(coap::options::echo{}, echo);
   BOOST_TEST(code_of(c.exchange(with_echo)) == "2.04 Changed");
   BOOST_TEST(fresh_puts == 1);
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(700ms);
   auto stale = c.exchange(with_echo);  // the same value, now too old
   BOOST_TEST(code_of(stale) == "4.01 Unauthorized");
   BOOST_TEST(option_bytes(stale, echo_number) != echo);  // a new value
@@ -629,7 +629,7 @@ BOOST_FIXTURE_TEST_CASE(concurrent_uploads_carry_distinct_request_tags, fixture)
 // ---- RFC 8516: 4.29 Too Many Requests ----
 
 BOOST_FIXTURE_TEST_CASE(over_the_rate_is_answered_4_29_with_max_age, fixture) {
-  server.config().session.max_request_rate = 2;
+  server.config().session.max_request_rate = 1;
   server.config().session.max_request_burst = 2;
   start();
   raw_peer c(*this, port);
@@ -642,7 +642,7 @@ BOOST_FIXTURE_TEST_CASE(over_the_rate_is_answered_4_29_with_max_age, fixture) {
   // Another peer has its own bucket.
   raw_peer other(*this, port);
   BOOST_TEST(code_of(other.exchange(request_of(coap::method::get, "x"))) == "2.05 Content");
-  std::this_thread::sleep_for(600ms);  // one token back
+  std::this_thread::sleep_for(1100ms);  // one token back
   BOOST_TEST(code_of(c.exchange(request_of(coap::method::get, "x"))) == "2.05 Content");
 }
 
@@ -725,6 +725,7 @@ BOOST_AUTO_TEST_CASE(a_flood_from_one_peer_is_bounded) {
   std::size_t warm_bytes = 0;
   const std::size_t total = 100000, batch = 100;
   std::uint8_t buf[512];
+  const auto started = std::chrono::steady_clock::now();
   while (sent < total) {
     for (std::size_t i = 0; i < batch; ++i) socket.send_to(asio::buffer(wire_of(static_cast<std::uint16_t>(sent++))), to);
     coap::test::run_until(
@@ -753,8 +754,12 @@ BOOST_AUTO_TEST_CASE(a_flood_from_one_peer_is_bounded) {
   BOOST_TEST_MESSAGE("answered " << answered << " of " << sent << ": " << content << " 2.05, " << too_many
                                  << " 4.29; live bytes " << warm_bytes << " after 20,000, " << memory.live_bytes()
                                  << " after 100,000, peak " << memory.peak_bytes());
+  // The bucket admits its burst and then its rate: however slow the machine, no more than that
+  // many 2.05, and every other request a 4.29.
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   BOOST_TEST(answered >= total * 99 / 100);
-  BOOST_TEST(too_many > total / 2);
   BOOST_TEST(content >= 1000u);
+  BOOST_TEST(static_cast<double>(content) <= 1000 + 1000 * seconds + 10);
+  BOOST_TEST(too_many + content == answered);
   BOOST_TEST(memory.live_bytes() <= warm_bytes);
 }
