@@ -309,9 +309,6 @@ struct group_fixture {
 
   void serve(coap::context& ctx, std::string name) {
     ctx.config().multicast_leisure = 300ms;
-    // The raw clients here answer no Echo challenge: no amplification limit (RFC 9175 section
-    // 2.4, docs/options.md) on the unicast Block2 follow-up.
-    ctx.config().session.amplification_factor = 0;
     ctx.add_resource("hello").on(coap::method::get, [name](const coap::request&, coap::basic_response<>& res) {
       res.set(coap::response_code::content, "hello from " + name, coap::content_format::text_plain);
     });

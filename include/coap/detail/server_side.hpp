@@ -93,6 +93,8 @@ class server_side : public deferred_response::sink {
     basic_response<Allocator> res(response_);
     deferred_.open(res, d.weak_from_this(), request, confirmable);
     response_access::set_request_fresh(res, guards_.echo.check(request, now, d.config_.echo_freshness));
+    // Before serving: the last block frees the kept answer.
+    const bool continuing = Derived::address_spoofable && continues_kept_answer(request, now, d.blocks().bert);
     const auto outcome = serve_request(d.ctx_, server_, request, res, d.description(),
                                        d.security_channel().authenticated_peer(), d.config_, d.blocks());
     deferred_.keep_if(res.deferred() && outcome != dispatch_outcome::drop);
@@ -101,7 +103,10 @@ class server_side : public deferred_response::sink {
     if constexpr (Derived::address_spoofable) {
       // RFC 9175 section 2.4: no more than amplification_factor times the request to an
       // address not shown to be the peer's; an Observe registration made meanwhile goes.
+      // A later block of a representation this session is sending (kept: its block 0 went to
+      // this address, after the limit or as a group answer) is no new amplification.
       if (!challenge && !guards_.echo.address_verified() && !d.answering_group_request() &&
+          !continuing &&
           amplifies(datagram_size(response_, request.token().size()), datagram_size(request),
                     d.config_.amplification_factor)) {
         remove_observer(token_of(request));
@@ -166,6 +171,16 @@ class server_side : public deferred_response::sink {
     });
     if (sent) observer_answered(d.ctx_, server_, t, registered);
     return sent;
+  }
+  // RFC 7959 section 2.4: `request` asks for a later block of the answer kept for its blocks.
+  bool continues_kept_answer(const message_view& request, std::chrono::steady_clock::time_point now,
+                             bool bert) const noexcept {
+    const auto* kept = server_.kept.get();
+    if (!kept || kept->expires < now || kept->key != block1_body_key(request)) return false;
+    const auto b2 = request.find(option_number::block2);
+    if (!b2) return false;
+    const auto asked = read_block(b2->value(), bert);
+    return asked && asked->num > 0;
   }
   // RFC 7967: a separate answer the request's No-Response names is not sent (the exchange
   // ends). Not while a CON's empty ACK is still due (session_config::deferred_ack_delay): the
