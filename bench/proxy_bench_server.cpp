@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
   const options o = parse_options(argc, argv);
   boost::asio::io_context io(1);
   coap::context ctx(io.get_executor());
+  // One load generator at full speed, as libcoap's proxy is measured: no per-peer rate limit
+  // (RFC 8516) nor amplification limit (RFC 9175 section 2.4; docs/options.md).
+  ctx.config().session.max_request_rate = 0;
+  ctx.config().session.amplification_factor = 0;
   coap::proxy_config config;
   config.cache.enabled = o.cache;
   // RFC 7252 section 4.7: CON requests outstanding to one origin (1 by default, as libcoap).
