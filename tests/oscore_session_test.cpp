@@ -236,6 +236,17 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(wrong_secret_and_unknown_kid_are_refused, Transpor
   BOOST_TEST(r.response.payload_string() == "world");
 }
 
+BOOST_AUTO_TEST_CASE(a_verified_request_is_no_amplification_risk) {
+  // RFC 9175 section 2.4 limits answers to unverified UDP addresses to 3 times the request;
+  // a request that verified under OSCORE comes from the key's holder, so a large first answer
+  // goes at once, without an Echo round trip (one protected request, one response).
+  stored.assign(900, 'x');
+  auto s = connect<coap::udp>();
+  const auto r = ask(s, request(coap::method::get, "store"));
+  BOOST_TEST(r.response.payload().size() == 900u);
+  BOOST_TEST(s.implementation()->security_channel().counters().protected_requests == 1u);
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(block_wise_put_then_get, Transport, transports) {
   // Section 4.1.3.4: Inner Block options; every block is its own OSCORE request.
   auto s = connect<Transport>();

@@ -104,8 +104,11 @@ class server_side : public deferred_response::sink {
       // RFC 9175 section 2.4: no more than amplification_factor times the request to an
       // address not shown to be the peer's; an Observe registration made meanwhile goes.
       // A later block of a representation this session is sending (kept: its block 0 went to
-      // this address, after the limit or as a group answer) is no new amplification.
+      // this address, after the limit or as a group answer) is no new amplification. A request
+      // that verified under OSCORE came from the key's holder, fresh (RFC 8613 section 7.4):
+      // its address is as good as a DTLS peer's.
       if (!challenge && !guards_.echo.address_verified() && !d.answering_group_request() &&
+          d.security_channel().authenticated_peer().empty() &&
           !continuing &&
           amplifies(datagram_size(response_, request.token().size()), datagram_size(request),
                     d.config_.amplification_factor)) {
