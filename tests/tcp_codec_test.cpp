@@ -160,6 +160,31 @@ BOOST_AUTO_TEST_CASE(frame_buffer_cuts_frames_across_reads) {
   BOOST_TEST((in.cut(4, [](const coap::message_view&) { return true; }).what == decltype(in)::problem::too_large));
 }
 
+// An idle connection holds initial_size bytes; a read that fills the room doubles it.
+BOOST_AUTO_TEST_CASE(frame_buffer_starts_small_and_grows_when_filled) {
+  coap::message big(coap::code(coap::method::put), coap::message_type::confirmable);
+  big.set_payload(std::string(700, 'x'));
+  const bytes wire = encode(big);
+  coap::detail::frame_buffer<std::allocator<std::uint8_t>> in{std::allocator<std::uint8_t>()};
+  in.reserve();
+  auto space = in.read_space(65536);
+  BOOST_TEST(space.size() == 512u);
+  std::copy(wire.begin(), wire.begin() + 512, space.begin());
+  in.commit(512);
+  int frames = 0;
+  (void)in.cut(65536, [&](const coap::message_view&) { return ++frames, true; });
+  BOOST_TEST(frames == 0);
+  space = in.read_space(65536);
+  BOOST_TEST(space.size() == 512u);  // 1024 bytes now, 512 of them the partial frame
+  std::copy(wire.begin() + 512, wire.end(), space.begin());
+  in.commit(wire.size() - 512);
+  std::size_t payload = 0;
+  (void)in.cut(65536, [&](const coap::message_view& m) { return payload = m.payload().size(), ++frames, true; });
+  BOOST_TEST(payload == 700u);
+  BOOST_TEST(frames == 1);
+  BOOST_TEST(!in.partial());
+}
+
 BOOST_AUTO_TEST_CASE(peer_capabilities_from_csm) {
   coap::session_config c;
   coap::message ours(coap::code(coap::signal_code::csm), coap::message_type::confirmable);

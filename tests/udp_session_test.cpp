@@ -496,6 +496,55 @@ BOOST_AUTO_TEST_CASE(ping_cancelled_through_its_slot) {
   io.run_for(20ms);
 }
 
+// Section 4.5 at the bound of the endpoint's deduplication store (detail/dedup_cache.hpp):
+// POSTs are remembered for their lifetime and one more is refused with 5.03 and Max-Age,
+// unprocessed; GETs are forgotten oldest first and a late duplicate is processed again.
+BOOST_AUTO_TEST_CASE(deduplication_at_the_store_bound) {
+  server.config().dedup_capacity = 2;
+  server.config().dedup_droppable_capacity = 2;
+  int gets = 0;
+  server.add_resource("count").on(coap::method::get, [&](const coap::request&, coap::basic_response<>& res) {
+    res.set(coap::response_code::content, std::to_string(++gets));
+  });
+  raw_peer peer(io);
+  const auto to = server_endpoint();
+  auto exchange = [&](coap::method m, std::string_view path, std::uint16_t mid) {
+    coap::message req(m);
+    req.set_message_id(mid);
+    req.set_token(coap::token::from_uint(mid, 2));
+    req.add(coap::options::uri_path{}, path);
+    std::vector<std::uint8_t> wire;
+    BOOST_TEST_REQUIRE(!coap::udp_codec::encode(req, wire));
+    peer.send(wire, to);
+    auto got = peer.receive(*this);
+    BOOST_TEST_REQUIRE(got.has_value());
+    coap::message_view v;
+    BOOST_TEST_REQUIRE(!coap::udp_codec::parse(*got, v));
+    BOOST_TEST(v.message_id() == mid);
+    std::string payload(v.payload().begin(), v.payload().end());
+    const auto age = v.find(coap::option_number::max_age);
+    const std::uint32_t max_age = age ? age->as_uint() : 0;
+    return std::tuple(coap::to_string(v.code()), payload, max_age);
+  };
+  BOOST_TEST(std::get<1>(exchange(coap::method::post, "counter", 1)) == "1");
+  BOOST_TEST(std::get<1>(exchange(coap::method::post, "counter", 2)) == "2");
+  const auto [code, payload, max_age] = exchange(coap::method::post, "counter", 3);
+  BOOST_TEST(code == "5.03 Service Unavailable");
+  BOOST_TEST(max_age >= 246u);
+  BOOST_TEST(max_age <= 247u);
+  BOOST_TEST(posts == 2);
+  // A duplicate of a remembered POST gets its answer again, unprocessed.
+  BOOST_TEST(std::get<1>(exchange(coap::method::post, "counter", 1)) == "1");
+  BOOST_TEST(posts == 2);
+  // GETs: a duplicate while remembered is not processed; after two newer ones it is.
+  BOOST_TEST(std::get<1>(exchange(coap::method::get, "count", 10)) == "1");
+  BOOST_TEST(std::get<1>(exchange(coap::method::get, "count", 10)) == "1");
+  BOOST_TEST(std::get<1>(exchange(coap::method::get, "count", 11)) == "2");
+  BOOST_TEST(std::get<1>(exchange(coap::method::get, "count", 12)) == "3");
+  BOOST_TEST(std::get<1>(exchange(coap::method::get, "count", 10)) == "4");
+  BOOST_TEST(gets == 4);
+}
+
 BOOST_AUTO_TEST_CASE(session_cap_evicts_idle_then_refuses) {
   server.config().max_sessions = 2;
   auto a = connect(), b = connect(), c = connect();

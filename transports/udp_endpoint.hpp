@@ -200,7 +200,10 @@ class udp_endpoint final : public detail::endpoint_base,
         if (!admit(d)) return;
       }
       try {
-        auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, local_, sender_);
+        if (!dedup_)  // section 4.5: one deduplication store for the endpoint's sessions
+          dedup_ = std::allocate_shared<dedup_store>(ctx_.get_allocator(), ctx_.config().dedup_droppable_capacity,
+                                                     ctx_.config().dedup_capacity, ctx_.get_allocator());
+        auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, local_, sender_, dedup_);
         it = sessions_.emplace(sender_, std::move(s)).first;  // no effect when it throws
       } catch (const std::bad_alloc&) {
         // The allocator refused the session: the peer is refused as at the cap, statelessly.
@@ -323,6 +326,8 @@ class udp_endpoint final : public detail::endpoint_base,
       sessions_;
   std::basic_string<char, std::char_traits<char>, rebind<char>> description_;
   detail::group_membership<udp_endpoint, Allocator> group_;  // section 8: empty until a join
+  using dedup_store = typename session_impl::dedup_store;
+  std::shared_ptr<dedup_store> dedup_;  // made with the first session
   bool closed_ = false;
 };
 

@@ -80,10 +80,13 @@ class udp_session_impl final
   using typename common::role;
   using common::description;
 
-  // A server session on its endpoint's socket.
+  using dedup_store = detail::dedup_cache<Allocator>;
+  // A server session on its endpoint's socket, deduplicating in its endpoint's store.
   udp_session_impl(context_type& ctx, socket_type& shared_socket, const endpoint_type& local,
-                   const endpoint_type& peer)
+                   const endpoint_type& peer, std::shared_ptr<dedup_store> dedup)
       : udp_session_impl(ctx, role::server, peer, ctx.config().session) {
+    dedup_ = std::move(dedup);
+    dedup_owner_ = dedup_->new_owner();
     socket_ = &shared_socket;
     local_ = local;
     this->describe(Security::datagram_protocol);
@@ -92,6 +95,9 @@ class udp_session_impl final
   udp_session_impl(context_type& ctx, socket_type own_socket, const endpoint_type& peer,
                    const session_config& config)
       : udp_session_impl(ctx, role::client, peer, config) {
+    dedup_ = std::allocate_shared<dedup_store>(ctx.get_allocator(), config.dedup_capacity, config.dedup_capacity,
+                                               ctx.get_allocator());
+    dedup_owner_ = dedup_->new_owner();
     own_socket_.emplace(std::move(own_socket));
     socket_ = &*own_socket_;
     boost::system::error_code ignored;
@@ -352,7 +358,6 @@ class udp_session_impl final
 
   udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
       : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())),
-        dedup_(config.dedup_capacity, ctx.get_allocator()),
         exchanges_(ctx.get_allocator()), queue_(ctx.get_allocator()),
         receive_buffer_(rebind<std::uint8_t>(ctx.get_allocator())),
         message_id_(static_cast<std::uint16_t>(ctx.random())) {}
@@ -535,7 +540,7 @@ class udp_session_impl final
   void on_separate_response(const message_view& received) {
     const auto now = clock::now();
     const bool con = received.type() == message_type::confirmable;
-    if (dedup_.find(received.message_id(), now)) {
+    if (dedup_->find(dedup_owner_, received.message_id(), now)) {
       if (con) send_empty(message_type::acknowledgement, received.message_id());
       return;
     }
@@ -549,18 +554,20 @@ class udp_session_impl final
     // which also ends the peer's record of an observation we no longer want.
     auto i = exchanges_.find_request_by_token(m.token());
     if (!i && !this->deliver_notification(m)) return send_empty(message_type::reset, m.message_id());
-    dedup_.insert(m.message_id(), now + exchange_table::dedup_lifetime(config_, con)).status = dedup_state::answered;
+    dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(config_, con),
+                   dedup_store::kind::droppable, now)
+        ->status = dedup_state::answered;
     if (con) send_empty(message_type::acknowledgement, m.message_id());
     if (i) finish(*i, {}, &m);
   }
 
-  using dedup_state = typename detail::dedup_cache<Allocator>::state;
+  using dedup_state = detail::dedup_state;
 
   // Section 4.5 then 5.7: deduplicate, then dispatch to the resources.
   void on_request(const message_view& m) {
     const auto now = clock::now();
     const bool con = m.type() == message_type::confirmable;
-    if (auto* seen = dedup_.find(m.message_id(), now)) {
+    if (auto* seen = dedup_->find(dedup_owner_, m.message_id(), now)) {
       // A duplicate: the same answer again (a CON), or nothing (a NON, or still in progress).
       if (con && seen->status == dedup_state::answered && !seen->answer.empty())
         send_bytes(seen->answer);
@@ -596,7 +603,9 @@ class udp_session_impl final
     requires message_security<Security>
   {
     try {
-      auto& entry = dedup_.insert(m.message_id(), now + exchange_table::dedup_lifetime(config_, con));
+      // Not processed: a retransmission may be refused again (droppable).
+      auto& entry = *dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(config_, con),
+                                    dedup_store::kind::droppable, now);
       entry.status = dedup_state::answered;
       owned_message reply{Allocator(ctx_.get_allocator())};
       const bool protect = tls_.reply_for(ec, reply);
@@ -621,7 +630,12 @@ class udp_session_impl final
   }
 
   void dispatch(const message_view& m, clock::time_point now, bool con) {
-    dedup_.insert(m.message_id(), now + exchange_table::dedup_lifetime(config_, con));
+    // Section 4.5: a request that may not be processed twice is remembered until its lifetime
+    // ends; with no room left for one, it is refused unprocessed (detail/dedup_cache.hpp).
+    const auto kind = detail::idempotent_method(m.code().raw()) ? dedup_store::kind::droppable
+                                                                  : dedup_store::kind::kept;
+    if (!dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(config_, con), kind, now))
+      return refuse_unremembered(m, now, con);
     const auto served = this->serve(m, con);
     if (served.outcome == detail::dispatch_outcome::drop) {
       forget(m.message_id(), now);
@@ -629,7 +643,7 @@ class udp_session_impl final
     }
 
     if (served.deferred) {
-      auto& entry = *dedup_.find(m.message_id(), now);
+      auto& entry = remembered(m.message_id(), now, con);
       entry.status = dedup_state::answered;
       if (con && config_.deferred_ack_delay.count() > 0) {
         // Section 5.2.2: the ACK waits a little; an answer ready by then goes in it.
@@ -672,7 +686,7 @@ class udp_session_impl final
     response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
     response_.set_message_id(con ? m.message_id() : next_message_id());
     response_.set_token(m.token());
-    auto& entry = *dedup_.find(m.message_id(), now);
+    auto& entry = remembered(m.message_id(), now, con);
     entry.status = dedup_state::answered;
     if (auto ec = encode_message(response_, entry.answer); ec || entry.answer.size() > max_pdu_size()) {
       this->replace_with_internal_error(m, ec ? "response not encodable" : "response too large");
@@ -683,9 +697,27 @@ class udp_session_impl final
     send_bytes(entry.answer);
   }
 
+  // The entry dispatch() made (handlers cannot receive, so no other insert came between; a
+  // droppable one again should that change).
+  typename dedup_store::entry& remembered(std::uint16_t mid, clock::time_point now, bool con) {
+    if (auto* e = dedup_->find(dedup_owner_, mid, now)) return *e;
+    return *dedup_->insert(dedup_owner_, mid, now + exchange_table::dedup_lifetime(config_, con),
+                           dedup_store::kind::droppable, now);
+  }
+
+  // Section 5.9.3.4: the store has no room for one more request that may not be processed
+  // twice. A CON gets 5.03 with Max-Age (when the oldest such entry expires), statelessly;
+  // a NON is dropped. The request was not processed, so its retransmission may be.
+  void refuse_unremembered(const message_view& m, clock::time_point now, bool con) {
+    if (!con) return;
+    std::uint8_t wire[detail::max_stateless_response];
+    if (const auto n = detail::encode_service_unavailable(wire, m, "busy", dedup_->retry_after(now)))
+      send_bytes({wire, n});
+  }
+
   void forget(std::uint16_t mid, clock::time_point now) noexcept {
     // A dropped request leaves its ID remembered without an answer: duplicates are dropped too.
-    if (auto* e = dedup_.find(mid, now)) {
+    if (auto* e = dedup_->find(dedup_owner_, mid, now)) {
       e->status = dedup_state::answered;
       e->answer.clear();
     }
@@ -742,7 +774,8 @@ class udp_session_impl final
   endpoint_type sender_;
   socket_type* socket_ = nullptr;
   std::optional<socket_type> own_socket_;
-  detail::dedup_cache<Allocator> dedup_;
+  std::shared_ptr<dedup_store> dedup_;  // the endpoint's, or a client session's own
+  std::uint64_t dedup_owner_ = 0;
   exchange_table exchanges_;
   detail::request_queue<owned_message, response_signature> queue_;
   bytes receive_buffer_;

@@ -23,22 +23,30 @@ class frame_buffer {
   using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
 
  public:
-  static constexpr std::size_t initial_size = 2048;
+  // An idle connection holds this much (issue 16: an idle session's size); a read that fills
+  // the room doubles it for the next one, so a busy connection soon reads in larger pieces.
+  static constexpr std::size_t initial_size = 512;
+  static constexpr std::size_t min_room = 256;
 
   explicit frame_buffer(const Allocator& a) : in_(rebind<std::uint8_t>(a)) {}
 
   void reserve() { in_.resize(initial_size); }
-  // Room for the next read: at least 512 bytes, grown geometrically but never past
-  // `max_frame`; empty when a frame in progress would need more (the peer's is too large).
+  // Room for the next read: at least min_room bytes, grown geometrically (also after a read
+  // that filled the room) but never past `max_frame`; empty when a frame in progress would
+  // need more (the peer's is too large).
   std::span<std::uint8_t> read_space(std::size_t max_frame) {
-    if (in_.size() - used_ < 512) {
+    if (in_.size() - used_ < min_room || filled_) {
       const std::size_t want = std::min(std::max<std::size_t>(in_.size() * 2, initial_size), max_frame);
-      if (want <= in_.size()) return {};
-      in_.resize(want);
+      if (want > in_.size()) in_.resize(want);
+      else if (in_.size() - used_ < min_room) return {};
+      filled_ = false;
     }
     return {in_.data() + used_, in_.size() - used_};
   }
-  void commit(std::size_t n) noexcept { used_ += n; }
+  void commit(std::size_t n) noexcept {
+    used_ += n;
+    filled_ = used_ == in_.size();
+  }
   // Bytes from elsewhere (TLS plaintext): each adds at most one read's worth, and cut()
   // refuses frames beyond the largest.
   void append(std::span<const std::uint8_t> d) {
@@ -80,6 +88,7 @@ class frame_buffer {
  private:
   std::vector<std::uint8_t, rebind<std::uint8_t>> in_;
   std::size_t used_ = 0;
+  bool filled_ = false;  // the last read filled the room
 };
 
 }  // namespace coap::detail

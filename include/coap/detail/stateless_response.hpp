@@ -34,22 +34,24 @@ void with_stack_message(Use&& use) {
   use(m);
 }
 
-// Makes `busy` the 5.03 (Max-Age 5) for `request`; its type and message ID are the caller's.
-inline void make_service_unavailable(stack_message& busy, const message_view& request, std::string_view diagnostic) {
+// Makes `busy` the 5.03 (Max-Age 5 unless told) for `request`; its type and message ID are the
+// caller's.
+inline void make_service_unavailable(stack_message& busy, const message_view& request, std::string_view diagnostic,
+                                     std::uint32_t max_age = 5) {
   busy.set_code(response_code::service_unavailable);
   busy.set_token(request.token());
-  busy.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 5);
+  busy.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), max_age);
   busy.set_payload(diagnostic);
 }
 
 // The piggybacked 5.03 for the CON `request` over UDP, into out; returns its size, or 0 if it
 // does not fit (a long diagnostic).
 inline std::size_t encode_service_unavailable(std::span<std::uint8_t> out, const message_view& request,
-                                              std::string_view diagnostic) noexcept {
+                                              std::string_view diagnostic, std::uint32_t max_age = 5) noexcept {
   std::size_t written = 0;
   try {
     with_stack_message([&](stack_message& busy) {
-      make_service_unavailable(busy, request, diagnostic);
+      make_service_unavailable(busy, request, diagnostic, max_age);
       busy.set_type(message_type::acknowledgement);
       busy.set_message_id(request.message_id());
       if (udp_codec::encode(busy, out, written)) written = 0;
