@@ -7,8 +7,11 @@
 // whatever a session allocates outside the Allocator shows there.
 //
 // Usage: session_memory [--peers 1000] [--requests-per-peer 1]
-// With --requests-per-peer 600 the sessions are busy ones instead: their deduplication ring
-// (dedup_capacity, 512 by default) has filled.
+// With --requests-per-peer 8 the sessions are busy ones instead: at 1,000 peers the endpoint's
+// deduplication store (context_config::dedup_droppable_capacity, 4,096 GETs) has filled, its
+// cost shared by them. Peers beyond the ephemeral ports of one address (100,000 of them, say)
+// come from 127.x.y.z source addresses, each its own socket; the descriptor limit is raised
+// to what they need (root may).
 // Prints the breakdown by allocated type and one line of key=value pairs starting with
 // "session_memory".
 #include <coap/context.hpp>
@@ -27,6 +30,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -158,16 +162,34 @@ std::string demangle(const char* name) {
   return s.size() > 150 ? s.substr(0, 147) + "..." : s;
 }
 
+// The process's resident set (kB), from /proc/self/status. The client sockets' buffers are
+// kernel memory, outside it; the peers' descriptor table is in it (8 bytes each).
+long rss_kb() {
+  long kb = 0;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+    std::fclose(f);
+  }
+  return kb;
+}
+
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "session_memory: %s: %s\n", what, std::strerror(errno));
   std::exit(1);
 }
 
 // One client peer: a socket of its own, connected to the server. Sockets stay open to the end
-// so that a later peer cannot get the same ephemeral port (it would be the same peer).
-int open_peer(std::uint16_t port) {
+// so that a later peer cannot get the same ephemeral port (it would be the same peer). Peer i
+// binds 127.(1 + i / 65536).(i / 256 % 256).(i % 256), so that ports never run out.
+int open_peer(std::uint16_t port, std::size_t i) {
   const int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) die("socket");
+  sockaddr_in self{};
+  self.sin_family = AF_INET;
+  self.sin_addr.s_addr = htonl(static_cast<std::uint32_t>((127u << 24) | ((1 + i / 65536) << 16) | (i % 65536)));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof self) < 0) die("bind");
   sockaddr_in server{};
   server.sin_family = AF_INET;
   server.sin_port = htons(port);
@@ -202,8 +224,16 @@ int main(int argc, char** argv) {
     if (std::string_view(argv[i]) == "--requests-per-peer") requests_per_peer = std::stoul(argv[i + 1]);
   }
 
+  // Descriptors for every peer (and some for the server).
+  if (rlimit r{}; getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < peers + 256) {
+    r.rlim_cur = r.rlim_max = std::max<rlim_t>(r.rlim_max, peers + 256);
+    if (setrlimit(RLIMIT_NOFILE, &r) != 0) die("setrlimit (more descriptors than allowed)");
+  }
+
   boost::asio::io_context io(1);
-  counted_context ctx(io.get_executor());
+  coap::context_config config;
+  config.max_sessions = peers + 16;
+  counted_context ctx(io.get_executor(), config);
   ctx.add_resource("x").on(coap::method::get, [](const coap::request&, coap::basic_response<byte_allocator>& res) {
     res.set_payload(std::string_view("hello"));
   });
@@ -227,7 +257,7 @@ int main(int argc, char** argv) {
   // table) are not charged to the sessions measured.
   std::vector<int> open_sockets;
   open_sockets.reserve(peers + 1);
-  open_sockets.push_back(open_peer(port));
+  open_sockets.push_back(open_peer(port, 0));
   if (!one_request(open_sockets.back(), 1)) die("warm-up peer not answered");
   // Twice: the first call's own handler memory is then recycled by Asio, not counted.
   on_server([] { return 0; });
@@ -235,10 +265,11 @@ int main(int argc, char** argv) {
   const auto before = stats.take();
   const std::int64_t global_before = global_live_bytes.load();
   const std::int64_t global_blocks_before = global_live_blocks.load();
+  const long rss_before = rss_kb();
 
   std::size_t answered = 0;
   for (std::size_t i = 0; i < peers; ++i) {
-    open_sockets.push_back(open_peer(port));
+    open_sockets.push_back(open_peer(port, i + 1));
     bool all = true;
     for (std::size_t r = 0; r < requests_per_peer; ++r)
       all = one_request(open_sockets.back(), static_cast<std::uint16_t>(r + 2)) && all;
@@ -247,6 +278,7 @@ int main(int argc, char** argv) {
   const std::size_t sessions = on_server([&ctx] { return ctx.session_count(); });
   const auto after = stats.take();
   const std::int64_t global_after = global_live_bytes.load();
+  const long rss_after = rss_kb();
   const std::int64_t global_blocks_after = global_live_blocks.load();
 
   // The breakdown: what the N sessions added, by allocated type and size.
@@ -268,13 +300,14 @@ int main(int argc, char** argv) {
   std::printf(
       "session_memory peers=%zu requests_per_peer=%zu answered=%zu sessions=%zu allocator_bytes_per_session=%.1f "
       "global_new_bytes_per_session=%.1f global_new_blocks_added=%lld sizeof_udp_session_impl=%zu "
-      "sizeof_udp_session_impl_counting=%zu sizeof_dedup_entry=%zu sizeof_message=%zu sizeof_session_config=%zu\n",
+      "sizeof_udp_session_impl_counting=%zu sizeof_dedup_entry=%zu sizeof_message=%zu sizeof_session_config=%zu "
+      "rss_bytes_per_session=%.1f\n",
       peers, requests_per_peer, answered, sessions,
       static_cast<double>(after.live_bytes - before.live_bytes) / static_cast<double>(peers),
       static_cast<double>(global_after - global_before) / static_cast<double>(peers),
       static_cast<long long>(global_blocks_after - global_blocks_before), sizeof(std_session), sizeof(counted_session),
       sizeof(coap::detail::dedup_cache<std::allocator<std::uint8_t>>::entry), sizeof(coap::message),
-      sizeof(coap::session_config));
+      sizeof(coap::session_config), static_cast<double>(rss_after - rss_before) * 1024.0 / static_cast<double>(peers));
 
   boost::asio::post(io, [&ctx] { ctx.stop(); });
   work.reset();
