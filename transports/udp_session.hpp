@@ -634,8 +634,10 @@ class udp_session_impl final
     // ends; with no room left for one, it is refused unprocessed (detail/dedup_cache.hpp).
     const auto kind = detail::idempotent_method(m.code().raw()) ? dedup_store::kind::droppable
                                                                   : dedup_store::kind::kept;
-    if (!dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(config_, con), kind, now))
-      return refuse_unremembered(m, now, con);
+    auto* inserted =
+        dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(config_, con), kind, now);
+    if (!inserted) return refuse_unremembered(m, now, con);
+    const auto inserts = dedup_->inserts();
     const auto served = this->serve(m, con);
     if (served.outcome == detail::dispatch_outcome::drop) {
       forget(m.message_id(), now);
@@ -643,7 +645,7 @@ class udp_session_impl final
     }
 
     if (served.deferred) {
-      auto& entry = remembered(m.message_id(), now, con);
+      auto& entry = remembered(inserted, inserts, m.message_id(), now, con);
       entry.status = dedup_state::answered;
       if (con && config_.deferred_ack_delay.count() > 0) {
         // Section 5.2.2: the ACK waits a little; an answer ready by then goes in it.
@@ -686,7 +688,7 @@ class udp_session_impl final
     response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
     response_.set_message_id(con ? m.message_id() : next_message_id());
     response_.set_token(m.token());
-    auto& entry = remembered(m.message_id(), now, con);
+    auto& entry = remembered(inserted, inserts, m.message_id(), now, con);
     entry.status = dedup_state::answered;
     if (auto ec = encode_message(response_, entry.answer); ec || entry.answer.size() > max_pdu_size()) {
       this->replace_with_internal_error(m, ec ? "response not encodable" : "response too large");
@@ -697,10 +699,12 @@ class udp_session_impl final
     send_bytes(entry.answer);
   }
 
-  // The entry dispatch() made (handlers cannot receive, so no other insert came between; a
-  // droppable one again should that change).
-  typename dedup_store::entry& remembered(std::uint16_t mid, clock::time_point now, bool con) {
-    if (auto* e = dedup_->find(dedup_owner_, mid, now)) return *e;
+  // The entry dispatch() made: `e` itself while no insert came between (the handler may have
+  // served another session of the endpoint), else found again, or a droppable one again.
+  typename dedup_store::entry& remembered(typename dedup_store::entry* e, std::uint64_t inserts, std::uint16_t mid,
+                                          clock::time_point now, bool con) {
+    if (dedup_->inserts() == inserts) return *e;
+    if (auto* found = dedup_->find(dedup_owner_, mid, now)) return *found;
     return *dedup_->insert(dedup_owner_, mid, now + exchange_table::dedup_lifetime(config_, con),
                            dedup_store::kind::droppable, now);
   }

@@ -209,11 +209,14 @@ class dedup_cache {
   // in (the oldest goes at capacity); a kept one gets nullptr when its ring is full of live
   // entries. Entry pointers stay valid until the next insert.
   entry* insert(std::uint64_t owner, std::uint16_t mid, clock::time_point expires, kind k, clock::time_point now) {
+    ++inserts_;
     if (k == kind::droppable) return &droppable_.insert(key(owner, mid), expires);
     kept_.expire(now);
     if (kept_.full()) return nullptr;
     return &kept_.insert(key(owner, mid), expires);
   }
+  // Inserts so far: an entry pointer taken when this was n is still valid while it is n.
+  std::uint64_t inserts() const noexcept { return inserts_; }
 
   // Section 5.9.3.4: seconds until the kept ring has room again (Max-Age of the refusal).
   std::uint32_t retry_after(clock::time_point now) const noexcept {
@@ -232,6 +235,7 @@ class dedup_cache {
   dedup_ring<Allocator> droppable_;
   dedup_ring<Allocator> kept_;
   std::uint64_t owners_ = 0;
+  std::uint64_t inserts_ = 0;
 };
 
 // Sections 4.5 and 5.1: a duplicate of which requests may be processed again. POST and PATCH
