@@ -98,8 +98,8 @@ class udp_session_impl final
     dedup_ = std::allocate_shared<dedup_store>(ctx.get_allocator(), config.dedup_capacity, config.dedup_capacity,
                                                ctx.get_allocator());
     dedup_owner_ = dedup_->new_owner();
-    own_socket_.emplace(std::move(own_socket));
-    socket_ = &*own_socket_;
+    client_ = std::allocate_shared<client_part>(ctx.get_allocator(), std::move(own_socket), ctx.get_allocator());
+    socket_ = &client_->socket;
     boost::system::error_code ignored;
     local_ = socket_->local_endpoint(ignored);
     this->describe(Security::datagram_protocol);
@@ -198,20 +198,21 @@ class udp_session_impl final
     this->end_observations(why);
     this->signal_ready(why);
     if constexpr (Security::secure) tls_.close();
-    if (own_socket_) {
+    if (client_) {
       boost::system::error_code ignored;
-      own_socket_->close(ignored);
+      client_->socket.close(ignored);
     }
     this->emit_closed(why);
   }
 
   // Client sessions read their own socket.
   void start_receiving() {
-    if (!own_socket_ || closed_) return;
-    if (receive_buffer_.empty()) receive_buffer_.resize(receive_buffer_size);
+    if (!client_ || closed_) return;
+    auto& c = *client_;
+    if (c.receive_buffer.empty()) c.receive_buffer.resize(receive_buffer_size);
     auto self = this->shared_from_this();
-    own_socket_->async_receive_from(
-        boost::asio::buffer(receive_buffer_), sender_,
+    c.socket.async_receive_from(
+        boost::asio::buffer(c.receive_buffer), c.sender,
         [self](const boost::system::error_code& ec, std::size_t n) { self->on_client_receive(ec, n); });
   }
 
@@ -359,7 +360,6 @@ class udp_session_impl final
   udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
       : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())),
         exchanges_(ctx.get_allocator()), queue_(ctx.get_allocator()),
-        receive_buffer_(rebind<std::uint8_t>(ctx.get_allocator())),
         message_id_(static_cast<std::uint16_t>(ctx.random())) {}
 
   std::uint16_t next_message_id() noexcept { return ++message_id_; }
@@ -484,7 +484,7 @@ class udp_session_impl final
     if (closed_ || ec == boost::asio::error::operation_aborted) return;
     // Other errors (an ICMP port-unreachable shows up as connection_refused on a connected
     // socket) do not end the session: the server may come up while we retransmit.
-    if (!ec && sender_ == peer_) on_datagram({receive_buffer_.data(), n});
+    if (!ec && client_->sender == peer_) on_datagram({client_->receive_buffer.data(), n});
     start_receiving();
   }
 
@@ -775,14 +775,21 @@ class udp_session_impl final
     return true;
   }
 
-  endpoint_type sender_;
+  // What only a client session has (a server session, the most numerous, pays a pointer for
+  // it: issue 16's idle-session size): its own socket, the sender of what it reads there, its
+  // receive buffer.
+  struct client_part {
+    socket_type socket;
+    endpoint_type sender;
+    bytes receive_buffer;
+    client_part(socket_type s, const Allocator& a) : socket(std::move(s)), receive_buffer(rebind<std::uint8_t>(a)) {}
+  };
   socket_type* socket_ = nullptr;
-  std::optional<socket_type> own_socket_;
+  std::shared_ptr<client_part> client_;
   std::shared_ptr<dedup_store> dedup_;  // the endpoint's, or a client session's own
   std::uint64_t dedup_owner_ = 0;
   exchange_table exchanges_;
   detail::request_queue<owned_message, response_signature> queue_;
-  bytes receive_buffer_;
   std::uint16_t message_id_;
   detail::delayed_group_answers<Socket, Allocator>* group_answers_ = nullptr;  // during on_group_datagram
   // The DTLS record layer (psk, pki), OSCORE's message layer (oscore), or an empty member
