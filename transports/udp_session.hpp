@@ -324,7 +324,7 @@ class udp_session_impl final
         // what a duplicate of the request gets.
         out.set_type(message_type::acknowledgement);
         out.set_message_id(d.request_message_id);
-        auto* entry = dedup_.find(d.request_message_id, clock::now());
+        auto* entry = dedup_->find(dedup_owner_, d.request_message_id, clock::now());  // forgotten: scratch
         std::vector<std::uint8_t, rebind<std::uint8_t>> scratch(rebind<std::uint8_t>(ctx_.get_allocator()));
         auto& wire = entry ? entry->answer : scratch;
         if (encode_message(out, wire)) wire.clear();
@@ -454,7 +454,7 @@ class udp_session_impl final
     std::array<std::uint8_t, udp_codec::header_size> ack;
     udp_codec::encode_empty(message_type::acknowledgement, message_id, ack);
     send_bytes(ack);
-    if (auto* entry = dedup_.find(message_id, clock::now())) try {
+    if (auto* entry = dedup_->find(dedup_owner_, message_id, clock::now())) try {
         entry->answer.assign(ack.begin(), ack.end());
       } catch (const std::bad_alloc&) {
       }
@@ -670,7 +670,7 @@ class udp_session_impl final
     }
 
     if (group_answers_) {
-      dedup_.find(m.message_id(), now)->status = dedup_state::answered;  // a duplicate gets nothing
+      remembered(inserted, inserts, m.message_id(), now, con).status = dedup_state::answered;  // a duplicate gets nothing
       return group_answers_->answer(m, response_, next_message_id(), peer_, max_pdu_size());
     }
     if (served.suppressed) {
