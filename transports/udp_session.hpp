@@ -676,7 +676,7 @@ class udp_session_impl final
     if (served.suppressed) {
       // RFC 7967 section 2: no answer; a CON is still acknowledged (an empty ACK, kept for
       // duplicates as the answer would be).
-      auto& entry = *dedup_.find(m.message_id(), now);
+      auto& entry = remembered(inserted, inserts, m.message_id(), now, con);
       entry.status = dedup_state::answered;
       if (!con) return;
       std::array<std::uint8_t, udp_codec::header_size> ack;
