@@ -5,6 +5,7 @@
 #pragma once
 
 #include <coap/code.hpp>
+#include <coap/detail/no_response.hpp>
 #include <coap/message_type.hpp>
 #include <coap/message_view.hpp>
 #include <coap/option.hpp>
@@ -30,26 +31,9 @@ constexpr bool group_request_accepted(message_type t, code c) noexcept {
   return t == message_type::non_confirmable && c.is_request();
 }
 
-// RFC 7967 section 2.1: the No-Response bit of a response class (2: 2.xx, 8: 4.xx, 16: 5.xx).
-constexpr std::uint8_t no_response_bit(unsigned code_class) noexcept {
-  switch (code_class) {
-    case 2: return 0x02;
-    case 4: return 0x08;
-    case 5: return 0x10;
-    default: return 0;
-  }
-}
 // RFC 7967 section 2.1: for a request to a group without No-Response, the server behaves as if
 // it said "not interested in 4.xx and 5.xx" (RFC 7252 section 8.2: errors are not sent).
-inline constexpr std::uint8_t group_default_no_response = 0x08 | 0x10;
-
-// The request's No-Response value, when it carries a well-formed one (0 or 1 byte; a longer
-// value is malformed and ignored, leaving the group default).
-inline std::optional<std::uint8_t> no_response_value(const message_view& request) noexcept {
-  const auto o = request.find(option_number::no_response);
-  if (!o || o->value().size() > 1) return std::nullopt;
-  return static_cast<std::uint8_t>(o->value().empty() ? 0 : o->value()[0]);
-}
+inline constexpr std::uint8_t group_default_no_response = no_response_4xx | no_response_5xx;
 
 // Section 8.2 and RFC 7967: does the answer `c` (with `payload_size` bytes) to a group request
 // go out? No-Response, when present, decides alone (RFC 7967 section 2.1 applies to multicast
@@ -58,8 +42,8 @@ inline std::optional<std::uint8_t> no_response_value(const message_view& request
 // go even without payload: their code is the news (2.04 Changed to "all lights off").
 constexpr bool group_answer_sent(code c, std::size_t payload_size, std::optional<std::uint8_t> no_response) noexcept {
   if (c.is_empty() || c.is_request()) return false;
-  if (no_response) return (*no_response & no_response_bit(c.code_class())) == 0;
-  if (group_default_no_response & no_response_bit(c.code_class())) return false;
+  if (no_response) return !suppresses(*no_response, c);
+  if (suppresses(group_default_no_response, c)) return false;
   return !(c == code(response_code::content) && payload_size == 0);
 }
 inline bool group_answer_sent(const message_view& request, code c, std::size_t payload_size) noexcept {

@@ -9,6 +9,7 @@
 #include <coap/option.hpp>
 
 #include <cstdint>
+#include <optional>
 
 namespace coap::detail {
 
@@ -26,14 +27,21 @@ constexpr bool suppresses(std::uint8_t value, code response) noexcept {
   return (value >> (cls - 1)) & 1u;
 }
 
-// The No-Response value of a request: 0 (interested in everything) without the option. A
-// value longer than its registered 0..1 bytes is treated like an unrecognized option (RFC 7252
-// section 5.4.3); No-Response is elective (258 is even), so it is ignored: 0.
+// The No-Response value of a request when it carries a well-formed one. A value longer than
+// its registered 0..1 bytes is treated like an unrecognized option (RFC 7252 section 5.4.3);
+// No-Response is elective (258 is even), so it is ignored: nullopt, as without the option
+// (group requests then take their default, detail/multicast_rules.hpp).
+template <class Message>
+std::optional<std::uint8_t> no_response_value(const Message& request) noexcept {
+  const auto o = request.find(option_number::no_response);
+  if (!o || o->value().size() > 1) return std::nullopt;
+  return o->value().empty() ? std::uint8_t{0} : o->value()[0];
+}
+
+// The No-Response value of a unicast request: 0 (interested in everything) without one.
 template <class Message>
 std::uint8_t no_response_bits(const Message& request) noexcept {
-  const auto o = request.find(option_number::no_response);
-  if (!o || o->value().size() > 1) return 0;
-  return o->value().empty() ? std::uint8_t{0} : o->value()[0];
+  return no_response_value(request).value_or(0);
 }
 
 // The server's question: should `response` to `request` be left unsent?
