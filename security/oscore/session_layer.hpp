@@ -10,9 +10,10 @@
 // context. A server's response and its notifications are protected under the binding of the
 // request they answer, and a response to an unprotected request goes unprotected; a client
 // verifies a response under the binding of its request. The table is bounded
-// (binding_capacity): the oldest entry goes first, an Observe entry only when nothing else
-// can. A response whose entry went is not sent (never unprotected in its place), a received
-// one is refused.
+// (binding_capacity) and holds what is in flight and the observations: an answered exchange's
+// entry goes at the next request; when full, the oldest goes, an Observe entry only when
+// nothing else can. A response whose entry went is not sent (never unprotected in its place),
+// a received one is refused.
 #pragma once
 
 #include <coap/detail/option_codec.hpp>
@@ -116,6 +117,7 @@ class oscore_layer {
     if (!c.is_response()) return encode(m);
     binding* found = find(m.token());
     if (!found) return oscore_error::security_context_not_found;  // see the top: never sent plain
+    if (!found->observe) found->answered = true;
     if (!found->is_protected) return encode(m);
     // Section 8.3 step 3: a notification, the first one (the registration's answer) too,
     // carries a Partial IV of its own, which orders the notifications (section 4.1.3.5.2).
@@ -176,6 +178,7 @@ class oscore_layer {
     }
     if (!has_oscore) {
       if (!is_error(m.code())) return refuse(oscore_error::not_protected);
+      if (!found->observe) found->answered = true;
       view = m;
       return {};
     }
@@ -183,6 +186,7 @@ class oscore_layer {
       const std::lock_guard lock(store_->mutex());
       if (auto ec = oscore_core::unprotect_response(found->context->security_context, found->b, m, plain_)) return refuse(ec);
     }
+    if (!found->observe) found->answered = true;
     if (auto ec = make_view(m, view)) return refuse(ec);
     ++counters_.protected_responses;
     return {};
@@ -211,6 +215,8 @@ class oscore_layer {
     coap::token token;
     bool is_protected = false;
     bool observe = false;
+    bool answered = false;    // a response went (server) or came (client): dropped next time
+    std::uint64_t stamp = 0;  // when it was made: the oldest goes first when the table is full
     oscore_core::request_binding b;
     entry* context = nullptr;
   };
@@ -250,20 +256,28 @@ class oscore_layer {
   }
 
   // The Token's entry, replaced: a Token names one request at a time (RFC 7252 section 5.3.1).
+  // Entries whose (non-Observe) exchange is answered go first, so that the table holds what
+  // is in flight and the observations: a response is protected or verified once, and the only
+  // second one (a 5.00 in place of an answer too large to send) is made before the next
+  // request. When the table is full all the same, the oldest entry goes, an Observe one last.
   void remember(std::span<const std::uint8_t> token, bool is_protected, const oscore_core::request_binding& b,
                 entry* context, bool observe = false) {
-    if (auto* old = find(token)) bindings_.erase(bindings_.begin() + (old - bindings_.data()));
-    if (bindings_.size() >= binding_capacity) {
-      auto victim = std::ranges::find_if(bindings_, [](const binding& e) { return !e.observe; });
-      bindings_.erase(victim != bindings_.end() ? victim : bindings_.begin());
+    std::erase_if(bindings_, [](const binding& e) { return e.answered; });
+    binding* slot = find(token);
+    if (!slot && bindings_.size() < binding_capacity) slot = &bindings_.emplace_back();
+    if (!slot) {
+      auto older = [](const binding& x, const binding& y) {
+        return x.observe != y.observe ? !x.observe : x.stamp < y.stamp;
+      };
+      slot = &*std::ranges::min_element(bindings_, older);
     }
-    binding e;
-    (void)e.token.assign(token);
-    e.is_protected = is_protected;
-    e.observe = is_protected ? b.observe : observe;
-    e.b = b;
-    e.context = context;
-    bindings_.push_back(e);
+    *slot = binding{};
+    (void)slot->token.assign(token);
+    slot->is_protected = is_protected;
+    slot->observe = is_protected ? b.observe : observe;
+    slot->b = b;
+    slot->context = context;
+    slot->stamp = ++stamp_;
   }
 
   // The decrypted message as a view: its options and payload encoded once into body_, the
@@ -284,6 +298,7 @@ class oscore_layer {
   std::shared_ptr<oscore_core::store> store_;
   entry* client_ = nullptr;
   std::vector<binding, rebind<binding>> bindings_;
+  std::uint64_t stamp_ = 0;
   basic_message<allocator_type> plain_;  // the latest decrypted message
   basic_message<allocator_type> wire_;   // the latest protected message
   std::vector<std::uint8_t, rebind<std::uint8_t>> body_;
