@@ -477,7 +477,7 @@ class proxy {
       auto* cached = config.cache.enabled ? cache->find(op->key, now) : nullptr;
       if (cached && ((op->cache_fresh && cached->fresh_until > now) || later_block)) {
         ++counters.cache_hits;
-        return answer_from(*cached, req, res, now);
+        return answer_stored(cached->response, cached->fresh_until, res, now);
       }
       if (later_block && !op->cache_fresh) {
         // RFC 7959 section 2.7: the rest of an unsafe method's answer is not made afresh.
@@ -511,16 +511,18 @@ class proxy {
       send<0>(hop.scheme, op);
     }
 
-    void answer_from(const typename detail::basic_proxy_cache<allocator_type>::entry& e, const request& req, response_type& res, clock::time_point now) {
+    // A stored answer (a cache entry, an observation's latest notification) with the Max-Age
+    // left of it. Not cut here: an answer made in the handler is cut into blocks by the session
+    // (and kept for the blocks that follow), as any resource's is.
+    template <class Stored>
+    static void answer_stored(const Stored& stored, clock::time_point fresh_until, response_type& res,
+                              clock::time_point now) {
       auto& out = res.message();
       out.clear_options_and_payload();
-      out.set_code(e.response.code());
-      for (option_view o : e.response.options()) out.add_option(o.number(), o.value());
-      out.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), detail::remaining_max_age(e.fresh_until, now));
-      out.set_payload(e.response.payload());
-      // Not cut here: an answer made in the handler is cut into blocks by the session (and
-      // kept for the blocks that follow), as any resource's is.
-      (void)req;
+      out.set_code(stored.code());
+      for (option_view o : stored.options()) out.add_option(o.number(), o.value());
+      out.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), detail::remaining_max_age(fresh_until, now));
+      out.set_payload(stored.payload());
     }
 
     // The scheme picks the first upstream type that serves it: a chain of constant checks.
@@ -715,7 +717,7 @@ class proxy {
               res.observe_as(obs->resource_id);
               if (!fanning_out) ++counters.observers_joined;
             }
-            answer_latest(*obs, res, now);
+            answer_stored(obs->latest, obs->fresh_until, res, now);
             return true;
           case shared_observation::phase::ended:
             answer_with(res, obs->final_answer);
@@ -763,14 +765,6 @@ class proxy {
       return true;
     }
 
-    void answer_latest(const shared_observation& obs, response_type& res, clock::time_point now) {
-      auto& out = res.message();
-      out.clear_options_and_payload();
-      out.set_code(obs.latest.code());
-      for (option_view o : obs.latest.options()) out.add_option(o.number(), o.value());
-      out.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), detail::remaining_max_age(obs.fresh_until, now));
-      out.set_payload(obs.latest.payload());
-    }
     static void answer_with(response_type& res, const coap::message& m) {
       auto& out = res.message();
       out.clear_options_and_payload();

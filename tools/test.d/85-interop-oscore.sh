@@ -57,47 +57,7 @@ fi
 
 conf=tools/test.d/oscore
 
-# A free port on 127.0.0.1 for both UDP and TCP.
-free_port() {
-  python3 - <<'PY'
-import socket, random
-for _ in range(200):
-    p = random.randrange(20000, 40000)
-    try:
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            s = socket.socket(socket.AF_INET, kind)
-            s.bind(("127.0.0.1", p))
-            s.close()
-    except OSError:
-        continue
-    print(p)
-    break
-PY
-}
-
-# start NAME PORT COMMAND...: runs COMMAND in the background until coap://127.0.0.1:PORT/
-# answers an unprotected request (any code: a server may require OSCORE).
-start() {
-  local name=$1 port=$2
-  shift 2
-  "$@" >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 50); do
-    if timeout 2 "$lc_client" -B 1 "coap://127.0.0.1:$port/.well-known/core" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  fail "$name did not start" "$(tail -n 5 "$work/$name.log")"
-  return 1
-}
-
-# check NAME EXPECTED COMMAND...: COMMAND's stdout+stderr must contain EXPECTED.
-check() {
-  local name=$1 expected=$2
-  shift 2
-  local out
-  out=$(timeout 20 "$@" 2>&1)
-  if [[ $out == *"$expected"* ]]; then ok "$name"; else fail "$name" "got: ${out:0:300}"; fi
-}
+check_timeout=20
 
 # check_lines NAME MIN COMMAND...: COMMAND prints at least MIN lines that look like libcoap's
 # /time ("Dec 02 14:56:21").

@@ -4,7 +4,14 @@
 #                                      takes them from $COAP_EXAMPLES_BIN); sets our_client,
 #                                      our_server; on a failure prints "SUMMARY: 0 passed, 1 failed"
 #   ok NAME, fail NAME [DETAIL]        count a check
-# The sourcing script is in the repository root when it calls stage_begin.
+#   free_port                          a port free on 127.0.0.1 for both UDP and TCP
+#   start NAME PORT COMMAND...         runs COMMAND in the background (its pid in $pids, its
+#                                      output in $work/NAME.log) until $lc_client gets any answer
+#                                      from coap://127.0.0.1:PORT/.well-known/core
+#   check NAME EXPECTED COMMAND...     COMMAND's stdout+stderr (within $check_timeout seconds,
+#                                      15 unless set) must contain EXPECTED
+# The sourcing script is in the repository root when it calls stage_begin, and sets lc_client
+# before it calls start.
 
 passed=0
 failed=0
@@ -50,4 +57,43 @@ stage_begin() {
   fi
   our_client=$bin/coap-client
   our_server=$bin/coap-server
+}
+
+free_port() {
+  python3 - <<'PY'
+import socket, random
+for _ in range(200):
+    p = random.randrange(20000, 40000)
+    try:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            s = socket.socket(socket.AF_INET, kind)
+            s.bind(("127.0.0.1", p))
+            s.close()
+    except OSError:
+        continue
+    print(p)
+    break
+PY
+}
+
+# Any answer will do, 4.01 included: a server may require OSCORE or a proxy refuse.
+start() {
+  local name=$1 port=$2
+  shift 2
+  "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do
+    if timeout 2 "$lc_client" -B 1 "coap://127.0.0.1:$port/.well-known/core" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  fail "$name did not start" "$(tail -n 5 "$work/$name.log")"
+  return 1
+}
+
+check() {
+  local name=$1 expected=$2
+  shift 2
+  local out
+  out=$(timeout "${check_timeout:-15}" "$@" 2>&1)
+  if [[ $out == *"$expected"* ]]; then ok "$name"; else fail "$name" "got: ${out:0:300}"; fi
 }
