@@ -418,6 +418,98 @@ BOOST_AUTO_TEST_CASE(replay_window_recovery_with_echo) {
   BOOST_TEST(exchange(c.protected_get(0x403)).payload_string() == "world");
 }
 
+BOOST_AUTO_TEST_CASE(outer_block1_blocks_are_put_together_before_verification) {
+  // Section 4.1.3.4.2: an intermediary cut a protected PUT into RFC 7959 blocks of its
+  // ciphertext (Outer Block1, the OSCORE option in each). The server answers 2.31 to each
+  // block, verifies the whole, and names the last block in its protected answer.
+  raw_client c(io, udp_port);
+  std::uint16_t mid = 0x500;
+  auto exchange = [&](const bytes& wire) {
+    const bytes in = exchange_raw(c.socket, wire);
+    coap::message plain;
+    coap::message_view v;
+    BOOST_TEST_REQUIRE(!coap::udp_codec::parse(in, v));
+    plain.assign(v);
+    return plain;
+  };
+  // The protected PUT /store of `body`, under a fresh Sender Sequence Number.
+  auto protect_put = [&](const std::string& body) {
+    auto m = request(coap::method::put, "store", body);
+    m.set_token(coap::token::from_uint(0x77, 2));
+    coap::message out;
+    BOOST_TEST_REQUIRE(!coap::oscore_core::protect_request(c.context, m, out, c.binding));
+    return out;
+  };
+  // Block `num` of `whole` in blocks of 2^(szx+4) bytes, as a CON datagram.
+  auto block = [&](const coap::message& whole, std::uint32_t num, std::uint8_t szx) {
+    coap::message b = whole;
+    const coap::block_value v{num, (num + 1) * (std::size_t{16} << szx) < whole.payload().size(), szx};
+    b.keep_payload_range(v.offset(), v.size());
+    b.add_uint_option(static_cast<std::uint16_t>(coap::option_number::block1), coap::encode(v));
+    b.set_type(coap::message_type::confirmable);
+    b.set_message_id(++mid);
+    bytes wire;
+    BOOST_TEST_REQUIRE(!coap::udp_codec::encode(b, wire));
+    return wire;
+  };
+  auto block1_of = [](const coap::message& m) {
+    coap::block_value v;
+    const auto o = m.find(coap::option_number::block1);
+    BOOST_TEST_REQUIRE(o.has_value());
+    BOOST_TEST_REQUIRE(!coap::decode_block(o->value(), v));
+    return v;
+  };
+
+  std::string body(3000, 'x');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+  const coap::message whole = protect_put(body);
+  const auto blocks = static_cast<std::uint32_t>((whole.payload().size() + 511) / 512);
+  BOOST_TEST_REQUIRE(blocks == 6u);
+  for (std::uint32_t n = 0; n + 1 < blocks; ++n) {
+    const auto answer = exchange(block(whole, n, 5));
+    BOOST_TEST(answer.code() == coap::code(coap::response_code::continue_));
+    BOOST_TEST(!answer.find(coap::option_number::oscore));  // 2.31 is the intermediary's business: outer
+    BOOST_TEST((block1_of(answer) == coap::block_value{n, true, 5}));
+  }
+  const auto last = exchange(block(whole, blocks - 1, 5));
+  BOOST_TEST((block1_of(last) == coap::block_value{blocks - 1, false, 5}));
+  BOOST_TEST(last.find(coap::option_number::oscore).has_value());
+  coap::message plain;
+  const auto ec = coap::oscore_core::unprotect_response(c.context, c.binding, last, plain);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  BOOST_TEST(plain.code() == coap::code(coap::response_code::changed));
+  BOOST_TEST(stored == body);
+
+  // Out of order (block 2 after block 0): 4.08, and what was kept is dropped.
+  const coap::message again = protect_put("second");
+  const coap::message big = protect_put(std::string(2000, 'y'));
+  BOOST_TEST(exchange(block(big, 0, 4)).code() == coap::code(coap::response_code::continue_));
+  BOOST_TEST(exchange(block(big, 2, 4)).code() == coap::code(coap::response_code::request_entity_incomplete));
+  BOOST_TEST(exchange(block(big, 1, 4)).code() == coap::code(coap::response_code::request_entity_incomplete));
+  // Past MAX_UNFRAGMENTED_SIZE (16384 by default): 4.13 with Size1, nothing stored.
+  const coap::message huge = protect_put(std::string(17000, 'z'));
+  coap::message answer;
+  std::uint32_t n = 0;
+  for (; n < 20; ++n) {
+    answer = exchange(block(huge, n, 6));
+    if (answer.code() != coap::code(coap::response_code::continue_)) break;
+  }
+  BOOST_TEST(n == 16u);
+  BOOST_TEST(answer.code() == coap::code(coap::response_code::request_entity_too_large));
+  BOOST_TEST(answer.find(coap::option_number::size1)->as_uint() == 16384u);
+  BOOST_TEST(stored == body);
+  // A retransmitted block gets the same answer (deduplication), and the session goes on: a
+  // message of one block is verified as it is.
+  const bytes one = block(again, 0, 6);
+  const auto single = exchange(one);
+  BOOST_TEST(single.code() == coap::code(coap::response_code::changed));
+  BOOST_TEST(stored == "second");
+  BOOST_TEST(exchange(one).message_id() == single.message_id());
+  const auto after = exchange(c.protected_get(0x5ff));
+  BOOST_TEST(after.code() == coap::code(coap::response_code::changed));  // the outer code (section 4.2)
+  BOOST_TEST(after.find(coap::option_number::oscore).has_value());
+}
+
 // ---- the client's side of section 8.4 ----
 
 BOOST_AUTO_TEST_CASE(client_refuses_what_does_not_verify) {

@@ -517,7 +517,10 @@ class udp_session_impl final
     if constexpr (message_security<Security>) {
       // RFC 8613 section 8.4: a response that does not verify fails its request.
       message_view verified;
-      if (auto ec = tls_.incoming_response(m, verified)) return finish(*i, ec, nullptr);
+      if (auto ec = tls_.incoming_response(m, verified)) {
+        if (tls_.asks_next_block(ec)) return ask_next_outer_block(*i);
+        return finish(*i, ec, nullptr);
+      }
       return finish(*i, {}, &verified);
     }
     finish(*i, {}, &m);
@@ -546,9 +549,19 @@ class udp_session_impl final
     }
     message_view m = received;
     // RFC 8613 section 8.4: a response (or notification) that does not verify is dropped,
-    // unacknowledged, as if it had not arrived.
-    if constexpr (message_security<Security>)
-      if (tls_.incoming_response(received, m)) return;
+    // unacknowledged, as if it had not arrived; one block of it (section 4.1.3.4.2) is
+    // acknowledged and the next asked for.
+    if constexpr (message_security<Security>) {
+      if (const auto ec = tls_.incoming_response(received, m)) {
+        auto i = exchanges_.find_request_by_token(received.token());
+        if (!tls_.asks_next_block(ec) || !i) return;
+        dedup_->insert(dedup_owner_, received.message_id(), now + exchange_table::dedup_lifetime(config_, con),
+                       dedup_store::kind::droppable, now)
+            ->status = dedup_state::answered;
+        if (con) send_empty(message_type::acknowledgement, received.message_id());
+        return ask_next_outer_block(*i);
+      }
+    }
     // RFC 7641 section 3.2/3.6: a notification of an observation of ours is acknowledged;
     // section 5.3.2 of RFC 7252: a response to nothing of ours is rejected (RST for a CON),
     // which also ends the peer's record of an observation we no longer want.
@@ -617,6 +630,34 @@ class udp_session_impl final
     } catch (const std::bad_alloc&) {
       // Unanswered, as the network could lose it; a retransmission tries again.
     }
+  }
+
+  // RFC 8613 section 4.1.3.4.2 with RFC 7959 section 2.4: the response to exchanges_[i] came
+  // in Outer Block2 blocks, cut by an intermediary; the next one is asked for with the same
+  // protected request (the intermediary knows it by its options) under a new Message ID,
+  // and the exchange goes on.
+  void ask_next_outer_block(std::size_t i)
+    requires message_security<Security>
+  {
+    exchange& x = exchanges_[i];
+    try {
+      owned_message again{Allocator(ctx_.get_allocator())};
+      message_view sent;
+      if (udp_codec::parse(x.wire, sent)) return finish(i, error::invalid_message, nullptr);
+      again.assign(sent);
+      again.remove_option(static_cast<std::uint16_t>(option_number::block2));
+      again.add_uint_option(static_cast<std::uint16_t>(option_number::block2), encode(tls_.next_outer_block()));
+      again.set_message_id(next_message_id());
+      if (udp_codec::encode(again, x.wire)) return finish(i, error::invalid_message, nullptr);
+      x.message_id = again.message_id();
+    } catch (const std::bad_alloc&) {
+      return finish(i, error::no_memory, nullptr);
+    }
+    x.acknowledged = false;
+    x.retransmissions = 0;
+    exchange_table::schedule_first(x, clock::now(), config_, [this] { return ctx_.random(); });
+    send_bytes(x.wire);
+    arm_timer();
   }
 
   // Every request or response goes through here on its way to the wire: OSCORE protects it

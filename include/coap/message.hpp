@@ -187,6 +187,8 @@ class basic_message {
     return {reinterpret_cast<const char*>(payload_.data()), payload_.size()};
   }
   void set_payload(std::span<const std::uint8_t> bytes) { payload_.assign(bytes.begin(), bytes.end()); }
+  // Appends to the payload (a body reassembled from its blocks, RFC 7959).
+  void append_payload(std::span<const std::uint8_t> bytes) { payload_.insert(payload_.end(), bytes.begin(), bytes.end()); }
   void set_payload(std::string_view text) {
     payload_.assign(reinterpret_cast<const std::uint8_t*>(text.data()),
                     reinterpret_cast<const std::uint8_t*>(text.data()) + text.size());

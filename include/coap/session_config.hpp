@@ -66,6 +66,10 @@ struct session_config {
   std::chrono::milliseconds block_transfer_timeout{247000};
   // Concurrent partial uploads a server session keeps (one more gets 5.03 Service Unavailable).
   std::size_t max_partial_uploads = 4;
+  // RFC 8613 section 4.1.3.4.2 (OSCORE): MAX_UNFRAGMENTED_SIZE, the largest protected message
+  // a server session reassembles from Outer Block1 blocks (an intermediary's fragments of
+  // it); a larger one is dropped and answered 4.13 with Size1.
+  std::size_t oscore_max_unfragmented_size = 16384;
 
   // ---- Observe (RFC 7641), client side ----
   // Observations one client session holds at once (one more fails with error::queue_full).

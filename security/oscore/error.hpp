@@ -20,6 +20,10 @@ enum class oscore_error {
   unexpected_observe,              // an inner Observe in a response to a non-Observe request
   freshness_required,              // Appendix B.1.2: verified, but the replay window is not yet
                                    // known: answered 4.01 with Echo (protected)
+  outer_block_continue,            // not a failure: a block of a message cut into Outer Block1
+                                   // blocks was kept (section 4.1.3.4.2): answered 2.31 Continue
+  outer_block_incomplete,          // an Outer Block1 block out of order or of another message: 4.08
+  outer_block_too_large,           // the reassembled message passed MAX_UNFRAGMENTED_SIZE: 4.13
   // ---- Protecting (sections 7.2.1, 4.1.3.7, 3.3) ----
   sequence_number_exhausted,       // the Sender Sequence Number passed 2^40 - 1
   sequence_number_not_stored,      // the persistence hook failed (Appendix B.1.1)

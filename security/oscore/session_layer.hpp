@@ -13,7 +13,9 @@
 // (binding_capacity) and holds what is in flight and the observations: an answered exchange's
 // entry goes at the next request; when full, the oldest goes, an Observe entry only when
 // nothing else can. A response whose entry went is not sent (never unprotected in its place),
-// a received one is refused.
+// a received one is refused. A request cut into Outer Block1 blocks on its way (section
+// 4.1.3.4.2) is put together before it is verified (outer_block.hpp), bounded by
+// session_config::oscore_max_unfragmented_size.
 #pragma once
 
 #include <coap/detail/option_codec.hpp>
@@ -21,6 +23,7 @@
 #include <coap/message_view.hpp>
 #include <coap/option.hpp>
 #include <coap/security/oscore/error.hpp>
+#include <coap/security/oscore/outer_block.hpp>
 #include <coap/security/oscore/protect.hpp>
 #include <coap/security/oscore/store.hpp>
 #include <coap/token.hpp>
@@ -30,6 +33,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -50,6 +54,7 @@ struct oscore_counters {
   std::uint64_t protected_requests = 0;   // verified requests (server) or protected ones (client)
   std::uint64_t protected_responses = 0;  // verified responses (client) or protected ones (server)
   std::uint64_t refused = 0;              // received messages that failed verification
+  std::uint64_t outer_blocks = 0;         // Outer Block1 blocks taken in (section 4.1.3.4.2)
   std::error_code last_error;             // why the latest refusal happened
 };
 
@@ -86,7 +91,8 @@ class oscore_layer {
   explicit oscore_layer(Session& s)
       : session_(s), bindings_(rebind<binding>(s.context().get_allocator())),
         plain_(allocator_type(s.context().get_allocator())), wire_(allocator_type(s.context().get_allocator())),
-        body_(rebind<std::uint8_t>(s.context().get_allocator())) {}
+        body_(rebind<std::uint8_t>(s.context().get_allocator())), outer_(option_number::block1, allocator_type(s.context().get_allocator())),
+        outer2_(option_number::block2, allocator_type(s.context().get_allocator())) {}
 
   // A client session: the context it protects with (policy::client_state).
   void start_client(const std::shared_ptr<const oscore_session_state>& state) {
@@ -128,6 +134,8 @@ class oscore_layer {
       if (auto ec = oscore_core::protect_response(found->context->sender->security_context, found->b, m, wire_, nonce))
         return ec;
     }
+    // RFC 7959 section 2.3: the answer to the last Outer Block1 block names it (M = 0).
+    if (found->outer_block1) wire_.add_uint_option(static_cast<std::uint16_t>(option_number::block1), *found->outer_block1);
     ++counters_.protected_responses;
     return encode(wire_);
   }
@@ -143,6 +151,32 @@ class oscore_layer {
       view = m;
       return {};
     }
+    // Section 4.1.3.4.2: a Block1 option outside the ciphertext is an Outer one; the blocks are
+    // put together first, and the whole message verified.
+    if (m.find(option_number::block1)) return incoming_outer_block(m, view);
+    return verify_request(m, m, view, std::nullopt);
+  }
+
+ private:
+  std::error_code incoming_outer_block(const message_view& m, message_view& view) {
+    const std::size_t max_size = session_.context().config().session.oscore_max_unfragmented_size;
+    ++counters_.outer_blocks;
+    switch (outer_.add(m, max_size)) {
+      case step::stored: reply_block_ = outer_.block(); return oscore_error::outer_block_continue;
+      case step::complete: return verify_request(outer_.message(), m, view, encode(outer_.block()));
+      case step::incomplete: return refuse(oscore_error::outer_block_incomplete);
+      case step::too_large: reply_size1_ = max_size; return refuse(oscore_error::outer_block_too_large);
+      case step::malformed: break;
+    }
+    return refuse(oscore_error::malformed_message);
+  }
+
+  // Section 8.2 on `protected_message` (the received one, or the one its Outer Block1 blocks
+  // made), whose header is `header`'s.
+  template <class Message>
+  std::error_code verify_request(const Message& protected_message, const message_view& header, message_view& view,
+                                 std::optional<std::uint32_t> outer_block1) {
+    const message_view& m = header;
     if (!store_) store_ = detail::oscore_server_store(session_.context());
     entry* used = nullptr;
     oscore_core::request_binding b;
@@ -153,16 +187,18 @@ class oscore_layer {
       const std::lock_guard lock(store_->mutex());
       ec = oscore_core::unprotect_request(
           [&](const oscore_core::option_fields& f) { return (used = store_->find(f)) ? &used->security_context : nullptr; },
-          m, plain_, b);
+          protected_message, plain_, b);
     }
     if (ec) return refuse(ec);
     if (auto e = make_view(m, view)) return refuse(e);
-    remember(m.token(), true, b, used, b.observe);
+    remember(m.token(), true, b, used, b.observe, outer_block1);
     if (auto e = check_freshness(*used, b)) return refuse(e);
     current_peer_ = used->peer;
     ++counters_.protected_requests;
     return {};
   }
+
+ public:
 
   // A response (client). `view` is what the exchange sees. Refused: a protected response to
   // nothing protected of ours, one that does not verify, and an unprotected one to a
@@ -182,15 +218,50 @@ class oscore_layer {
       view = m;
       return {};
     }
+    // Section 4.1.3.4.2: an intermediary cut the protected response into Outer Block2 blocks.
+    // Each but the last is kept, and outer_block_continue asks the session for the next
+    // (next_outer_block()) with the same protected request; the whole is verified.
+    if (m.find(option_number::block2)) {
+      const std::size_t max_size = session_.context().config().session.oscore_max_unfragmented_size;
+      ++counters_.outer_blocks;
+      switch (outer2_.add(m, max_size)) {
+        case step::stored: return oscore_error::outer_block_continue;
+        case step::complete: return verify_response(*found, outer2_.message(), m, view);
+        case step::incomplete: return refuse(oscore_error::outer_block_incomplete);
+        case step::too_large: return refuse(oscore_error::outer_block_too_large);
+        case step::malformed: break;
+      }
+      return refuse(oscore_error::malformed_message);
+    }
+    return verify_response(*found, m, m, view);
+  }
+
+  // True for incoming_response's outer_block_continue: not a failure, the session asks for
+  // the next block (next_outer_block()) with the same protected request.
+  static bool asks_next_block(std::error_code ec) noexcept { return ec == oscore_error::outer_block_continue; }
+  // After incoming_response gave outer_block_continue: the Outer Block2 value to ask for next.
+  block_value next_outer_block() const noexcept {
+    const block_value b = outer2_.block();
+    return {b.num + 1, false, b.szx};
+  }
+
+ private:
+  template <class Message>
+  std::error_code verify_response(auto& found_binding, const Message& protected_message, const message_view& m,
+                                  message_view& view) {
+    auto* found = &found_binding;  // a binding (declared below)
     {
       const std::lock_guard lock(store_->mutex());
-      if (auto ec = oscore_core::unprotect_response(found->context->security_context, found->b, m, plain_)) return refuse(ec);
+      if (auto ec = oscore_core::unprotect_response(found->context->security_context, found->b, protected_message, plain_))
+        return refuse(ec);
     }
     if (!found->observe) found->answered = true;
     if (auto ec = make_view(m, view)) return refuse(ec);
     ++counters_.protected_responses;
     return {};
   }
+
+ public:
 
   // Section 8.2: the unprotected reply to a request that failed verification, with an Outer
   // Max-Age of 0 (section 4.1.3.1); 4.00 for what has no reply of its own. True when the
@@ -203,9 +274,16 @@ class oscore_layer {
       reply.add_option(static_cast<std::uint16_t>(option_number::echo), echo_);
       return true;
     }
+    if (ec == oscore_error::outer_block_continue) {
+      reply.set_code(response_code::continue_);
+      reply.add_uint_option(static_cast<std::uint16_t>(option_number::block1), encode(reply_block_));
+      return false;
+    }
     const auto r = error_reply(ec);
     reply.set_code(r ? r->code : coap::code(response_code::bad_request));
     reply.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 0);
+    if (ec == oscore_error::outer_block_too_large)
+      reply.add_uint_option(static_cast<std::uint16_t>(option_number::size1), static_cast<std::uint32_t>(reply_size1_));
     reply.set_payload(r ? r->diagnostic : std::string_view("Decryption failed"));
     return false;
   }
@@ -219,6 +297,7 @@ class oscore_layer {
     std::uint64_t stamp = 0;  // when it was made: the oldest goes first when the table is full
     oscore_core::request_binding b;
     entry* context = nullptr;
+    std::optional<std::uint32_t> outer_block1;  // the request came in Outer Block1 blocks
   };
 
   static bool is_error(coap::code c) noexcept { return c.is_response() && c.code_class() >= 4; }
@@ -261,7 +340,7 @@ class oscore_layer {
   // second one (a 5.00 in place of an answer too large to send) is made before the next
   // request. When the table is full all the same, the oldest entry goes, an Observe one last.
   void remember(std::span<const std::uint8_t> token, bool is_protected, const oscore_core::request_binding& b,
-                entry* context, bool observe = false) {
+                entry* context, bool observe = false, std::optional<std::uint32_t> outer_block1 = std::nullopt) {
     std::erase_if(bindings_, [](const binding& e) { return e.answered; });
     binding* slot = find(token);
     if (!slot && bindings_.size() < binding_capacity) slot = &bindings_.emplace_back();
@@ -277,6 +356,7 @@ class oscore_layer {
     slot->observe = is_protected ? b.observe : observe;
     slot->b = b;
     slot->context = context;
+    slot->outer_block1 = outer_block1;
     slot->stamp = ++stamp_;
   }
 
@@ -304,6 +384,12 @@ class oscore_layer {
   std::vector<std::uint8_t, rebind<std::uint8_t>> body_;
   std::string_view current_peer_;
   std::array<std::uint8_t, 8> echo_{};  // the Echo value of the latest freshness_required
+  using assembly = oscore_core::outer_block_assembly<allocator_type>;
+  using step = typename assembly::step;
+  assembly outer_;   // a request's Outer Block1 blocks (server)
+  assembly outer2_;  // a response's Outer Block2 blocks (client)
+  block_value reply_block_;   // the Block1 of the latest outer_block_continue
+  std::size_t reply_size1_ = 0;  // MAX_UNFRAGMENTED_SIZE, for the latest outer_block_too_large
   oscore_counters counters_;
 };
 

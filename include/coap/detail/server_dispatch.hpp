@@ -20,14 +20,17 @@ enum class dispatch_outcome {
 
 // Section 5.4.1: the first critical option this server does not recognize, or 0.
 inline std::uint16_t unrecognized_critical_option(const message_view& m) noexcept {
+  // OSCORE (RFC 8613) is registered but verified only by the oscore policy's sessions; for a
+  // forward proxy it is a safe-to-forward option like any other (RFC 8613 section 2, RFC 7252
+  // section 5.7.1), carried to the origin untouched. Block1/Block2 (RFC 7959) are processed
+  // (detail/block_server.hpp).
+  const bool to_proxy = m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme);
   std::uint32_t previous = 0x10000;
   for (option_view o : m.options()) {
     const option_definition* def = find_option(o.number());
     // Section 5.4.5: a repeated non-repeatable option is treated as unrecognized.
     const bool repeated_once_too_often = def && !def->repeatable && o.number() == previous;
-    // OSCORE (RFC 8613) is registered but not processed here; Block1/Block2 (RFC 7959) are
-    // (detail/block_server.hpp).
-    const bool processed = def && o.number() != static_cast<std::uint16_t>(option_number::oscore);
+    const bool processed = def && (to_proxy || o.number() != static_cast<std::uint16_t>(option_number::oscore));
     if (is_critical(o.number()) && (!processed || repeated_once_too_often)) return o.number();
     previous = o.number();
   }

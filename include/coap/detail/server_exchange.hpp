@@ -240,13 +240,15 @@ dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<
   const auto verb = static_cast<method>(m.code().raw());
   // A later block of a representation sent in blocks comes from the kept answer (RFC 7959
   // sections 2.4, 2.7); without one, a safe method's handler makes it afresh, an unsafe
-  // method's answer is 4.08.
+  // method's answer is 4.08 unless a forward proxy has it (it cuts and keeps its answers:
+  // an OSCORE POST's, RFC 8613 section 4.1.3.4.2).
   if (!m.find(option_number::block1) && !unrecognized_critical_option(m)) {
     if (auto b2 = m.find(option_number::block2)) {
       const auto asked = read_block(b2->value(), blocks.bert);
       if (asked && asked->num > 0) {
         if (serve_kept(ext.kept, m, response, blocks, config, ext.counters, now)) return dispatch_outcome::respond;
-        if (!is_safe(verb)) {
+        const bool to_proxy = m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme);
+        if (!is_safe(verb) && !to_proxy) {
           response.set_code(response_code::request_entity_incomplete);
           response.set_payload(std::string_view("no answer kept for this block"));
           ++ext.counters.incomplete;

@@ -17,6 +17,9 @@ class category final : public std::error_category {
       case oscore_error::not_protected: return "message has no OSCORE option";
       case oscore_error::unexpected_observe: return "Observe in a response to a non-Observe request";
       case oscore_error::freshness_required: return "Echo required to establish the replay window";
+      case oscore_error::outer_block_continue: return "Outer Block option: block kept, more to come";
+      case oscore_error::outer_block_incomplete: return "Request Entity Incomplete";
+      case oscore_error::outer_block_too_large: return "Request Entity Too Large";
       case oscore_error::sequence_number_exhausted: return "Sender Sequence Number exhausted";
       case oscore_error::sequence_number_not_stored: return "Sender Sequence Number could not be stored";
       case oscore_error::nested_oscore: return "message is already OSCORE-protected";
@@ -47,6 +50,10 @@ std::optional<oscore_error_reply> error_reply(std::error_code ec) noexcept {
       return oscore_error_reply{response_code::bad_request, "Decryption failed"};
     case oscore_error::replay_detected:
       return oscore_error_reply{response_code::unauthorized, "Replay detected"};
+    case oscore_error::outer_block_incomplete:
+      return oscore_error_reply{response_code::request_entity_incomplete, "Request Entity Incomplete"};
+    case oscore_error::outer_block_too_large:
+      return oscore_error_reply{response_code::request_entity_too_large, "Request Entity Too Large"};
     default:
       return std::nullopt;
   }
