@@ -1,6 +1,7 @@
 // RFC 8613 inside sessions: session<udp, oscore> and session<tcp, oscore> against a server
 // endpoint with set_oscore, over real loopback sockets. Requests, responses, Observe
-// (section 4.1.3.5) and block-wise bodies (section 4.1.3.4, Inner Block options) end to end;
+// (section 4.1.3.5) and block-wise bodies (section 4.1.3.4, Inner Block options) end to end,
+// Outer Block options (section 4.1.3.4.2) put together by the server and the client;
 // section 8.2's replies to what does not verify (4.01 Security context not found, 4.00
 // Decryption failed, 4.01 Replay detected, 4.02 for a malformed option) with the session going
 // on; a retransmission answered from the deduplication cache rather than as a replay;
@@ -512,46 +513,122 @@ BOOST_AUTO_TEST_CASE(outer_block1_blocks_are_put_together_before_verification) {
 
 // ---- the client's side of section 8.4 ----
 
-BOOST_AUTO_TEST_CASE(client_refuses_what_does_not_verify) {
-  // A fake server answers each request with (1) an unprotected 2.05 and (2) a "protected"
-  // 2.04 whose ciphertext is garbage: the requests fail with the OSCORE error codes.
-  asio::ip::udp::socket fake(io, {loopback, 0});
-  const auto fake_port = fake.local_endpoint().port();
-  int answered = 0;
-  bytes in(1500);
+// A peer on a raw socket that answers each request of an OSCORE client session as `answer`
+// says: `answer(request, reply)` fills the reply's code, options and payload; it goes back as
+// the ACK of the request.
+struct fake_peer {
+  using answer_fn = std::function<void(const coap::message_view&, coap::message&)>;
+  asio::ip::udp::socket socket;
+  answer_fn answer;
+  bytes in = bytes(1500);
   asio::ip::udp::endpoint from;
-  std::function<void()> serve = [&] {
-    fake.async_receive_from(asio::buffer(in), from, [&](boost::system::error_code ec, std::size_t n) {
+
+  fake_peer(asio::io_context& io, answer_fn a) : socket(io, {loopback, 0}), answer(std::move(a)) { serve(); }
+
+  void serve() {
+    socket.async_receive_from(asio::buffer(in), from, [this](boost::system::error_code ec, std::size_t n) {
       if (ec) return;
       coap::message_view v;
-      if (coap::udp_codec::parse({in.data(), n}, v)) return serve();
-      coap::message reply(coap::code(answered == 0 ? coap::response_code::content : coap::response_code::changed));
+      if (coap::udp_codec::parse({in.data(), n}, v) || !v.code().is_request()) return serve();
+      coap::message reply;
+      answer(v, reply);
       reply.set_type(coap::message_type::acknowledgement);
       reply.set_message_id(v.message_id());
       (void)reply.set_token(v.token());
-      if (answered == 1) {
-        reply.add_option(coap::option_number::oscore, bytes{});
-        reply.set_payload(bytes(16, 0x55));
-      } else {
-        reply.set_payload(std::string_view("forged"));
-      }
-      ++answered;
       bytes wire;
-      (void)coap::udp_codec::encode(reply, wire);
-      fake.send_to(asio::buffer(wire), from);
+      BOOST_TEST_REQUIRE(!coap::udp_codec::encode(reply, wire));
+      socket.send_to(asio::buffer(wire), from);
       serve();
     });
-  };
-  serve();
-  std::error_code ec;
-  auto s = coap::session<coap::udp, coap::oscore>::create_client(client, {loopback, fake_port}, quick(),
-                                                                  coap::oscore_client_config{params(true)}, ec);
-  BOOST_TEST_REQUIRE(!ec);
+  }
+
+  coap::session<coap::udp, coap::oscore> client_of(coap::context& ctx) {
+    std::error_code ec;
+    auto s = coap::session<coap::udp, coap::oscore>::create_client(
+        ctx, {loopback, socket.local_endpoint().port()}, quick(), coap::oscore_client_config{params(true)}, ec);
+    BOOST_TEST_REQUIRE(!ec);
+    return s;
+  }
+};
+
+BOOST_AUTO_TEST_CASE(client_refuses_what_does_not_verify) {
+  // A fake server answers each request with (1) an unprotected 2.05 and (2) a "protected"
+  // 2.04 whose ciphertext is garbage: the requests fail with the OSCORE error codes.
+  int answered = 0;
+  fake_peer fake(io, [&](const coap::message_view&, coap::message& reply) {
+    reply.set_code(answered == 0 ? coap::response_code::content : coap::response_code::changed);
+    if (answered == 1) {
+      reply.add_option(coap::option_number::oscore, bytes{});
+      reply.set_payload(bytes(16, 0x55));
+    } else {
+      reply.set_payload(std::string_view("forged"));
+    }
+    ++answered;
+  });
+  auto s = fake.client_of(client);
   auto r = ask(s, request(coap::method::get, "hello"));
   BOOST_TEST(r.ec == coap::oscore_error::not_protected);
   r = ask(s, request(coap::method::get, "hello"));
   BOOST_TEST(r.ec == coap::oscore_error::decryption_failed);
   BOOST_TEST(s.implementation()->security_channel().counters().refused == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(client_puts_outer_block2_blocks_together) {
+  // Section 4.1.3.4.2 from the client's side: an intermediary cuts the protected 2.05 into
+  // Outer Block2 blocks of 1024 bytes and, before the second, asks for an Echo (RFC 9175
+  // section 2.4, unprotected). The client asks for each block with the same protected
+  // request, repeats the refused one with the Echo outside, and verifies the whole.
+  coap::oscore_core::context origin{params(false)};
+  const std::string body(2500, 'q');
+  coap::message whole;                              // the protected answer, as the origin made it
+  std::vector<std::string> oscore_values;           // the OSCORE option of each request
+  std::vector<std::optional<std::uint32_t>> asked;  // the Block2 of each request
+  std::vector<bytes> echoes;                        // the Echo of each request
+  const bytes echo_value{0xec, 0x40, 0x01, 0x02};
+  fake_peer fake(io, [&](const coap::message_view& v, coap::message& reply) {
+    const auto o = v.find(coap::option_number::oscore);
+    oscore_values.emplace_back(o ? std::string(o->value().begin(), o->value().end()) : "");
+    const auto b2 = v.find(coap::option_number::block2);
+    asked.push_back(b2 ? std::optional(b2->as_uint()) : std::nullopt);
+    const auto e = v.find(coap::option_number::echo);
+    echoes.push_back(e ? bytes(e->value().begin(), e->value().end()) : bytes{});
+    coap::block_value block;
+    if (!b2) {
+      coap::message plain;
+      coap::oscore_core::request_binding b;
+      BOOST_TEST_REQUIRE(!coap::oscore_core::unprotect_request(origin, v, plain, b));
+      coap::message answer(coap::code(coap::response_code::content));
+      answer.set_payload(body);
+      BOOST_TEST_REQUIRE(!coap::oscore_core::protect_response(origin, b, answer, whole));
+    } else {
+      BOOST_TEST_REQUIRE(!coap::decode_block(b2->value(), block));
+    }
+    if (block.num == 1 && echoes.back().empty()) {
+      reply.set_code(coap::response_code::unauthorized);
+      reply.add_option(coap::option_number::echo, echo_value);
+      return;
+    }
+    reply = whole;
+    block = {block.num, (block.num + 1) * 1024 < whole.payload().size(), 6};
+    reply.keep_payload_range(block.offset(), block.size());
+    reply.add_uint_option(static_cast<std::uint16_t>(coap::option_number::block2), coap::encode(block));
+  });
+  auto s = fake.client_of(client);
+  const auto r = ask(s, request(coap::method::get, "big"));
+  BOOST_TEST_REQUIRE(!r.ec, r.ec.message());
+  BOOST_TEST(r.response.code() == coap::code(coap::response_code::content));
+  BOOST_TEST(r.response.payload_string() == body);
+  BOOST_TEST(!r.response.find(coap::option_number::block2));
+  // 2500 bytes and the tag in 1024-byte blocks: 0, 1 (refused: Echo), 1, 2.
+  BOOST_TEST_REQUIRE(asked.size() == 4u);
+  BOOST_TEST(!asked[0].has_value());
+  BOOST_TEST(*asked[1] == coap::encode(coap::block_value{1, false, 6}));
+  BOOST_TEST(*asked[2] == *asked[1]);
+  BOOST_TEST(*asked[3] == coap::encode(coap::block_value{2, false, 6}));
+  BOOST_TEST(echoes[2] == echo_value);
+  BOOST_TEST(echoes[3] == echo_value);
+  for (const auto& value : oscore_values) BOOST_TEST(value == oscore_values[0]);  // one protected request
+  BOOST_TEST(s.implementation()->security_channel().counters().outer_blocks == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(sessions_with_the_same_parameters_share_sequence_numbers) {

@@ -635,7 +635,8 @@ class udp_session_impl final
   // RFC 8613 section 4.1.3.4.2 with RFC 7959 section 2.4: the response to exchanges_[i] came
   // in Outer Block2 blocks, cut by an intermediary; the next one is asked for with the same
   // protected request (the intermediary knows it by its options) under a new Message ID,
-  // and the exchange goes on.
+  // with the Echo the intermediary may have asked for (RFC 9175 section 2.4), and the
+  // exchange goes on.
   void ask_next_outer_block(std::size_t i)
     requires message_security<Security>
   {
@@ -647,6 +648,9 @@ class udp_session_impl final
       again.assign(sent);
       again.remove_option(static_cast<std::uint16_t>(option_number::block2));
       again.add_uint_option(static_cast<std::uint16_t>(option_number::block2), encode(tls_.next_outer_block()));
+      again.remove_option(static_cast<std::uint16_t>(option_number::echo));
+      if (const auto echo = tls_.outer_echo(); !echo.empty())
+        again.add_option(static_cast<std::uint16_t>(option_number::echo), echo);
       again.set_message_id(next_message_id());
       if (udp_codec::encode(again, x.wire)) return finish(i, error::invalid_message, nullptr);
       x.message_id = again.message_id();

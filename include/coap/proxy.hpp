@@ -319,8 +319,8 @@ class proxy {
 
   // One request on its way upstream: its answer goes downstream with the deferred response.
   struct forward_op {
-    forward_op(const typename context_type::executor_type& ex, const message_view& m)
-        : deadline(ex), blocks(m) {}
+    forward_op(const typename context_type::executor_type& ex, const request& req)
+        : deadline(ex), blocks(req.message(), detail::answer_room(req)) {}
     deferred_response reply;
     coap::message upstream;
     std::string origin;   // the pool key, "coap+tcp://host:port"
@@ -470,7 +470,7 @@ class proxy {
       const auto now = clock::now();
       if (req.method() == method::get && m.find(option_number::observe) && !detail::block_request(m).asks_later_block())
         if (observe(req, res, target, hop, form, hops, now)) return;
-      auto op = std::make_shared<forward_op>(ctx->get_executor(), m);
+      auto op = std::make_shared<forward_op>(ctx->get_executor(), req);
       op->key = detail::cache_key(m, target);
       op->cache_fresh = req.method() == method::get;
       const bool later_block = op->blocks.asks_later_block();
@@ -725,7 +725,7 @@ class proxy {
           case shared_observation::phase::registering:
             if (!registers || fanning_out) return false;
             res.observe_as(obs->resource_id);
-            obs->waiting.push_back({res.defer(), detail::block_request(m)});
+            obs->waiting.push_back({res.defer(), detail::block_request(m, detail::answer_room(req))});
             ++counters.observers_joined;
             return true;
         }
@@ -752,11 +752,11 @@ class proxy {
         });
       };
       res.observe_as(obs->resource_id);
-      obs->waiting.push_back({res.defer(), detail::block_request(m)});
+      obs->waiting.push_back({res.defer(), detail::block_request(m, detail::answer_room(req))});
       observations.push_back(obs);
       ++counters.observations_started;
 
-      auto op = std::make_shared<forward_op>(ctx->get_executor(), m);
+      auto op = std::make_shared<forward_op>(ctx->get_executor(), req);
       op->key = obs->key;
       op->observation = obs;
       detail::build_forwarded(m, target, form, hops, op->upstream);

@@ -24,12 +24,16 @@ namespace coap {
 class request {
  public:
   request(const message_view& m, std::string_view session_description,
-          std::string_view authenticated_peer = {}, bool fresh = false) noexcept
-      : message_(m), session_(session_description), peer_(authenticated_peer), fresh_(fresh) {}
+          std::string_view authenticated_peer = {}, bool fresh = false, std::size_t max_message_size = 0) noexcept
+      : message_(m), session_(session_description), peer_(authenticated_peer), fresh_(fresh),
+        max_message_(max_message_size) {}
 
   const message_view& message() const noexcept { return message_; }
   coap::method method() const noexcept { return static_cast<coap::method>(message_.code().raw()); }
   bool confirmable() const noexcept { return message_.type() == message_type::confirmable; }
+  // The largest message the session may send its peer (its max_pdu_size(); 0 when not
+  // known): how large an answer made later (deferred) can be before it must go in blocks.
+  std::size_t max_message_size() const noexcept { return max_message_; }
 
   // Uri-Path segments in order, without allocating: `for (auto s : req.path()) ...`.
   class option_values {
@@ -118,6 +122,7 @@ class request {
   std::string_view session_;
   std::string_view peer_;
   bool fresh_ = false;
+  std::size_t max_message_ = 0;
 };
 
 namespace detail {

@@ -75,6 +75,8 @@ class outer_block_assembly {
     return step::complete;
   }
 
+  // Blocks of a message are being collected.
+  bool active() const noexcept { return active_; }
   // The block value of the latest block (for 2.31 and for the final response).
   block_value block() const noexcept { return block_; }
   // After step::complete: the reassembled OSCORE message, without its Outer Block and Size

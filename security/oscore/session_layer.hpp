@@ -214,6 +214,18 @@ class oscore_layer {
     }
     if (!has_oscore) {
       if (!is_error(m.code())) return refuse(oscore_error::not_protected);
+      // RFC 9175 section 2.4 at an intermediary: the one that serves Outer Block2 blocks
+      // asks for an Echo before it sends a block much larger than the request for it. The
+      // request goes again with that Echo as an outer option (the intermediary reads it), at
+      // most twice for one message.
+      if (const auto echo = m.find(option_number::echo);
+          echo && outer2_.active() && m.code() == coap::code(response_code::unauthorized) &&
+          echo->value().size() <= outer_echo_.size() && outer_echo_repeats_ < 2) {
+        ++outer_echo_repeats_;
+        outer_echo_size_ = echo->value().size();
+        std::ranges::copy(echo->value(), outer_echo_.begin());
+        return oscore_error::outer_block_continue;
+      }
       if (!found->observe) found->answered = true;
       view = m;
       return {};
@@ -224,6 +236,7 @@ class oscore_layer {
     if (m.find(option_number::block2)) {
       const std::size_t max_size = session_.context().config().session.oscore_max_unfragmented_size;
       ++counters_.outer_blocks;
+      if (!outer2_.active()) outer_echo_size_ = outer_echo_repeats_ = 0;
       switch (outer2_.add(m, max_size)) {
         case step::stored: return oscore_error::outer_block_continue;
         case step::complete: return verify_response(*found, outer2_.message(), m, view);
@@ -239,11 +252,13 @@ class oscore_layer {
   // True for incoming_response's outer_block_continue: not a failure, the session asks for
   // the next block (next_outer_block()) with the same protected request.
   static bool asks_next_block(std::error_code ec) noexcept { return ec == oscore_error::outer_block_continue; }
-  // After incoming_response gave outer_block_continue: the Outer Block2 value to ask for next.
+  // After incoming_response gave outer_block_continue: the Outer Block2 value to ask for next,
+  // and the Echo an intermediary asked for (empty: none), both outer options.
   block_value next_outer_block() const noexcept {
     const block_value b = outer2_.block();
     return {b.num + 1, false, b.szx};
   }
+  std::span<const std::uint8_t> outer_echo() const noexcept { return {outer_echo_.data(), outer_echo_size_}; }
 
  private:
   template <class Message>
@@ -388,6 +403,9 @@ class oscore_layer {
   using step = typename assembly::step;
   assembly outer_;   // a request's Outer Block1 blocks (server)
   assembly outer2_;  // a response's Outer Block2 blocks (client)
+  std::array<std::uint8_t, 40> outer_echo_{};  // RFC 9175 section 2.2.1: at most 40 bytes
+  std::size_t outer_echo_size_ = 0;
+  unsigned outer_echo_repeats_ = 0;
   block_value reply_block_;   // the Block1 of the latest outer_block_continue
   std::size_t reply_size1_ = 0;  // MAX_UNFRAGMENTED_SIZE, for the latest outer_block_too_large
   oscore_counters counters_;

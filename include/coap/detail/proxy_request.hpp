@@ -8,6 +8,7 @@
 #include <coap/message.hpp>
 #include <coap/message_view.hpp>
 #include <coap/option.hpp>
+#include <coap/resource.hpp>
 #include <coap/udp_codec.hpp>
 #include <coap/uri.hpp>
 
@@ -158,20 +159,30 @@ inline std::string cache_key(const message_view& m, const uri& target) {
 }
 
 // RFC 7959 section 2.4 towards the client: the representation the upstream leg fetched
-// whole, cut into the block the request asks for (block 0 when larger than one block).
+// whole, cut into the block the request asks for (block 0 when larger than `room`).
 // Block2 and Size2 from upstream are of the other hop: the response is copied without them.
 inline constexpr std::size_t client_block_room = 1024;
 template <class Message>
-bool cut_for_client(const message_view& request, Message& response) {
+bool cut_for_client(const message_view& request, Message& response, std::size_t room = client_block_room) {
   block_counters counters;
-  return cut_block2(request, response, client_block_room, max_szx, false, counters);
+  return cut_block2(request, response, room, max_szx, false, counters);
+}
+
+// The payload an answer to `req` may carry whole: a 1024-byte block where messages are
+// small (UDP's MTU), what the session's peer takes less room for the header and options
+// where it takes more (coap+tcp, RFC 8323 section 3.2): a reliable hop is not cut needlessly,
+// and an OSCORE answer reaches a coap+tcp client whole (RFC 8613 section 4.1.3.4.2).
+inline std::size_t answer_room(const request& req) noexcept {
+  constexpr std::size_t headroom = 128;
+  const std::size_t max = req.max_message_size();
+  return max > client_block_room + headroom ? max - headroom : client_block_room;
 }
 
 // The options of a request that decide which block answers it (Block2, Size2), kept past the
 // handler call for an answer that comes later (the request's own view is gone by then).
 class block_request {
  public:
-  explicit block_request(const message_view& m) {
+  explicit block_request(const message_view& m, std::size_t room = client_block_room) : room_(room) {
     coap::message held(m.code());
     for (auto n : {option_number::block2, option_number::size2})
       if (auto o = m.find(n)) held.add_option(n, o->value());
@@ -189,10 +200,11 @@ class block_request {
   bool cut(Message& response) const {
     message_view v;
     if (wire_.empty() || udp_codec::parse(wire_, v)) return true;
-    return cut_for_client(v, response);
+    return cut_for_client(v, response, room_);
   }
 
  private:
+  std::size_t room_;
   std::vector<std::uint8_t> wire_;
 };
 

@@ -273,7 +273,7 @@ dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<
                                               ext.block1.get()->body()});
       break;
   }
-  const request req(view, description, authenticated_peer, response_access::request_fresh(res));
+  const request req(view, description, authenticated_peer, response_access::request_fresh(res), blocks.max_pdu);
   const auto outcome = dispatch_request(ctx.resources(), req, res);
   if (auto* b = ext.block1.get()) {
     b->release_completed();
@@ -304,7 +304,7 @@ notification build_notification(basic_context<Allocator>& ctx, server_extensions
   message_view view;
   if (udp_codec::parse(o.request, view)) return notification::send_final;
   auto& response = res.message();
-  const request req(view, description, authenticated_peer);
+  const request req(view, description, authenticated_peer, false, blocks.max_pdu);
   const auto outcome = dispatch_request(ctx.resources(), req, res);
   if (outcome == dispatch_outcome::drop || res.deferred()) return notification::skip;
   response.set_token(o.token);
