@@ -67,8 +67,9 @@ struct session_config {
   // Concurrent partial uploads a server session keeps (one more gets 5.03 Service Unavailable).
   std::size_t max_partial_uploads = 4;
   // RFC 8613 section 4.1.3.4.2 (OSCORE): MAX_UNFRAGMENTED_SIZE, the largest protected message
-  // a server session reassembles from Outer Block1 blocks (an intermediary's fragments of
-  // it); a larger one is dropped and answered 4.13 with Size1.
+  // a session reassembles from Outer Block options (an intermediary's fragments of it); a
+  // larger request is dropped and answered 4.13 with Size1, a larger response fails its
+  // request. Read from the context's configuration (context_config::session).
   std::size_t oscore_max_unfragmented_size = 16384;
 
   // ---- Observe (RFC 7641), client side ----

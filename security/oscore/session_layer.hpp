@@ -54,7 +54,7 @@ struct oscore_counters {
   std::uint64_t protected_requests = 0;   // verified requests (server) or protected ones (client)
   std::uint64_t protected_responses = 0;  // verified responses (client) or protected ones (server)
   std::uint64_t refused = 0;              // received messages that failed verification
-  std::uint64_t outer_blocks = 0;         // Outer Block1 blocks taken in (section 4.1.3.4.2)
+  std::uint64_t outer_blocks = 0;         // Outer Block1/Block2 blocks taken in (section 4.1.3.4.2)
   std::error_code last_error;             // why the latest refusal happened
 };
 
@@ -219,7 +219,8 @@ class oscore_layer {
       // request goes again with that Echo as an outer option (the intermediary reads it), at
       // most twice for one message.
       if (const auto echo = m.find(option_number::echo);
-          echo && outer2_.active() && m.code() == coap::code(response_code::unauthorized) &&
+          echo && outer2_.active() && std::ranges::equal(outer2_.message().token(), m.token()) &&
+          m.code() == coap::code(response_code::unauthorized) &&
           echo->value().size() <= outer_echo_.size() && outer_echo_repeats_ < 2) {
         ++outer_echo_repeats_;
         outer_echo_size_ = echo->value().size();
