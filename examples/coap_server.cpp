@@ -492,6 +492,12 @@ int main(int argc, char** argv) {
   if (vm.count("amplification")) ctx.config().session.amplification_factor = vm["amplification"].as<unsigned>();
   server app(ctx, verbosity);
   app.add_resources();
+  // What did not verify (OSCORE), as libcoap's server warns of it.
+  if (verbosity >= warning_level)
+    ctx.set_event_handler([](coap::session_event e, std::string_view session, std::error_code ec) {
+      if (e == coap::session_event::security_refused)
+        std::cerr << "coap-server: " << session << ": refused: " << ec.message() << '\n';
+    });
   secure_mode secure = secure_mode::none;
   bool oscore = false;
   try {

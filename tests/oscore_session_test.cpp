@@ -340,6 +340,10 @@ BOOST_AUTO_TEST_CASE(replay_and_retransmission_over_udp) {
 }
 
 BOOST_AUTO_TEST_CASE(malformed_oscore_messages_get_the_rfc_replies_and_the_session_goes_on) {
+  std::vector<std::error_code> refusals;
+  server.set_event_handler([&](coap::session_event e, std::string_view, std::error_code ec) {
+    if (e == coap::session_event::security_refused) refusals.push_back(ec);
+  });
   raw_client c(io, udp_port);
   auto answer_to = [&](const bytes& wire) {
     const bytes in = exchange_raw(c.socket, wire);
@@ -381,6 +385,9 @@ BOOST_AUTO_TEST_CASE(malformed_oscore_messages_get_the_rfc_replies_and_the_sessi
   // The session goes on: a good request from the same peer is served.
   const auto ok = answer_to(c.protected_get(0x301));
   BOOST_TEST(ok.first == coap::code(coap::response_code::changed));
+  // Each refusal was told to the context's event handler, with its reason.
+  BOOST_TEST(refusals.size() == 6u);
+  BOOST_TEST((refusals.size() > 4 && refusals[4] == coap::oscore_error::decryption_failed));
 }
 
 BOOST_AUTO_TEST_CASE(replay_window_recovery_with_echo) {

@@ -17,6 +17,9 @@ enum class session_event {
   failed,          // a session ended with an error (see the error_code)
   session_created, // the library made a server session for a new peer
   session_freed,   // a server session left the idle pool and was freed
+  security_refused,// a received message failed message-layer verification (OSCORE: RFC 8613
+                   // sections 8.2 and 8.4; libcoap's COAP_EVENT_OSCORE_*): the error_code says
+                   // why; the session goes on
 };
 
 constexpr std::string_view to_string(session_event e) noexcept {
@@ -26,6 +29,7 @@ constexpr std::string_view to_string(session_event e) noexcept {
     case session_event::failed: return "failed";
     case session_event::session_created: return "session-created";
     case session_event::session_freed: return "session-freed";
+    case session_event::security_refused: return "security-refused";
   }
   return "?";
 }

@@ -18,6 +18,7 @@
 // session_config::oscore_max_unfragmented_size.
 #pragma once
 
+#include <coap/context.hpp>
 #include <coap/detail/option_codec.hpp>
 #include <coap/message.hpp>
 #include <coap/message_view.hpp>
@@ -26,6 +27,7 @@
 #include <coap/security/oscore/outer_block.hpp>
 #include <coap/security/oscore/protect.hpp>
 #include <coap/security/oscore/store.hpp>
+#include <coap/session_event.hpp>
 #include <coap/token.hpp>
 
 #include <algorithm>
@@ -338,9 +340,11 @@ class oscore_layer {
     return oscore_error::freshness_required;
   }
 
-  std::error_code refuse(std::error_code ec) noexcept {
+  // Counted, and told to the context's event handlers (session_event::security_refused).
+  std::error_code refuse(std::error_code ec) {
     ++counters_.refused;
     counters_.last_error = ec;
+    coap::detail::context_access::emit(session_.context(), session_event::security_refused, session_, ec);
     return ec;
   }
 
