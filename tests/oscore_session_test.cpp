@@ -17,6 +17,7 @@
 #include <coap/session.hpp>
 #include <coap/transports/tcp.hpp>
 #include <coap/transports/udp.hpp>
+#include <coap/tcp_codec.hpp>
 #include <coap/udp_codec.hpp>
 
 #include <boost/asio.hpp>
@@ -580,19 +581,22 @@ BOOST_AUTO_TEST_CASE(client_refuses_what_does_not_verify) {
   BOOST_TEST(s.implementation()->security_channel().counters().refused == 2u);
 }
 
-BOOST_AUTO_TEST_CASE(client_puts_outer_block2_blocks_together) {
-  // Section 4.1.3.4.2 from the client's side: an intermediary cuts the protected 2.05 into
-  // Outer Block2 blocks of 1024 bytes and, before the second, asks for an Echo (RFC 9175
-  // section 2.4, unprotected). The client asks for each block with the same protected
-  // request, repeats the refused one with the Echo outside, and verifies the whole.
+// An intermediary between the client and an origin (server 0x02's context): it cuts the
+// protected 2.05 of a `size`-byte body into Outer Block2 blocks of 1024 bytes and, the first
+// time block 1 is asked for without an Echo, asks for one (RFC 9175 section 2.4,
+// unprotected). It records what each request carried.
+struct cutting_intermediary {
   coap::oscore_core::context origin{params(false)};
-  const std::string body(2500, 'q');
+  std::string body;
   coap::message whole;                              // the protected answer, as the origin made it
   std::vector<std::string> oscore_values;           // the OSCORE option of each request
   std::vector<std::optional<std::uint32_t>> asked;  // the Block2 of each request
   std::vector<bytes> echoes;                        // the Echo of each request
   const bytes echo_value{0xec, 0x40, 0x01, 0x02};
-  fake_peer fake(io, [&](const coap::message_view& v, coap::message& reply) {
+
+  explicit cutting_intermediary(std::size_t size) : body(size, 'q') {}
+
+  void answer(const coap::message_view& v, coap::message& reply) {
     const auto o = v.find(coap::option_number::oscore);
     oscore_values.emplace_back(o ? std::string(o->value().begin(), o->value().end()) : "");
     const auto b2 = v.find(coap::option_number::block2);
@@ -619,23 +623,78 @@ BOOST_AUTO_TEST_CASE(client_puts_outer_block2_blocks_together) {
     block = {block.num, (block.num + 1) * 1024 < whole.payload().size(), 6};
     reply.keep_payload_range(block.offset(), block.size());
     reply.add_uint_option(static_cast<std::uint16_t>(coap::option_number::block2), coap::encode(block));
-  });
+  }
+
+  // The client asked for blocks 0, 1 (refused: Echo), 1, 2, ... with one protected request,
+  // the Echo outside from then on, and got the whole body verified.
+  template <class Outcome, class Session>
+  void check(const Outcome& r, Session& s) {
+    BOOST_TEST_REQUIRE(!r.ec, r.ec.message());
+    BOOST_TEST(r.response.code() == coap::code(coap::response_code::content));
+    BOOST_TEST(r.response.payload_string() == body);
+    BOOST_TEST(!r.response.find(coap::option_number::block2));
+    const std::size_t blocks = (whole.payload().size() + 1023) / 1024;
+    BOOST_TEST_REQUIRE(asked.size() == blocks + 1);
+    BOOST_TEST(!asked[0].has_value());
+    BOOST_TEST(*asked[1] == coap::encode(coap::block_value{1, false, 6}));
+    for (std::uint32_t n = 1; n < blocks; ++n) {
+      BOOST_TEST(*asked[n + 1] == coap::encode(coap::block_value{n, false, 6}));
+      BOOST_TEST(echoes[n + 1] == echo_value);
+    }
+    for (const auto& value : oscore_values) BOOST_TEST(value == oscore_values[0]);
+    BOOST_TEST(s.implementation()->security_channel().counters().outer_blocks == blocks);
+  }
+};
+
+BOOST_AUTO_TEST_CASE(client_puts_outer_block2_blocks_together) {
+  // Section 4.1.3.4.2 from the client's side, over UDP: the next block is asked for with the
+  // same protected request under a new Message ID, the refused one again with the Echo
+  // outside, and the whole verified.
+  cutting_intermediary cut(2500);
+  fake_peer fake(io, [&](const coap::message_view& v, coap::message& reply) { cut.answer(v, reply); });
   auto s = fake.client_of(client);
-  const auto r = ask(s, request(coap::method::get, "big"));
-  BOOST_TEST_REQUIRE(!r.ec, r.ec.message());
-  BOOST_TEST(r.response.code() == coap::code(coap::response_code::content));
-  BOOST_TEST(r.response.payload_string() == body);
-  BOOST_TEST(!r.response.find(coap::option_number::block2));
-  // 2500 bytes and the tag in 1024-byte blocks: 0, 1 (refused: Echo), 1, 2.
-  BOOST_TEST_REQUIRE(asked.size() == 4u);
-  BOOST_TEST(!asked[0].has_value());
-  BOOST_TEST(*asked[1] == coap::encode(coap::block_value{1, false, 6}));
-  BOOST_TEST(*asked[2] == *asked[1]);
-  BOOST_TEST(*asked[3] == coap::encode(coap::block_value{2, false, 6}));
-  BOOST_TEST(echoes[2] == echo_value);
-  BOOST_TEST(echoes[3] == echo_value);
-  for (const auto& value : oscore_values) BOOST_TEST(value == oscore_values[0]);  // one protected request
-  BOOST_TEST(s.implementation()->security_channel().counters().outer_blocks == 3u);
+  cut.check(ask(s, request(coap::method::get, "big")), s);
+}
+
+BOOST_AUTO_TEST_CASE(tcp_client_puts_outer_block2_blocks_together) {
+  // The same over coap+tcp (RFC 8323), where the session keeps no copy of what it sent: the
+  // OSCORE layer keeps the protected request for the blocks that follow.
+  cutting_intermediary cut(3500);
+  asio::ip::tcp::acceptor acceptor(io, {loopback, 0});
+  asio::ip::tcp::socket peer(io);
+  bytes stream, chunk(4096);
+  std::function<void()> read = [&] {
+    peer.async_read_some(asio::buffer(chunk), [&](boost::system::error_code ec, std::size_t n) {
+      if (ec) return;
+      stream.insert(stream.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+      std::uint64_t size = 0;
+      while (!coap::tcp_codec::frame_size(stream, size) && size && stream.size() >= size) {
+        coap::message_view v;
+        BOOST_TEST_REQUIRE(!coap::tcp_codec::parse({stream.data(), static_cast<std::size_t>(size)}, v));
+        if (v.code().is_request()) {
+          coap::message reply;
+          cut.answer(v, reply);
+          (void)reply.set_token(v.token());
+          bytes wire;
+          BOOST_TEST_REQUIRE(!coap::tcp_codec::encode(reply, wire));
+          asio::write(peer, asio::buffer(wire));
+        }
+        stream.erase(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(size));
+      }
+      read();
+    });
+  };
+  acceptor.async_accept(peer, [&](boost::system::error_code ec) {
+    if (ec) return;
+    const std::uint8_t csm[] = {0x00, 0xe1};  // RFC 8323 section 5.3: an empty CSM
+    asio::write(peer, asio::buffer(csm));
+    read();
+  });
+  std::error_code ec;
+  auto s = coap::session<coap::tcp, coap::oscore>::create_client(
+      client, {loopback, acceptor.local_endpoint().port()}, quick(), coap::oscore_client_config{params(true)}, ec);
+  BOOST_TEST_REQUIRE(!ec);
+  cut.check(ask(s, request(coap::method::get, "big")), s);
 }
 
 BOOST_AUTO_TEST_CASE(sessions_with_the_same_parameters_share_sequence_numbers) {

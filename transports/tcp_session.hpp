@@ -101,7 +101,10 @@ class tcp_session_impl final
   }
   void start_client(const std::optional<endpoint_type>& local_if, const typename Security::state_ptr& security,
                     std::error_code& ec) {
-    if constexpr (message_security<Security>) tls_.start_client(security);  // OSCORE's context
+    if constexpr (message_security<Security>) {
+      tls_.start_client(security);  // OSCORE's context
+      tls_.keep_protected_requests();  // for Outer Block2 (RFC 8613 section 4.1.3.4.2)
+    }
     boost::system::error_code bec;
     socket_.open(peer_.protocol(), bec);
     if (!bec && local_if) socket_.bind(*local_if, bec);
@@ -547,7 +550,11 @@ class tcp_session_impl final
       // RFC 8613 section 8.4: a response that does not verify fails its request; an
       // unverified notification is dropped.
       if (auto ec = tls_.incoming_response(received, m)) {
-        if (i) finish(*i, ec, nullptr);
+        // Section 4.1.3.4.2: an intermediary cut the protected answer into Outer Block2
+        // blocks; the next is asked for with the same protected request.
+        if (i && tls_.asks_next_block(ec))
+          ec = tls_.send_next_block_request(received.token(), [this](const auto& again) { append_message(again); });
+        if (i && ec) finish(*i, ec, nullptr);
         return;
       }
     }

@@ -20,6 +20,7 @@
 
 #include <coap/context.hpp>
 #include <coap/detail/option_codec.hpp>
+#include <coap/error.hpp>
 #include <coap/message.hpp>
 #include <coap/message_view.hpp>
 #include <coap/option.hpp>
@@ -29,6 +30,7 @@
 #include <coap/security/oscore/store.hpp>
 #include <coap/session_event.hpp>
 #include <coap/token.hpp>
+#include <coap/udp_codec.hpp>
 
 #include <algorithm>
 #include <array>
@@ -94,7 +96,8 @@ class oscore_layer {
       : session_(s), bindings_(rebind<binding>(s.context().get_allocator())),
         plain_(allocator_type(s.context().get_allocator())), wire_(allocator_type(s.context().get_allocator())),
         body_(rebind<std::uint8_t>(s.context().get_allocator())), outer_(option_number::block1, allocator_type(s.context().get_allocator())),
-        outer2_(option_number::block2, allocator_type(s.context().get_allocator())) {}
+        outer2_(option_number::block2, allocator_type(s.context().get_allocator())),
+        kept_(rebind<kept_request>(s.context().get_allocator())), again_(allocator_type(s.context().get_allocator())) {}
 
   // A client session: the context it protects with (policy::client_state).
   void start_client(const std::shared_ptr<const oscore_session_state>& state) {
@@ -120,6 +123,7 @@ class oscore_layer {
       }
       remember(m.token(), true, b, client_);
       ++counters_.protected_requests;
+      if (keep_requests_) keep_request(m.token());
       return encode(wire_);
     }
     if (!c.is_response()) return encode(m);
@@ -263,6 +267,30 @@ class oscore_layer {
   }
   std::span<const std::uint8_t> outer_echo() const noexcept { return {outer_echo_.data(), outer_echo_size_}; }
 
+  // A session that keeps no copy of what it sent (coap+tcp: no retransmissions) has the layer
+  // keep each protected request, for the Outer Block2 requests that may follow (in slots
+  // whose storage is reused: no allocation per request once they are made).
+  void keep_protected_requests() noexcept { keep_requests_ = true; }
+  // After outer_block_continue (with keep_protected_requests): the protected request of
+  // `token` again, with the next Outer Block2 and the intermediary's Echo, given to
+  // `send(message)` to go out as it is. invalid_message when it is no longer kept.
+  template <class Send>
+  std::error_code send_next_block_request(std::span<const std::uint8_t> token, Send&& send) {
+    for (auto& k : kept_) {
+      if (!k.used || !std::ranges::equal(k.token.bytes(), token)) continue;
+      message_view sent;
+      if (udp_codec::parse(k.wire, sent)) return coap::error::invalid_message;
+      again_.assign(sent);
+      again_.remove_option(static_cast<std::uint16_t>(option_number::block2));
+      again_.add_uint_option(static_cast<std::uint16_t>(option_number::block2), encode(next_outer_block()));
+      again_.remove_option(static_cast<std::uint16_t>(option_number::echo));
+      if (const auto echo = outer_echo(); !echo.empty()) again_.add_option(static_cast<std::uint16_t>(option_number::echo), echo);
+      send(again_);
+      return {};
+    }
+    return coap::error::invalid_message;
+  }
+
  private:
   template <class Message>
   std::error_code verify_response(auto& found_binding, const Message& protected_message, const message_view& m,
@@ -340,6 +368,29 @@ class oscore_layer {
     return oscore_error::freshness_required;
   }
 
+  // The protected request just made (wire_), kept under its token: in its token's slot, a
+  // free one, a new one while there are fewer than binding_capacity, else the oldest.
+  void keep_request(std::span<const std::uint8_t> token) {
+    kept_request* slot = nullptr;
+    for (auto& k : kept_)
+      if (k.used && std::ranges::equal(k.token.bytes(), token)) slot = &k;
+    if (!slot)
+      for (auto& k : kept_)
+        if (!k.used || answered(k.token)) slot = &k;
+    if (!slot && kept_.size() < binding_capacity)
+      slot = &kept_.emplace_back(rebind<std::uint8_t>(session_.context().get_allocator()));
+    if (!slot) slot = &*std::ranges::min_element(kept_, {}, &kept_request::stamp);
+    (void)slot->token.assign(token);
+    slot->used = true;
+    slot->stamp = stamp_;
+    if (udp_codec::encode(wire_, slot->wire)) slot->used = false;
+  }
+  // A request whose binding went or was answered no longer needs its copy.
+  bool answered(const coap::token& t) noexcept {
+    const binding* b = find(t.bytes());
+    return !b || b->answered;
+  }
+
   // Counted, and told to the context's event handlers (session_event::security_refused).
   std::error_code refuse(std::error_code ec) {
     ++counters_.refused;
@@ -408,6 +459,16 @@ class oscore_layer {
   using step = typename assembly::step;
   assembly outer_;   // a request's Outer Block1 blocks (server)
   assembly outer2_;  // a response's Outer Block2 blocks (client)
+  struct kept_request {
+    explicit kept_request(const rebind<std::uint8_t>& a) : wire(a) {}
+    coap::token token;
+    bool used = false;
+    std::uint64_t stamp = 0;
+    std::vector<std::uint8_t, rebind<std::uint8_t>> wire;  // the protected request, UDP-encoded
+  };
+  std::vector<kept_request, rebind<kept_request>> kept_;  // keep_protected_requests()
+  basic_message<allocator_type> again_;                   // the latest of them sent again
+  bool keep_requests_ = false;
   std::array<std::uint8_t, 40> outer_echo_{};  // RFC 9175 section 2.2.1: at most 40 bytes
   std::size_t outer_echo_size_ = 0;
   unsigned outer_echo_repeats_ = 0;
