@@ -45,10 +45,11 @@ struct shard_record {
 // A group of two shards serving "who" (GET: the shard's index) and "state" (observable; GET:
 // "shard:value"; POST sets the value and notifies every shard's observers).
 struct server {
-  coap::shard_group group{2};
-  std::vector<shard_record> records = std::vector<shard_record>(group.size());
+  // Declared before the group, which stops (joins) first when the test ends early.
+  std::vector<shard_record> records = std::vector<shard_record>(2);
   std::atomic<int> state{0};
   std::uint16_t port = 0;
+  coap::shard_group group{2};
 
   explicit server(bool tcp = false) {
     const auto ec = group.setup([&](coap::context& ctx, std::size_t i) {
