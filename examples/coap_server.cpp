@@ -485,103 +485,7 @@ bool set_up_proxy(cli_proxy& proxy, const std::string& spec, std::string& error)
 // the later shards' listening addresses are not shown again). Returns main's exit status on
 // failure, 0 on success.
 int set_up(coap::context& ctx, server& app, const po::variables_map& vm, asio::io_context& io,
-           std::vector<asio::ip::address>& addresses, std::uint16_t& port, int verbosity) {
-  if (vm.count("-b")) {
-    const unsigned b = vm["-b"].as<unsigned>();
-    if (b < 16 || b > 1024 || (b & (b - 1)) != 0) {
-      std::cerr << "coap-server: -b takes a power of two from 16 to 1024\n";
-      return 1;
-    }
-    ctx.config().session.block_szx = coap::szx_for_size(b);
-  }
-  // -g: several group members may run on one host, sharing the port (as libcoap's do).
-  ctx.config().udp_reuse_address = vm.count("-g") > 0;
-  if (vm.count("rate")) {
-    const double rate = vm["rate"].as<double>();
-    if (!(rate >= 0)) {
-      std::cerr << "coap-server: --rate takes a number of requests per second, 0 or more\n";
-      return 1;
-    }
-    ctx.config().session.max_request_rate = rate;
-    ctx.config().session.max_request_burst = static_cast<std::size_t>(std::max(1.0, rate));
-  }
-  if (vm.count("amplification")) ctx.config().session.amplification_factor = vm["amplification"].as<unsigned>();
-  app.add_resources();
-  // What did not verify (OSCORE), as libcoap's server warns of it.
-  if (verbosity >= warning_level)
-    ctx.set_event_handler([](coap::session_event e, std::string_view session, std::error_code ec) {
-      if (e == coap::session_event::security_refused)
-        std::cerr << "coap-server: " << session << ": refused: " << ec.message() << '\n';
-    });
-  secure_mode secure = secure_mode::none;
-  bool oscore = false;
-  try {
-    secure = set_up_security(ctx, vm);
-    oscore = set_up_oscore(ctx, vm);
-  } catch (const std::exception& e) {
-    std::cerr << "coap-server: " << e.what() << '\n';
-    return 1;
-  }
-
-  if (addresses.empty()) {  // the first shard resolves them
-    std::error_code ec;
-    addresses = listen_addresses(io, vm["-A"].as<std::string>(), ec);
-    if (ec || addresses.empty()) {
-      std::cerr << "coap-server: cannot resolve " << vm["-A"].as<std::string>() << ": "
-                << (ec ? ec.message() : std::string("no address")) << '\n';
-      return 1;
-    }
-  }
-  // With -p 0, the first endpoint's port is used for the others too (and by the other shards).
-  std::size_t listening = 0;
-  std::string failures;
-  for (const auto& address : addresses) {
-    if (oscore) {
-      if (!listen<coap::udp, coap::oscore>(ctx, address, port, failures, verbosity, "UDP (OSCORE)")) continue;
-      ++listening;
-      listening += listen<coap::tcp, coap::oscore>(ctx, address, port, failures, verbosity, "TCP (OSCORE)");
-    } else {
-      if (!listen<coap::udp, coap::no_sec>(ctx, address, port, failures, verbosity, "UDP")) continue;
-      ++listening;
-      // RFC 8323: CoAP over TCP on the same port number.
-      listening += listen<coap::tcp, coap::no_sec>(ctx, address, port, failures, verbosity, "TCP");
-    }
-    if (secure == secure_mode::none) continue;
-    // DTLS and TLS on the next port, as libcoap's coap-server does.
-    std::uint16_t secure_port = static_cast<std::uint16_t>(port + 1);
-    if (secure == secure_mode::psk) {
-      listening += listen<coap::udp, coap::psk>(ctx, address, secure_port, failures, verbosity, "DTLS (PSK)");
-      listening += listen<coap::tcp, coap::psk>(ctx, address, secure_port, failures, verbosity, "TLS (PSK)");
-    } else {
-      listening += listen<coap::udp, coap::pki>(ctx, address, secure_port, failures, verbosity, "DTLS (PKI)");
-      listening += listen<coap::tcp, coap::pki>(ctx, address, secure_port, failures, verbosity, "TLS (PKI)");
-    }
-  }
-  // One family may be missing (a host without IPv6): the other suffices, with a warning.
-  if (listening == 0 || verbosity >= warning_level) std::cerr << failures;
-  if (listening == 0) return 1;
-
-  // -g, -G as libcoap's (coap_join_mcast_group_intf): every UDP endpoint of the group's family.
-  if (vm.count("-g")) {
-    const std::string interface = vm.count("-G") ? vm["-G"].as<std::string>() : std::string();
-    for (const auto& text : vm["-g"].as<std::vector<std::string>>()) {
-      boost::system::error_code bec;
-      const auto group = asio::ip::make_address(text, bec);
-      const auto e = bec ? std::error_code(bec) : ctx.join_group(group, interface);
-      if (e) {
-        std::cerr << "coap-server: cannot join group " << text << (interface.empty() ? "" : " on " + interface) << ": "
-                  << e.message() << '\n';
-        return 1;
-      }
-      if (verbosity >= info_level) std::cerr << "coap-server: joined group " << text << '\n';
-    }
-  } else if (vm.count("-G")) {
-    std::cerr << "coap-server: -G names the interface for -g; give -g too\n";
-    return 1;
-  }
-
-  return 0;
-}
+           std::vector<asio::ip::address>& addresses, std::uint16_t& port, int verbosity);
 
 int main(int argc, char** argv) {
   // libcoap's -P takes a value; ours may stand alone (forward to the Proxy-Uri's target).
@@ -728,5 +632,107 @@ int main(int argc, char** argv) {
   if (group) group->start();
   io.run();
   if (group) group->stop();
+  return 0;
+}
+
+// One context's configuration, resources, security and endpoints (each shard's with -t N;
+// the later shards' listening addresses are not shown again). Returns main's exit status on
+// failure, 0 on success.
+int set_up(coap::context& ctx, server& app, const po::variables_map& vm, asio::io_context& io,
+           std::vector<asio::ip::address>& addresses, std::uint16_t& port, int verbosity) {
+  if (vm.count("-b")) {
+    const unsigned b = vm["-b"].as<unsigned>();
+    if (b < 16 || b > 1024 || (b & (b - 1)) != 0) {
+      std::cerr << "coap-server: -b takes a power of two from 16 to 1024\n";
+      return 1;
+    }
+    ctx.config().session.block_szx = coap::szx_for_size(b);
+  }
+  // -g: several group members may run on one host, sharing the port (as libcoap's do).
+  ctx.config().udp_reuse_address = vm.count("-g") > 0;
+  if (vm.count("rate")) {
+    const double rate = vm["rate"].as<double>();
+    if (!(rate >= 0)) {
+      std::cerr << "coap-server: --rate takes a number of requests per second, 0 or more\n";
+      return 1;
+    }
+    ctx.config().session.max_request_rate = rate;
+    ctx.config().session.max_request_burst = static_cast<std::size_t>(std::max(1.0, rate));
+  }
+  if (vm.count("amplification")) ctx.config().session.amplification_factor = vm["amplification"].as<unsigned>();
+  app.add_resources();
+  // What did not verify (OSCORE), as libcoap's server warns of it.
+  if (verbosity >= warning_level)
+    ctx.set_event_handler([](coap::session_event e, std::string_view session, std::error_code ec) {
+      if (e == coap::session_event::security_refused)
+        std::cerr << "coap-server: " << session << ": refused: " << ec.message() << '\n';
+    });
+  secure_mode secure = secure_mode::none;
+  bool oscore = false;
+  try {
+    secure = set_up_security(ctx, vm);
+    oscore = set_up_oscore(ctx, vm);
+  } catch (const std::exception& e) {
+    std::cerr << "coap-server: " << e.what() << '\n';
+    return 1;
+  }
+
+  if (addresses.empty()) {  // the first shard resolves them
+    std::error_code ec;
+    addresses = listen_addresses(io, vm["-A"].as<std::string>(), ec);
+    if (ec || addresses.empty()) {
+      std::cerr << "coap-server: cannot resolve " << vm["-A"].as<std::string>() << ": "
+                << (ec ? ec.message() : std::string("no address")) << '\n';
+      return 1;
+    }
+  }
+  // With -p 0, the first endpoint's port is used for the others too (and by the other shards).
+  std::size_t listening = 0;
+  std::string failures;
+  for (const auto& address : addresses) {
+    if (oscore) {
+      if (!listen<coap::udp, coap::oscore>(ctx, address, port, failures, verbosity, "UDP (OSCORE)")) continue;
+      ++listening;
+      listening += listen<coap::tcp, coap::oscore>(ctx, address, port, failures, verbosity, "TCP (OSCORE)");
+    } else {
+      if (!listen<coap::udp, coap::no_sec>(ctx, address, port, failures, verbosity, "UDP")) continue;
+      ++listening;
+      // RFC 8323: CoAP over TCP on the same port number.
+      listening += listen<coap::tcp, coap::no_sec>(ctx, address, port, failures, verbosity, "TCP");
+    }
+    if (secure == secure_mode::none) continue;
+    // DTLS and TLS on the next port, as libcoap's coap-server does.
+    std::uint16_t secure_port = static_cast<std::uint16_t>(port + 1);
+    if (secure == secure_mode::psk) {
+      listening += listen<coap::udp, coap::psk>(ctx, address, secure_port, failures, verbosity, "DTLS (PSK)");
+      listening += listen<coap::tcp, coap::psk>(ctx, address, secure_port, failures, verbosity, "TLS (PSK)");
+    } else {
+      listening += listen<coap::udp, coap::pki>(ctx, address, secure_port, failures, verbosity, "DTLS (PKI)");
+      listening += listen<coap::tcp, coap::pki>(ctx, address, secure_port, failures, verbosity, "TLS (PKI)");
+    }
+  }
+  // One family may be missing (a host without IPv6): the other suffices, with a warning.
+  if (listening == 0 || verbosity >= warning_level) std::cerr << failures;
+  if (listening == 0) return 1;
+
+  // -g, -G as libcoap's (coap_join_mcast_group_intf): every UDP endpoint of the group's family.
+  if (vm.count("-g")) {
+    const std::string interface = vm.count("-G") ? vm["-G"].as<std::string>() : std::string();
+    for (const auto& text : vm["-g"].as<std::vector<std::string>>()) {
+      boost::system::error_code bec;
+      const auto group = asio::ip::make_address(text, bec);
+      const auto e = bec ? std::error_code(bec) : ctx.join_group(group, interface);
+      if (e) {
+        std::cerr << "coap-server: cannot join group " << text << (interface.empty() ? "" : " on " + interface) << ": "
+                  << e.message() << '\n';
+        return 1;
+      }
+      if (verbosity >= info_level) std::cerr << "coap-server: joined group " << text << '\n';
+    }
+  } else if (vm.count("-G")) {
+    std::cerr << "coap-server: -G names the interface for -g; give -g too\n";
+    return 1;
+  }
+
   return 0;
 }
