@@ -10,11 +10,17 @@
 //   other      PUT creates (2.01) or replaces (2.04); GET returns it; DELETE removes it (2.02);
 //              RFC 8132: FETCH returns its lines that contain the FETCH body; PATCH appends
 //              the body as lines; iPATCH sets "key=value" lines (4.22 for a line without '=')
+//
+// -t N (docs/design.md "Multi-core"): N shards (coap/shards.hpp), each a context on its own
+// thread with every endpoint bound again with SO_REUSEPORT. The resources are the same on
+// each; what they store (the counter, the PUT resources) is shared under one mutex, and a
+// change notifies the observers of every shard.
 #include <coap/context.hpp>
 #include <coap/proxy.hpp>
 #include <coap/resource.hpp>
 #include <coap/security/pki.hpp>
 #include <coap/security/psk.hpp>
+#include <coap/shards.hpp>
 #include <coap/transports/tcp.hpp>
 #include <coap/transports/udp.hpp>
 
@@ -32,7 +38,10 @@
 #include <cstdint>
 #include <ctime>
 #include <iostream>
+#include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -54,9 +63,26 @@ const std::string text_ct = std::to_string(static_cast<unsigned>(coap::content_f
 
 using response = coap::basic_response<>;
 
+class server;
+// What PUT stored at a path.
+struct stored {
+  std::string payload;
+  std::optional<coap::content_format> format;
+};
+// The state every shard's resources serve (-t N), under one lock: the handlers of different
+// shards run on different threads. Uncontended with one thread.
+struct shared_state {
+  std::mutex mutex;
+  std::uint64_t count = 0;
+  std::map<std::string, stored> store;
+};
+// Runs a function with every shard's server on that shard's thread, after the caller returns.
+using everywhere = std::function<void(std::function<void(server&)>)>;
+
 class server {
  public:
-  server(coap::context& ctx, int verbosity) : ctx_(ctx), verbosity_(verbosity), clock_(ctx.get_executor()) {}
+  server(coap::context& ctx, int verbosity, shared_state& shared, everywhere each)
+      : ctx_(ctx), verbosity_(verbosity), clock_(ctx.get_executor()), shared_(shared), each_(std::move(each)) {}
 
   void add_resources() {
     ctx_.add_resource("")
@@ -90,11 +116,7 @@ class server {
   }
 
  private:
-  // What PUT stored at a path.
-  struct stored {
-    std::string payload;
-    std::optional<coap::content_format> format;
-  };
+  using lock = std::lock_guard<std::mutex>;
 
   void log(const coap::request& r) const {
     if (verbosity_ < debug_level) return;
@@ -139,26 +161,55 @@ class server {
 
   void counter(const coap::request& r, response& res, bool increment) {
     log(r);
-    if (increment) {
-      ++count_;
-      notify_later("counter");
+    std::uint64_t count;
+    {
+      lock hold(shared_.mutex);
+      count = increment ? ++shared_.count : shared_.count;
     }
+    if (increment) notify_later("counter");
     res.set(increment ? coap::response_code::changed : coap::response_code::content,
-            std::to_string(count_), coap::content_format::text_plain);
+            std::to_string(count), coap::content_format::text_plain);
   }
 
   // A path with no resource: PUT creates one (section 5.8.3), anything else finds nothing.
   // libcoap answers 4.04 with the reason phrase as its diagnostic payload; so does this.
+  //
+  // With -t N another shard's PUT may have stored the path before its resource reached this
+  // shard's registry (it is posted to every shard): then the path is served from the store.
   void unknown(const coap::request& r, response& res) {
     log(r);
-    if (r.method() != coap::method::put) return not_found(res);
     std::string path = r.path_string();
+    bool existed;
+    {
+      lock hold(shared_.mutex);
+      existed = shared_.store.count(path) != 0;
+    }
+    if (existed && r.method() != coap::method::put) return serve_stored(path, r, res);
+    if (r.method() != coap::method::put) return not_found(res);
     for (std::string_view segment : r.path())
       if (segment.empty() || segment.find('/') != std::string_view::npos)
         return res.set(coap::response_code::bad_request, "Bad Request");
-    if (store_.size() >= max_dynamic_resources)
-      return res.set(coap::response_code::service_unavailable, "Too Many Resources");
-    store(path, r);
+    {
+      lock hold(shared_.mutex);
+      if (!existed && shared_.store.size() >= max_dynamic_resources)
+        return res.set(coap::response_code::service_unavailable, "Too Many Resources");
+      store(path, r);
+    }
+    add_dynamic(path);
+    // The other shards add it after this answer (with one thread: none).
+    each_([this, path](server& other) {
+      if (&other != this) other.add_dynamic(path);
+    });
+    res.set_code(existed ? coap::response_code::changed : coap::response_code::created);
+    if (existed) notify_later(path);
+  }
+
+  // The PUT-created resource at `path` in this shard's registry, unless it is there already
+  // or was deleted meanwhile.
+  void add_dynamic(const std::string& path) {
+    if (ctx_.resources().find(path)) return;
+    lock hold(shared_.mutex);
+    if (!shared_.store.count(path)) return;
     auto& resource = ctx_.add_resource(path);
     resource.on(coap::method::get, [this, path](const coap::request& q, response& a) { get(path, q, a); })
         .on(coap::method::put, [this, path](const coap::request& q, response& a) { put(path, q, a); })
@@ -167,13 +218,24 @@ class server {
         .on(coap::method::patch, [this, path](const coap::request& q, response& a) { patch(path, q, a, false); })
         .on(coap::method::ipatch, [this, path](const coap::request& q, response& a) { patch(path, q, a, true); });
     describe_dynamic(resource, path);
-    res.set_code(coap::response_code::created);
+  }
+
+  void serve_stored(const std::string& path, const coap::request& r, response& res) {
+    switch (r.method()) {
+      case coap::method::get: return get(path, r, res);
+      case coap::method::delete_: return remove(path, r, res);
+      case coap::method::fetch: return fetch(path, r, res);
+      case coap::method::patch: return patch(path, r, res, false);
+      case coap::method::ipatch: return patch(path, r, res, true);
+      default: return res.set(coap::response_code::method_not_allowed, "Method Not Allowed");
+    }
   }
 
   void get(const std::string& path, const coap::request& r, response& res) const {
     log(r);
-    auto it = store_.find(path);
-    if (it == store_.end()) return not_found(res);
+    lock hold(shared_.mutex);
+    auto it = shared_.store.find(path);
+    if (it == shared_.store.end()) return not_found(res);
     res.set_code(coap::response_code::content);
     if (it->second.format) res.set_content_format(*it->second.format);
     res.set_payload(std::string_view(it->second.payload));
@@ -183,8 +245,9 @@ class server {
   // of them for an empty body), 2.05 Content. Observable as GET is.
   void fetch(const std::string& path, const coap::request& r, response& res) const {
     log(r);
-    auto it = store_.find(path);
-    if (it == store_.end()) return not_found(res);
+    lock hold(shared_.mutex);
+    auto it = shared_.store.find(path);
+    if (it == shared_.store.end()) return not_found(res);
     std::string selected;
     std::string_view rest = it->second.payload;
     while (!rest.empty()) {
@@ -201,8 +264,9 @@ class server {
   // a body with a line that is not key=value (4.22 Unprocessable Entity).
   void patch(const std::string& path, const coap::request& r, response& res, bool idempotent) {
     log(r);
-    auto it = store_.find(path);
-    if (it == store_.end()) return not_found(res);
+    lock hold(shared_.mutex);
+    auto it = shared_.store.find(path);
+    if (it == shared_.store.end()) return not_found(res);
     std::string& text = it->second.payload;
     std::string_view body = r.payload_string();
     if (!idempotent) {
@@ -239,7 +303,8 @@ class server {
 
   void put(const std::string& path, const coap::request& r, response& res) {
     log(r);
-    const bool existed = store_.count(path) != 0;
+    lock hold(shared_.mutex);
+    const bool existed = shared_.store.count(path) != 0;
     store(path, r);
     if (auto* resource = ctx_.resources().find(path)) describe_dynamic(*resource, path);
     res.set_code(existed ? coap::response_code::changed : coap::response_code::created);
@@ -248,24 +313,32 @@ class server {
 
   // The resource leaves the registry only after this handler has returned: removing it now
   // would destroy the very handler that is running. Until then its handlers answer from
-  // store_, which forgets the path at once.
+  // the store, which forgets the path at once. Every shard removes it.
   void remove(const std::string& path, const coap::request& r, response& res) {
     log(r);
-    if (store_.erase(path) == 0) return not_found(res);
-    asio::post(ctx_.get_executor(), [this, path] {
-      if (!store_.count(path)) ctx_.remove_resource(path);  // observers hear 4.04
+    {
+      lock hold(shared_.mutex);
+      if (shared_.store.erase(path) == 0) return not_found(res);
+    }
+    each_([path](server& s) {
+      {
+        lock hold(s.shared_.mutex);
+        if (s.shared_.store.count(path)) return;  // PUT again meanwhile
+      }
+      s.ctx_.remove_resource(path);  // observers hear 4.04
     });
     res.set_code(coap::response_code::deleted);
   }
 
+  // These two: with shared_.mutex held.
   void store(const std::string& path, const coap::request& r) {
-    store_[path] = stored{std::string(r.payload_string()), r.content_format()};
+    shared_.store[path] = stored{std::string(r.payload_string()), r.content_format()};
   }
 
   void describe_dynamic(coap::context::resource& resource, const std::string& path) const {
     resource.attributes.clear();
     resource.attribute("rt", "dynamic").attribute("title", "Created by PUT");
-    const auto& s = store_.at(path);
+    const auto& s = shared_.store.at(path);
     if (s.format) resource.attribute("ct", std::to_string(static_cast<unsigned>(*s.format)));
     resource.observable();
   }
@@ -281,20 +354,22 @@ class server {
       tick();
     });
   }
-  // After the handler's own answer has gone out: observers of `path` hear the new state.
+  // After the handler's own answer has gone out: observers of `path`, on every shard, hear the
+  // new state.
   void notify_later(std::string path) {
-    asio::post(ctx_.get_executor(), [this, path = std::move(path)] { ctx_.notify_observers(path); });
+    each_([path = std::move(path)](server& s) { s.ctx_.notify_observers(path); });
   }
 
  public:
   void stop() { clock_.cancel(); }
+  asio::any_io_executor executor() const { return ctx_.get_executor(); }
 
  private:
   coap::context& ctx_;
   int verbosity_;
   asio::steady_timer clock_;
-  std::uint64_t count_ = 0;
-  std::map<std::string, stored> store_;
+  shared_state& shared_;
+  everywhere each_;
 };
 
 // The addresses to listen on: -A (an address or a name), or 0.0.0.0 and :: like libcoap.
@@ -406,6 +481,12 @@ bool set_up_proxy(cli_proxy& proxy, const std::string& spec, std::string& error)
   return true;
 }
 
+// One context's configuration, resources, security and endpoints (each shard's with -t N;
+// the later shards' listening addresses are not shown again). Returns main's exit status on
+// failure, 0 on success.
+int set_up(coap::context& ctx, server& app, const po::variables_map& vm, asio::io_context& io,
+           std::vector<asio::ip::address>& addresses, std::uint16_t& port, int verbosity);
+
 int main(int argc, char** argv) {
   // libcoap's -P takes a value; ours may stand alone (forward to the Proxy-Uri's target).
   std::vector<char*> args(argv, argv + argc);
@@ -430,6 +511,8 @@ int main(int argc, char** argv) {
       (",n", po::bool_switch(), "do not verify client certificates")
       (",b", po::value<unsigned>(), "largest block size for block-wise transfers (16..1024, a power of two)")
       (",v", po::value<int>()->default_value(3), "verbosity; 6 shows the listening addresses, 7 the requests")
+      (",t", po::value<unsigned>()->default_value(1), "threads: this many contexts, each on its own thread, share "
+       "the ports (SO_REUSEPORT: a peer always reaches the same one); not with -E, -g or -P (not a libcoap flag)")
       (",P", po::value<std::string>(), "[scheme://address[:port]],[name1[,name2..]]: act as a forward proxy "
        "(RFC 7252 section 5.7.2) for coap and coap+tcp targets: through the next-hop proxy when one is given, "
        "else directly to the Proxy-Uri's target; requests naming one of the names are served here. "
@@ -456,7 +539,7 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << "Usage: coap-server [-A address] [-p port] [-k key [-h hint]] [-c cert -j key [-C ca] [-R roots] [-n]]\n"
-                 "                   [-b max_block_size] [-v num] [-P [scheme://address[:port]],[name1[,name2..]] [-H host[,host..]]]\n"
+                 "                   [-b max_block_size] [-v num] [-t threads] [-P [scheme://address[:port]],[name1[,name2..]] [-H host[,host..]]]\n"
                  "                   [-g group [-G group_if]]\n"
                  "                   [--rate requests_per_second] [--amplification factor]\n"
               << visible;
@@ -468,8 +551,95 @@ int main(int argc, char** argv) {
   }
   const int verbosity = vm["-v"].as<int>();
 
+  const unsigned threads = vm["-t"].as<unsigned>();
+  if (threads < 1 || threads > 256) {
+    std::cerr << "coap-server: -t takes a number of threads from 1 to 256\n";
+    return 1;
+  }
+  // Each shard would keep its own OSCORE sequence numbers (nonce reuse across shards), join
+  // the groups (every shard would answer a group request) and proxy with its own cache.
+  if (threads > 1 && (vm.count("-E") || vm.count("-g") || vm.count("-P"))) {
+    std::cerr << "coap-server: -t with more than one thread does not combine with -E, -g or -P\n";
+    return 1;
+  }
+
   asio::io_context io;
-  coap::context ctx(io.get_executor());
+  std::optional<coap::context> single;    // -t 1: everything on this thread, as before -t
+  std::optional<coap::shard_group> group;  // -t N: N contexts on N threads (coap/shards.hpp)
+  if (threads == 1) single.emplace(io.get_executor());
+  else group.emplace(threads);
+  shared_state shared;
+  // Declared after the group: destroyed first, once stop() has joined the shards' threads.
+  std::vector<std::unique_ptr<server>> apps;
+  everywhere each = [&apps](std::function<void(server&)> fn) {
+    for (auto& a : apps) asio::post(a->executor(), [app = a.get(), fn] { fn(*app); });
+  };
+  std::vector<asio::ip::address> addresses;
+  auto port = static_cast<std::uint16_t>(vm["-p"].as<unsigned>());
+  for (unsigned i = 0; i < threads; ++i) {
+    auto& ctx = single ? *single : (*group)[i];
+    apps.push_back(std::make_unique<server>(ctx, verbosity, shared, each));
+    if (const int status = set_up(ctx, *apps.back(), vm, io, addresses, port,
+                                  i == 0 ? verbosity : std::min(verbosity, warning_level - 1)))
+      return status;
+  }
+  if (group && verbosity >= info_level) std::cerr << "coap-server: " << threads << " threads\n";
+  // Declared after the context: the proxy goes first.
+  std::optional<cli_proxy> proxy;
+  if (vm.count("-P")) {
+    coap::proxy_policy policy = coap::proxy_policy::allow_all();
+    if (vm.count("-H")) {
+      policy = coap::proxy_policy();
+      const auto& hosts = vm["-H"].as<std::string>();
+      for (std::size_t start = 0; start <= hosts.size();) {
+        auto end = hosts.find(',', start);
+        if (end == std::string::npos) end = hosts.size();
+        if (end > start) policy.allow_host(std::string_view(hosts).substr(start, end - start));
+        start = end + 1;
+      }
+    }
+    proxy.emplace(std::move(policy));
+    std::string error;
+    if (!set_up_proxy(*proxy, vm["-P"].as<std::string>(), error)) {
+      std::cerr << "coap-server: " << error << '\n';
+      return 1;
+    }
+    if (verbosity >= warning_level)
+      proxy->set_logger([](std::string_view line) { std::cerr << "coap-server: proxy: " << line << '\n'; });
+    proxy->install(*single);
+  } else if (vm.count("-H")) {
+    std::cerr << "coap-server: -H restricts -P; give -P too\n";
+    return 1;
+  }
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& e, int signal) {
+    if (e) return;
+    if (verbosity >= info_level) std::cerr << "coap-server: signal " << signal << ", stopping\n";
+    if (group) return group->stop();  // each shard closes its endpoints on its thread; joined
+    apps.front()->stop();
+    if (proxy && verbosity >= info_level) {
+      const auto& c = proxy->counters();
+      std::cerr << "coap-server: proxy counters: requests=" << c.requests << " forwarded=" << c.forwarded
+                << " cache_hits=" << c.cache_hits << " revalidated=" << c.revalidated << " refused=" << c.refused
+                << " observations_started=" << c.observations_started << " observers_joined=" << c.observers_joined
+                << " notifications=" << c.notifications << " observations_released=" << c.observations_released
+                << " observations_ended=" << c.observations_ended << '\n';
+    }
+    proxy.reset();  // its upstream sessions close
+    single->stop();
+  });
+  if (group) group->start();
+  io.run();
+  if (group) group->stop();
+  return 0;
+}
+
+// One context's configuration, resources, security and endpoints (each shard's with -t N;
+// the later shards' listening addresses are not shown again). Returns main's exit status on
+// failure, 0 on success.
+int set_up(coap::context& ctx, server& app, const po::variables_map& vm, asio::io_context& io,
+           std::vector<asio::ip::address>& addresses, std::uint16_t& port, int verbosity) {
   if (vm.count("-b")) {
     const unsigned b = vm["-b"].as<unsigned>();
     if (b < 16 || b > 1024 || (b & (b - 1)) != 0) {
@@ -490,7 +660,6 @@ int main(int argc, char** argv) {
     ctx.config().session.max_request_burst = static_cast<std::size_t>(std::max(1.0, rate));
   }
   if (vm.count("amplification")) ctx.config().session.amplification_factor = vm["amplification"].as<unsigned>();
-  server app(ctx, verbosity);
   app.add_resources();
   // What did not verify (OSCORE), as libcoap's server warns of it.
   if (verbosity >= warning_level)
@@ -508,15 +677,16 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::error_code ec;
-  const auto addresses = listen_addresses(io, vm["-A"].as<std::string>(), ec);
-  if (ec || addresses.empty()) {
-    std::cerr << "coap-server: cannot resolve " << vm["-A"].as<std::string>() << ": "
-              << (ec ? ec.message() : std::string("no address")) << '\n';
-    return 1;
+  if (addresses.empty()) {  // the first shard resolves them
+    std::error_code ec;
+    addresses = listen_addresses(io, vm["-A"].as<std::string>(), ec);
+    if (ec || addresses.empty()) {
+      std::cerr << "coap-server: cannot resolve " << vm["-A"].as<std::string>() << ": "
+                << (ec ? ec.message() : std::string("no address")) << '\n';
+      return 1;
+    }
   }
-  // With -p 0, the first endpoint's port is used for the others too.
-  auto port = static_cast<std::uint16_t>(vm["-p"].as<unsigned>());
+  // With -p 0, the first endpoint's port is used for the others too (and by the other shards).
   std::size_t listening = 0;
   std::string failures;
   for (const auto& address : addresses) {
@@ -564,50 +734,5 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // Declared after the context: the proxy goes first.
-  std::optional<cli_proxy> proxy;
-  if (vm.count("-P")) {
-    coap::proxy_policy policy = coap::proxy_policy::allow_all();
-    if (vm.count("-H")) {
-      policy = coap::proxy_policy();
-      const auto& hosts = vm["-H"].as<std::string>();
-      for (std::size_t start = 0; start <= hosts.size();) {
-        auto end = hosts.find(',', start);
-        if (end == std::string::npos) end = hosts.size();
-        if (end > start) policy.allow_host(std::string_view(hosts).substr(start, end - start));
-        start = end + 1;
-      }
-    }
-    proxy.emplace(std::move(policy));
-    std::string error;
-    if (!set_up_proxy(*proxy, vm["-P"].as<std::string>(), error)) {
-      std::cerr << "coap-server: " << error << '\n';
-      return 1;
-    }
-    if (verbosity >= warning_level)
-      proxy->set_logger([](std::string_view line) { std::cerr << "coap-server: proxy: " << line << '\n'; });
-    proxy->install(ctx);
-  } else if (vm.count("-H")) {
-    std::cerr << "coap-server: -H restricts -P; give -P too\n";
-    return 1;
-  }
-
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& e, int signal) {
-    if (e) return;
-    if (verbosity >= info_level) std::cerr << "coap-server: signal " << signal << ", stopping\n";
-    app.stop();
-    if (proxy && verbosity >= info_level) {
-      const auto& c = proxy->counters();
-      std::cerr << "coap-server: proxy counters: requests=" << c.requests << " forwarded=" << c.forwarded
-                << " cache_hits=" << c.cache_hits << " revalidated=" << c.revalidated << " refused=" << c.refused
-                << " observations_started=" << c.observations_started << " observers_joined=" << c.observers_joined
-                << " notifications=" << c.notifications << " observations_released=" << c.observations_released
-                << " observations_ended=" << c.observations_ended << '\n';
-    }
-    proxy.reset();  // its upstream sessions close
-    ctx.stop();
-  });
-  io.run();
   return 0;
 }

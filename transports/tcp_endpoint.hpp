@@ -5,6 +5,7 @@
 #include <coap/context.hpp>
 #include <coap/detail/idle_pool.hpp>
 #include <coap/detail/endpoint_text.hpp>
+#include <coap/detail/reuse_port.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -44,6 +45,8 @@ class tcp_endpoint final : public detail::endpoint_base,
     acceptor_.open(local.protocol(), bec);
     if (!bec) acceptor_.set_option(protocol_type::acceptor::reuse_address(true), bec);
     if (!bec && local.address().is_v6()) acceptor_.set_option(boost::asio::ip::v6_only(true), bec);
+    // One listening socket per shard (coap/shards.hpp): the kernel spreads new connections.
+    if (!bec && ctx.config().reuse_port) acceptor_.set_option(detail::reuse_port(true), bec);
     if (!bec) acceptor_.bind(local, bec);
     if (!bec) acceptor_.listen(protocol_type::acceptor::max_listen_connections, bec);
     ec = bec;

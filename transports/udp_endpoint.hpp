@@ -9,6 +9,7 @@
 #include <coap/detail/idle_pool.hpp>
 #include <coap/detail/endpoint_text.hpp>
 #include <coap/detail/multicast_group.hpp>
+#include <coap/detail/reuse_port.hpp>
 #include <coap/detail/stateless_response.hpp>
 #include <coap/udp_codec.hpp>
 
@@ -56,6 +57,7 @@ class udp_endpoint final : public detail::endpoint_base,
     // An IPv6 endpoint serves IPv6 only, so that the same port can also serve IPv4.
     if (!bec && local.address().is_v6()) set_v6_only(socket_, bec);
     if (!bec && ctx.config().udp_reuse_address) set_reuse_address(socket_, bec);  // section 8 (docs/multicast.md)
+    if (!bec && ctx.config().reuse_port) set_reuse_port(socket_, bec);  // one socket per shard (coap/shards.hpp)
     if (!bec) socket_.bind(local, bec);
     if (!bec) socket_.non_blocking(true, bec);
     ec = bec;
@@ -311,6 +313,12 @@ class udp_endpoint final : public detail::endpoint_base,
   static void set_reuse_address(Socket& socket, boost::system::error_code& ec) {
     if constexpr (requires { socket.set_option(boost::asio::socket_base::reuse_address(true), ec); })
       socket.set_option(boost::asio::socket_base::reuse_address(true), ec);
+  }
+
+  static void set_reuse_port(Socket& socket, boost::system::error_code& ec) {
+    if constexpr (requires { socket.set_option(detail::reuse_port(true), ec); })
+      socket.set_option(detail::reuse_port(true), ec);
+    else ec = boost::asio::error::operation_not_supported;  // the user's socket cannot share a port
   }
 
   context_type& ctx_;

@@ -140,6 +140,11 @@ struct context_config {
   // servers on this host may bind the same port, as group members on one host must. Off, a
   // port in use is an error; joining a group turns it on for that endpoint anyway.
   bool udp_reuse_address = false;
+  // SO_REUSEPORT on UDP, DTLS, TCP and TLS endpoints (Linux 3.9+): several contexts, one per
+  // thread, may bind the same address and port, and the kernel hashes each datagram's or
+  // connection's 4-tuple to one of their sockets, so that a peer always reaches the same
+  // context (coap/shards.hpp, docs/design.md "Multi-core"). Off: a port in use is an error.
+  bool reuse_port = false;
   // Section 4.5: the message IDs a UDP or DTLS endpoint remembers for all its sessions
   // together, in two rings made as used (detail/dedup_cache.hpp), so that the store follows
   // the endpoint's request rate x EXCHANGE_LIFETIME and not its number of peers:
