@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -447,6 +448,44 @@ BOOST_AUTO_TEST_CASE(session_event_handler_gets_the_session) {
   kept.close();  // nothing to do: no effect
   BOOST_TEST((events == std::vector<std::string>{"session-created", "closed"}));
   server.set_session_event_handler(nullptr);  // the captures die before the fixture
+}
+
+// Issue 16: an idle server session holds no copy of the configuration: it reads its context's
+// (a change there reaches it) until config() is written through its handle, which gives it a
+// copy of its own. A client session keeps its own from the start. Its description is written
+// when asked, from the addresses.
+BOOST_AUTO_TEST_CASE(server_session_reads_its_contexts_configuration) {
+  udp_session created;
+  server.set_session_event_handler([&](coap::session_event e, const coap::session_ref& ref, std::error_code) {
+    if (e == coap::session_event::session_created) created = ref.as<udp_session>();
+  });
+  auto s = connect();
+  BOOST_TEST(!request(s, get("hello")).ec);
+  BOOST_TEST_REQUIRE(created.is_open());
+  BOOST_TEST(&std::as_const(created).config() == &server.config().session);
+  server.config().session.max_body_size = 1234;
+  BOOST_TEST(std::as_const(created).config().max_body_size == 1234u);
+  created.config().max_body_size = 77;  // its own copy now
+  BOOST_TEST(&std::as_const(created).config() != &server.config().session);
+  BOOST_TEST(server.config().session.max_body_size == 1234u);
+  server.config().session.max_body_size = 4321;
+  BOOST_TEST(std::as_const(created).config().max_body_size == 77u);
+  created.set_mtu(300);
+  BOOST_TEST(created.max_pdu_size() == 300u);
+  BOOST_TEST(server.config().session.mtu != 300u);
+  // The client's copy does not follow its context.
+  BOOST_TEST(&std::as_const(s).config() != &client.config().session);
+  const auto before = std::as_const(s).config().max_body_size;
+  client.config().session.max_body_size = before + 1;
+  BOOST_TEST(std::as_const(s).config().max_body_size == before);
+
+  const std::string expected = "127.0.0.1:" + std::to_string(port) + " <-> 127.0.0.1:" +
+                               std::to_string(s.local_endpoint().port()) + " UDP";
+  BOOST_TEST(created.description() == expected);
+  const auto kept = created.description();  // the object holds its text
+  BOOST_TEST(kept.str() == expected);
+  server.set_session_event_handler(nullptr);
+  created.release();
 }
 
 // Issue 11 item 1: async_ping honours its handler's cancellation slot. A peer that never

@@ -75,6 +75,8 @@ class tcp_session_impl final
   using typename common::response_signature;
   using typename common::role;
   using common::description;
+  // The protocol in the session's description (coap_session_str).
+  static constexpr std::string_view protocol_name = Security::stream_protocol;
 
   // A server session on an accepted connection.
   tcp_session_impl(context_type& ctx, socket_type accepted, const endpoint_type& peer,
@@ -82,12 +84,10 @@ class tcp_session_impl final
       : tcp_session_impl(ctx, role::server, peer, config, std::move(accepted)) {
     boost::system::error_code ec;
     local_ = socket_.local_endpoint(ec);
-    this->describe(Security::stream_protocol);
   }
   // A client session that will connect to `server`.
   tcp_session_impl(context_type& ctx, const endpoint_type& server, const session_config& config)
       : tcp_session_impl(ctx, role::client, server, config, socket_type(ctx.get_executor())) {
-    this->describe(Security::stream_protocol);
   }
 
   // Called by the endpoint or the transport once the object is owned by a shared_ptr. The
@@ -109,7 +109,7 @@ class tcp_session_impl final
     socket_.open(peer_.protocol(), bec);
     if (!bec && local_if) socket_.bind(*local_if, bec);
     if ((ec = bec)) return;
-    connect_deadline_ = clock::now() + config_.connect_timeout;
+    connect_deadline_ = clock::now() + config_->connect_timeout;
     auto self = this->shared_from_this();
     socket_.async_connect(peer_, [self, security](const boost::system::error_code& e) { self->on_connect(e, security); });
     arm_timer();
@@ -161,11 +161,11 @@ class tcp_session_impl final
     if (closed_) return this->fail_soon(std::move(handler), close_reason_);
     if (request.code().is_signal() || request.code().is_reserved_class() || request.code().is_empty())
       return this->fail_soon(std::move(handler), error::invalid_message);
-    if (request.token().empty() && config_.token_length)
-      request.set_token(coap::token::from_uint(ctx_.random(), config_.token_length));
+    if (request.token().empty() && config_->token_length)
+      request.set_token(coap::token::from_uint(ctx_.random(), config_->token_length));
     if (!peer_csm_.received) {
       // Section 5.3: nothing but the CSM goes out before the peer's CSM is in.
-      if (queue_.size() >= config_.max_queued_requests) return this->fail_soon(std::move(handler), error::queue_full);
+      if (queue_.size() >= config_->max_queued_requests) return this->fail_soon(std::move(handler), error::queue_full);
       return enqueue(std::move(request), std::move(handler));
     }
     send_request(request, std::move(handler), pending_kind::request);
@@ -180,7 +180,7 @@ class tcp_session_impl final
 
   // Section 5.4: Ping, answered by Pong; its token is the key for abandon().
   coap::token start_ping(response_handler handler) {
-    const auto key = coap::token::from_uint(ctx_.random(), config_.token_length ? config_.token_length : 1);
+    const auto key = coap::token::from_uint(ctx_.random(), config_->token_length ? config_->token_length : 1);
     if (closed_) return this->fail_soon(std::move(handler), close_reason_), key;
     owned_message ping{coap::code(signal_code::ping), message_type::confirmable, Allocator(ctx_.get_allocator())};
     ping.set_token(key);
@@ -268,9 +268,9 @@ class tcp_session_impl final
   using pending_table = detail::token_exchanges<Allocator, response_signature>;
   using pending_kind = typename pending_table::kind;
   // Output beyond this is a peer that does not read: the session fails rather than grow.
-  std::size_t max_output() const noexcept { return 16 * config_.max_message_size + 65536; }
+  std::size_t max_output() const noexcept { return 16 * config_->max_message_size + 65536; }
   // Our largest frame: header (at most 6 bytes), token and Max-Message-Size.
-  std::size_t max_frame() const noexcept { return 6 + 8 + config_.max_message_size; }
+  std::size_t max_frame() const noexcept { return 6 + 8 + config_->max_message_size; }
 
   tcp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config,
                    socket_type socket)
@@ -295,7 +295,6 @@ class tcp_session_impl final
     local_ = socket_.local_endpoint(ignored);
     socket_.set_option(protocol_type::no_delay(true), ignored);
     socket_.non_blocking(true, ignored);
-    this->describe(Security::stream_protocol);
     begin(security);
   }
   // The connection is up: the TLS handshake starts (a client's ClientHello), our CSM is sent
@@ -316,9 +315,9 @@ class tcp_session_impl final
   // Section 5.3: our CSM.
   void send_csm() {
     owned_message csm{coap::code(signal_code::csm), message_type::confirmable, Allocator(ctx_.get_allocator())};
-    detail::peer_capabilities::describe_ours(csm, config_);
+    detail::peer_capabilities::describe_ours(csm, *config_);
     send_message(csm);
-    csm_deadline_ = clock::now() + config_.csm_timeout;
+    csm_deadline_ = clock::now() + config_->csm_timeout;
   }
 
   // ---- writing ----
@@ -341,7 +340,7 @@ class tcp_session_impl final
       send_message(request);
       return this->complete(std::move(handler), {}, nullptr);
     }
-    pending_.add(kind, request.token_value(), clock::now() + config_.response_timeout, std::move(handler));
+    pending_.add(kind, request.token_value(), clock::now() + config_->response_timeout, std::move(handler));
     if (auto ec = send_message(request)) {
       if (auto i = pending_.find(request.token())) finish(*i, ec, nullptr);
       return;
@@ -482,7 +481,7 @@ class tcp_session_impl final
     // The reason (a std::string, from the global heap) is formatted on this error path only.
     if (cut.what == problem::malformed_frame) return abort("malformed frame: " + cut.parse_error.message());
     if (closed_) return;
-    partial_deadline_ = in_.partial() ? std::optional(clock::now() + config_.partial_frame_timeout) : std::nullopt;
+    partial_deadline_ = in_.partial() ? std::optional(clock::now() + config_->partial_frame_timeout) : std::nullopt;
     arm_timer();
     read();
   }
@@ -612,7 +611,7 @@ class tcp_session_impl final
     if (!peer_csm_.received) consider(csm_deadline_);
     consider(partial_deadline_);
     consider(pending_.next_deadline());
-    if (config_.keepalive_interval.count() > 0 && peer_csm_.received) consider(last_activity_ + config_.keepalive_interval);
+    if (config_->keepalive_interval.count() > 0 && peer_csm_.received) consider(last_activity_ + config_->keepalive_interval);
     return next;
   }
 
@@ -630,7 +629,7 @@ class tcp_session_impl final
     if (!peer_csm_.received && csm_deadline_ && *csm_deadline_ <= now) return close(error::csm_timeout);
     if (partial_deadline_ && *partial_deadline_ <= now) return close(error::timeout);
     pending_.expire(now, [this](response_handler h) { this->complete(std::move(h), error::timeout, nullptr); });
-    if (config_.keepalive_interval.count() > 0 && peer_csm_.received && last_activity_ + config_.keepalive_interval <= now) {
+    if (config_->keepalive_interval.count() > 0 && peer_csm_.received && last_activity_ + config_->keepalive_interval <= now) {
       // Section 5.4: a keepalive Ping; its Pong (or any traffic) resets the clock.
       last_activity_ = now;
       owned_message ping{coap::code(signal_code::ping), message_type::confirmable, Allocator(ctx_.get_allocator())};

@@ -79,6 +79,8 @@ class udp_session_impl final
   using typename common::response_handler;
   using typename common::role;
   using common::description;
+  // The protocol in the session's description (coap_session_str).
+  static constexpr std::string_view protocol_name = Security::datagram_protocol;
 
   using dedup_store = detail::dedup_cache<Allocator>;
   // A server session on its endpoint's socket, deduplicating in its endpoint's store.
@@ -89,7 +91,6 @@ class udp_session_impl final
     dedup_owner_ = dedup_->new_owner();
     socket_ = &shared_socket;
     local_ = local;
-    this->describe(Security::datagram_protocol);
   }
   // A client session on a socket of its own (already bound and non-blocking).
   udp_session_impl(context_type& ctx, socket_type own_socket, const endpoint_type& peer,
@@ -102,17 +103,17 @@ class udp_session_impl final
     socket_ = &client_->socket;
     boost::system::error_code ignored;
     local_ = socket_->local_endpoint(ignored);
-    this->describe(Security::datagram_protocol);
   }
   ~udp_session_impl() override = default;
 
   // libcoap's coap_session_set_mtu / coap_session_max_pdu_size: over UDP the largest PDU is
   // the MTU (the IP and UDP headers are excluded from it already), less the DTLS record's
-  // header, nonce and tag when secure.
-  void set_mtu(std::size_t mtu) noexcept { config_.mtu = std::max<std::size_t>(mtu, 64); }
+  // header, nonce and tag when secure. The MTU is the session's own configuration's: bad_alloc
+  // when the allocator refuses a server session its copy.
+  void set_mtu(std::size_t mtu) { this->own_config().mtu = std::max<std::size_t>(mtu, 64); }
   std::size_t max_pdu_size() const noexcept {
-    if constexpr (Security::secure) return config_.mtu - tls_.record_overhead();
-    else return config_.mtu;
+    if constexpr (Security::secure) return config_->mtu - tls_.record_overhead();
+    else return config_->mtu;
   }
 
   // ---- DTLS (secure policies only) ----
@@ -156,9 +157,9 @@ class udp_session_impl final
     if (request.code().is_signal() || request.code().is_reserved_class())
       return this->fail_soon(std::move(handler), error::invalid_message);
     if (request.type() != message_type::non_confirmable) request.set_type(message_type::confirmable);
-    if (request.token().empty() && config_.token_length)
-      request.set_token(coap::token::from_uint(ctx_.random(), config_.token_length));
-    if (exchanges_.active_requests() >= std::max(config_.nstart, 1u) || !secured())
+    if (request.token().empty() && config_->token_length)
+      request.set_token(coap::token::from_uint(ctx_.random(), config_->token_length));
+    if (exchanges_.active_requests() >= std::max(config_->nstart, 1u) || !secured())
       return enqueue(std::move(request), std::move(handler));
     send_request(std::move(request), std::move(handler));
   }
@@ -366,7 +367,7 @@ class udp_session_impl final
 
   // Queues a request (NSTART, or the handshake); error::no_memory when the entry is refused.
   void enqueue(owned_message request, response_handler handler) {
-    if (queue_.size() >= config_.max_queued_requests) return this->fail_soon(std::move(handler), error::queue_full);
+    if (queue_.size() >= config_->max_queued_requests) return this->fail_soon(std::move(handler), error::queue_full);
     if (auto refused = queue_.push(std::move(request), std::move(handler)))
       this->fail_soon(std::move(refused), error::no_memory);
   }
@@ -428,7 +429,7 @@ class udp_session_impl final
   // Section 4.2: the first transmission, and the timer for the retransmissions. The caller
   // reserved room in exchanges_: nothing here allocates from the session's allocator.
   void begin_exchange(exchange x) {
-    exchange_table::schedule_first(x, clock::now(), config_, [this] { return ctx_.random(); });
+    exchange_table::schedule_first(x, clock::now(), *config_, [this] { return ctx_.random(); });
     send_bytes(x.wire);
     exchanges_.add(std::move(x));
     arm_timer();
@@ -444,7 +445,7 @@ class udp_session_impl final
     if (closed_) return;
     deferred_.send_due_acks(clock::now(), [this](std::uint16_t mid) { send_delayed_ack(mid); });
     exchanges_.on_deadline(
-        clock::now(), config_.max_retransmit, [this](std::span<const std::uint8_t> wire) { send_bytes(wire); },
+        clock::now(), config_->max_retransmit, [this](std::span<const std::uint8_t> wire) { send_bytes(wire); },
         [this](std::size_t i) { finish(i, error::timeout, nullptr); });
   }
 
@@ -472,7 +473,7 @@ class udp_session_impl final
 
   // Queued requests (and pings: empty code) go out while NSTART allows.
   void start_queued() {
-    while (!queue_.empty() && exchanges_.active_requests() < std::max(config_.nstart, 1u) && !closed_ && secured()) {
+    while (!queue_.empty() && exchanges_.active_requests() < std::max(config_->nstart, 1u) && !closed_ && secured()) {
       auto q = queue_.pop();
       const auto kind = q.request.code().is_empty() ? exchange_kind::ping : exchange_kind::request;
       send_request(std::move(q.request), q.handler.take(), kind);
@@ -507,7 +508,7 @@ class udp_session_impl final
           return finish(*i, {}, nullptr);
         // Section 5.2.2: the response will come as its own message.
         x.acknowledged = true;
-        x.deadline = clock::now() + config_.response_timeout;
+        x.deadline = clock::now() + config_->response_timeout;
         return;
       }
       return finish(*i, {}, nullptr);  // a separate response was acknowledged
@@ -555,7 +556,7 @@ class udp_session_impl final
       if (const auto ec = tls_.incoming_response(received, m)) {
         auto i = exchanges_.find_request_by_token(received.token());
         if (!tls_.asks_next_block(ec) || !i) return;
-        dedup_->insert(dedup_owner_, received.message_id(), now + exchange_table::dedup_lifetime(config_, con),
+        dedup_->insert(dedup_owner_, received.message_id(), now + exchange_table::dedup_lifetime(*config_, con),
                        dedup_store::kind::droppable, now)
             ->status = dedup_state::answered;
         if (con) send_empty(message_type::acknowledgement, received.message_id());
@@ -567,7 +568,7 @@ class udp_session_impl final
     // which also ends the peer's record of an observation we no longer want.
     auto i = exchanges_.find_request_by_token(m.token());
     if (!i && !this->deliver_notification(m)) return send_empty(message_type::reset, m.message_id());
-    dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(config_, con),
+    dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(*config_, con),
                    dedup_store::kind::droppable, now)
         ->status = dedup_state::answered;
     if (con) send_empty(message_type::acknowledgement, m.message_id());
@@ -617,7 +618,7 @@ class udp_session_impl final
   {
     try {
       // Not processed: a retransmission may be refused again (droppable).
-      auto& entry = *dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(config_, con),
+      auto& entry = *dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(*config_, con),
                                     dedup_store::kind::droppable, now);
       entry.status = dedup_state::answered;
       owned_message reply{Allocator(ctx_.get_allocator())};
@@ -659,7 +660,7 @@ class udp_session_impl final
     }
     x.acknowledged = false;
     x.retransmissions = 0;
-    exchange_table::schedule_first(x, clock::now(), config_, [this] { return ctx_.random(); });
+    exchange_table::schedule_first(x, clock::now(), *config_, [this] { return ctx_.random(); });
     send_bytes(x.wire);
     arm_timer();
   }
@@ -680,7 +681,7 @@ class udp_session_impl final
     const auto kind = detail::idempotent_method(m.code().raw()) ? dedup_store::kind::droppable
                                                                   : dedup_store::kind::kept;
     auto* inserted =
-        dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(config_, con), kind, now);
+        dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(*config_, con), kind, now);
     if (!inserted) return refuse_unremembered(m, now, con);
     const auto inserts = dedup_->inserts();
     const auto served = this->serve(m, con);
@@ -692,10 +693,10 @@ class udp_session_impl final
     if (served.deferred) {
       auto& entry = remembered(inserted, inserts, m.message_id(), now, con);
       entry.status = dedup_state::answered;
-      if (con && config_.deferred_ack_delay.count() > 0) {
+      if (con && config_->deferred_ack_delay.count() > 0) {
         // Section 5.2.2: the ACK waits a little; an answer ready by then goes in it.
         if (auto* d = deferred_.find(deferred_.mark())) {
-          d->ack_due = now + config_.deferred_ack_delay;
+          d->ack_due = now + config_->deferred_ack_delay;
           arm_timer();
           return;
         }
@@ -750,7 +751,7 @@ class udp_session_impl final
                                           clock::time_point now, bool con) {
     if (dedup_->inserts() == inserts) return *e;
     if (auto* found = dedup_->find(dedup_owner_, mid, now)) return *found;
-    return *dedup_->insert(dedup_owner_, mid, now + exchange_table::dedup_lifetime(config_, con),
+    return *dedup_->insert(dedup_owner_, mid, now + exchange_table::dedup_lifetime(*config_, con),
                            dedup_store::kind::droppable, now);
   }
 

@@ -13,6 +13,7 @@
 #include <coap/observation.hpp>
 #include <coap/policies.hpp>
 #include <coap/session_config.hpp>
+#include <coap/session_description.hpp>
 #include <coap/uri.hpp>
 
 #include <boost/asio/associated_executor.hpp>
@@ -259,8 +260,9 @@ class session {
   executor_type get_executor() const noexcept { return impl_ ? impl_->context().get_executor() : executor_type(); }
 
   // ---- coap_session_set_mtu / coap_session_max_pdu_size ----
-  // On an empty handle: nothing, and 0.
-  void set_mtu(std::size_t mtu) noexcept {
+  // On an empty handle: nothing, and 0. Over UDP the MTU is the session's configuration's: a
+  // server session's own copy is made first (config(); bad_alloc when the allocator refuses).
+  void set_mtu(std::size_t mtu) {
     if (impl_) impl_->set_mtu(mtu);
   }
   [[nodiscard]] std::size_t max_pdu_size() const noexcept { return impl_ ? impl_->max_pdu_size() : 0; }
@@ -297,7 +299,8 @@ class session {
   }
 
   // ---- coap_session_str ----
-  std::string_view description() const noexcept { return impl_ ? impl_->description() : std::string_view(); }
+  // "local <-> remote PROTOCOL", written when asked (see session_description: keep the object).
+  session_description description() const noexcept { return impl_ ? impl_->description() : session_description(); }
   // Who the (D)TLS handshake proved the peer to be, once established: a client's PSK identity
   // (server sessions) or the CommonName of the peer's certificate when it chained to a trust
   // anchor; empty otherwise (see tls_channel::authenticated_peer).
@@ -306,7 +309,14 @@ class session {
   }
 
   // Precondition for config() and context(): a non-empty handle (asserted in debug builds).
-  session_config& config() noexcept {
+  // This session's configuration, to change it: a server session reading its context's
+  // (ctx.config().session) gets its own copy first (bad_alloc when the allocator refuses).
+  session_config& config() {
+    BOOST_ASSERT(impl_);
+    return impl_->own_config();
+  }
+  // To read it: no copy.
+  const session_config& config() const noexcept {
     BOOST_ASSERT(impl_);
     return impl_->config();
   }

@@ -3,6 +3,7 @@
 
 #include <coap/detail/endpoint_text.hpp>
 #include <coap/error.hpp>
+#include <coap/session_description.hpp>
 
 #include <memory>
 #include <string>
@@ -37,8 +38,7 @@ constexpr std::string_view to_string(session_event e) noexcept {
 // The session an event is about, whatever its transport and security: what the handler of
 // basic_context::set_session_event_handler gets. It holds the session weakly (it neither keeps
 // it alive nor counts as a handle); every member is safe once the session is gone (empty text,
-// false, nothing done). Use it on the context's executor, where events are delivered; a
-// description() is valid while the session exists. as<Session>() gives a typed, counting handle
+// false, nothing done). Use it on the context's executor, where events are delivered. as<Session>() gives a typed, counting handle
 // (coap::session<coap::udp>, ...) when the session is of that type, an empty one otherwise.
 class session_ref {
  public:
@@ -50,7 +50,9 @@ class session_ref {
   [[nodiscard]] bool alive() const noexcept { return ops_ && !weak_.expired(); }
   explicit operator bool() const noexcept { return alive(); }
   // coap_session_str: "local <-> remote PROTOCOL".
-  [[nodiscard]] std::string_view description() const noexcept { return alive() ? ops_->description(impl_) : ""; }
+  [[nodiscard]] session_description description() const noexcept {
+    return alive() ? ops_->description(impl_) : session_description();
+  }
   [[nodiscard]] bool is_client() const noexcept { return alive() && ops_->is_client(impl_); }
   [[nodiscard]] bool is_open() const noexcept { return alive() && ops_->is_open(impl_); }
   // The peer's address as text ("192.0.2.1:5683", "[::1]:5684").
@@ -71,7 +73,7 @@ class session_ref {
 
  private:
   struct operations {
-    std::string_view (*description)(const void*) noexcept;
+    session_description (*description)(const void*) noexcept;
     bool (*is_client)(const void*) noexcept;
     bool (*is_open)(const void*) noexcept;
     std::string (*remote_address)(const void*);

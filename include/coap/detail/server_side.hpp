@@ -52,7 +52,7 @@ class server_side : public deferred_response::sink {
     Derived& d = derived();
     if (server_.observers.empty()) return 0;
     return notify_session_observers(d.ctx_, server_, resource_id, notification(), d.description(),
-                                    d.security_channel().authenticated_peer(), d.config_, d.blocks(), d.closed_,
+                                    d.security_channel().authenticated_peer(), *d.config_, d.blocks(), d.closed_,
                                     [&](observer& o, bool handler_asked) { return d.notify(o, handler_asked); });
   }
   // Section 4.2: the resource is gone; its observers hear 4.04 and are removed.
@@ -86,17 +86,17 @@ class server_side : public deferred_response::sink {
     Derived& d = derived();
     response_.clear();
     const auto now = std::chrono::steady_clock::now();
-    if (std::uint32_t retry_after = 0; !guards_.rate.admit(d.config_, now, deferred_.size(), retry_after)) {
+    if (std::uint32_t retry_after = 0; !guards_.rate.admit(*d.config_, now, deferred_.size(), retry_after)) {
       make_too_many_requests(response_, retry_after);
       return {dispatch_outcome::respond, false, response_suppressed(request, response_.code())};
     }
     basic_response<Allocator> res(response_);
     deferred_.open(res, d.weak_from_this(), request, confirmable);
-    response_access::set_request_fresh(res, guards_.echo.check(request, now, d.config_.echo_freshness));
+    response_access::set_request_fresh(res, guards_.echo.check(request, now, d.config_->echo_freshness));
     // Before serving: the last block frees the kept answer.
     const bool continuing = Derived::address_spoofable && continues_kept_answer(request, now, d.blocks().bert);
     const auto outcome = serve_request(d.ctx_, server_, request, res, d.description(),
-                                       d.security_channel().authenticated_peer(), d.config_, d.blocks());
+                                       d.security_channel().authenticated_peer(), *d.config_, d.blocks());
     deferred_.keep_if(res.deferred() && outcome != dispatch_outcome::drop);
     if (outcome == dispatch_outcome::drop || res.deferred()) return {outcome, res.deferred(), false};
     bool challenge = res.echo_requested();
@@ -111,12 +111,12 @@ class server_side : public deferred_response::sink {
           d.security_channel().authenticated_peer().empty() &&
           !continuing &&
           amplifies(datagram_size(response_, request.token().size()), datagram_size(request),
-                    d.config_.amplification_factor)) {
+                    d.config_->amplification_factor)) {
         remove_observer(token_of(request));
         challenge = true;
       }
     }
-    if (challenge) make_echo_challenge(response_, guards_, d.config_, now, [&] { return d.ctx_.random(); });
+    if (challenge) make_echo_challenge(response_, guards_, *d.config_, now, [&] { return d.ctx_.random(); });
     return {outcome, false, response_suppressed(request, response_.code())};
   }
   // Runs handle(); when the allocator refuses, what it registered goes and out_of_memory(busy)

@@ -1,11 +1,12 @@
 // What every session has, whatever its transport (coap_session(3)): its context, peer and
-// local addresses, configuration, printable description (coap_session_str), typed
+// local addresses, configuration (its context's, or its own copy once changed), printable
+// description (coap_session_str, written when asked), typed
 // application data, handle count, last activity, the posting of completions (on the handler's
 // associated executor, with work tracked on it while pending: Asio's contract) and the table of
 // the client's observations (RFC 7641 section 3) that notifications are matched against, and
 // the one timer that serves every deadline of the session.
 // A CRTP base: Derived provides close(std::error_code), idle(), next_deadline() (the earliest
-// deadline, if any) and on_timer() (what is due now).
+// deadline, if any), on_timer() (what is due now) and protocol_name ("UDP", "DTLS", ...).
 #pragma once
 
 #include <coap/context.hpp>
@@ -15,6 +16,7 @@
 #include <coap/message.hpp>
 #include <coap/message_view.hpp>
 #include <coap/session_config.hpp>
+#include <coap/session_description.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -135,12 +137,26 @@ class session_common {
   using response_handler = boost::asio::any_completion_handler<response_signature>;
   enum class role : std::uint8_t { client, server };
 
-  std::string_view description() const noexcept { return description_; }
+  session_description description() const noexcept {
+    return session_description(local_, peer_, Derived::protocol_name);
+  }
   const endpoint_type& remote_endpoint() const noexcept { return peer_; }
   const endpoint_type& local_endpoint() const noexcept { return local_; }
   bool is_client() const noexcept { return role_ == role::client; }
   bool is_open() const noexcept { return !closed_; }
-  session_config& config() noexcept { return config_; }
+  // What the session runs with. A server session made with its context's configuration
+  // (ctx.config().session) reads that one, so that 1,000 idle peers do not hold 1,000 copies
+  // (issue 16): a change made there reaches the server sessions that have no copy of their own.
+  const session_config& config() const noexcept { return *config_; }
+  // For changing this session's configuration alone: a session still reading its context's
+  // gets its own copy first, from the session's allocator (bad_alloc when it refuses).
+  session_config& own_config() {
+    if (!own_config_) {
+      own_config_ = make_own_config(ctx_.get_allocator(), *config_);
+      config_ = &own_config_->config;
+    }
+    return own_config_->config;
+  }
   context_type& context() noexcept { return ctx_; }
 
   template <class T>
@@ -202,31 +218,35 @@ class session_common {
       auto s = e.state.lock();
       return !s || !s->active();
     });
-    if (observations_.size() >= config_.max_observations) return false;
+    if (observations_.size() >= config_->max_observations) return false;
     reserve_more(observations_, 1);
     observations_.push_back(observation_entry{state->token(), state});
     return true;
   }
 
  protected:
+  // A client session, or one given a configuration other than its context's, keeps a copy
+  // (bad_alloc when the allocator refuses it).
   session_common(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
-      : ctx_(ctx), role_(r), peer_(peer), config_(config), description_(rebind<char>(ctx.get_allocator())),
-        last_activity_(clock::now()), timer_(ctx.get_executor()),
-        observations_(rebind<observation_entry>(ctx.get_allocator())) {}
+      : ctx_(ctx), role_(r), peer_(peer), config_(&config), last_activity_(clock::now()), timer_(ctx.get_executor()),
+        observations_(rebind<observation_entry>(ctx.get_allocator())) {
+    if (r == role::client || &config != &ctx.config().session) {
+      own_config_ = make_own_config(ctx.get_allocator(), config);
+      config_ = &own_config_->config;
+    }
+  }
+  // The copy is freed with the allocator kept beside it: a server session may be destroyed
+  // after its context (a handler posted before the context stopped still holds it).
+  ~session_common() {
+    if (!own_config_) return;
+    block_allocator a(own_config_->allocator);
+    std::allocator_traits<block_allocator>::destroy(a, own_config_);
+    std::allocator_traits<block_allocator>::deallocate(a, own_config_, 1);
+  }
+  session_common(const session_common&) = delete;
+  session_common& operator=(const session_common&) = delete;
 
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
-
-  // libcoap's coap_session_str: "local <-> remote PROTOCOL". Formatted on the stack: the only
-  // allocation is description_'s own, from the session's allocator.
-  void describe(std::string_view protocol) {
-    char text[2 * max_endpoint_text + 16];
-    std::size_t n = write_endpoint_text(text, local_);
-    n = append_text(text, n, " <-> ");
-    n += write_endpoint_text(std::span<char>(text).subspan(n), peer_);
-    n = append_text(text, n, " ");
-    n = append_text(text, n, protocol);
-    description_.assign(text, n);
-  }
 
   // Ends the session's life-cycle for observers (closed, or failed with a reason) and for its
   // endpoint, which forgets a server session at once.
@@ -319,8 +339,7 @@ class session_common {
   bool closed_ = false;
   endpoint_type peer_;
   endpoint_type local_;
-  session_config config_;
-  std::basic_string<char, std::char_traits<char>, rebind<char>> description_;
+  const session_config* config_;  // the context's, or own_config_->config
   std::atomic<std::size_t> handles_{0};
   clock::time_point last_activity_;
   clock::time_point held_until_{};
@@ -336,6 +355,26 @@ class session_common {
   readiness readiness_ = readiness::pending;
   std::error_code ready_error_;
   std::optional<ready_handler> ready_waiter_;
+
+  // A session's own configuration and the allocator that made it.
+  struct own_config_block {
+    own_config_block(const session_config& c, const Allocator& a) : config(c), allocator(a) {}
+    session_config config;
+    Allocator allocator;
+  };
+  using block_allocator = rebind<own_config_block>;
+  static own_config_block* make_own_config(const Allocator& alloc, const session_config& config) {
+    block_allocator a(alloc);
+    own_config_block* p = std::allocator_traits<block_allocator>::allocate(a, 1);
+    try {
+      std::allocator_traits<block_allocator>::construct(a, p, config, alloc);
+    } catch (...) {
+      std::allocator_traits<block_allocator>::deallocate(a, p, 1);
+      throw;
+    }
+    return p;
+  }
+  own_config_block* own_config_ = nullptr;
 
   struct observation_entry {
     coap::token token;
