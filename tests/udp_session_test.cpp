@@ -484,6 +484,11 @@ BOOST_AUTO_TEST_CASE(server_session_reads_its_contexts_configuration) {
   BOOST_TEST(created.description() == expected);
   const auto kept = created.description();  // the object holds its text
   BOOST_TEST(kept.str() == expected);
+  // A handler asking for it gets the same text (written for that request only).
+  server.add_resource("whoami").on(coap::method::get, [](const coap::request& r, coap::basic_response<>& res) {
+    res.set_payload(r.session());
+  });
+  BOOST_TEST(request(s, get("whoami")).response.payload_string() == expected);
   server.set_session_event_handler(nullptr);
   created.release();
 }

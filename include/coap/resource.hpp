@@ -8,6 +8,7 @@
 #include <coap/message.hpp>
 #include <coap/message_view.hpp>
 #include <coap/option.hpp>
+#include <coap/session_description.hpp>
 
 #include <algorithm>
 #include <functional>
@@ -23,7 +24,8 @@ namespace coap {
 // A received request, valid for the duration of the handler call.
 class request {
  public:
-  request(const message_view& m, std::string_view session_description,
+  // The session's description is a text, or (from a session) written only if asked for.
+  request(const message_view& m, detail::session_text session_description,
           std::string_view authenticated_peer = {}, bool fresh = false, std::size_t max_message_size = 0) noexcept
       : message_(m), session_(session_description), peer_(authenticated_peer), fresh_(fresh),
         max_message_(max_message_size) {}
@@ -106,7 +108,7 @@ class request {
   }
   std::span<const std::uint8_t> token() const noexcept { return message_.token(); }
   // Like coap_session_str: "127.0.0.1:5683 <-> 127.0.0.1:40000 UDP".
-  std::string_view session() const noexcept { return session_; }
+  std::string_view session() const noexcept { return session_.get(written_); }
   // Who the (D)TLS handshake proved the client to be: its PSK identity, or the CommonName of
   // its certificate when that chained to a trust anchor; empty over NoSec, for a client without
   // a certificate, or one not verified. For access control (libcoap 4.3:
@@ -119,7 +121,8 @@ class request {
 
  private:
   const message_view& message_;
-  std::string_view session_;
+  detail::session_text session_;
+  mutable std::optional<session_description> written_;
   std::string_view peer_;
   bool fresh_ = false;
   std::size_t max_message_ = 0;

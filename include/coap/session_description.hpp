@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -53,5 +54,35 @@ class session_description {
   std::array<char, 2 * detail::max_endpoint_text + 16> text_{};
   std::uint16_t size_ = 0;
 };
+
+namespace detail {
+// A request's session text (request::session()): the text itself, or the session that writes
+// it when a handler asks. Writing it costs a few hundred nanoseconds (inet_ntop twice), a tenth
+// of what a server spends on a request, and most handlers never read it.
+class session_text {
+ public:
+  session_text() noexcept = default;
+  session_text(std::string_view text) noexcept : text_(text) {}
+  session_text(const char* text) noexcept : text_(text) {}
+  template <class Session>
+  static session_text of(const Session& s) noexcept {
+    session_text t;
+    t.session_ = &s;
+    t.write_ = [](const void* p) noexcept { return static_cast<const Session*>(p)->description(); };
+    return t;
+  }
+  // The text, written into `written` the first time when it comes from the session.
+  std::string_view get(std::optional<session_description>& written) const noexcept {
+    if (!write_) return text_;
+    if (!written) written.emplace(write_(session_));
+    return written->view();
+  }
+
+ private:
+  std::string_view text_;
+  const void* session_ = nullptr;
+  session_description (*write_)(const void*) noexcept = nullptr;
+};
+}  // namespace detail
 
 }  // namespace coap

@@ -233,7 +233,7 @@ void observer_answered(basic_context<Allocator>& ctx, server_extensions<Allocato
 template <class Allocator>
 dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<Allocator>& ext,
                                const message_view& m, basic_response<Allocator>& res,
-                               std::string_view description, std::string_view authenticated_peer,
+                               session_text description, std::string_view authenticated_peer,
                                const session_config& config, block_context blocks) {
   auto& response = res.message();
   const auto now = std::chrono::steady_clock::now();
@@ -298,7 +298,7 @@ enum class notification : std::uint8_t {
 template <class Allocator>
 notification build_notification(basic_context<Allocator>& ctx, server_extensions<Allocator>& ext,
                                 typename observer_list<Allocator>::observer& o, basic_response<Allocator>& res,
-                                std::uint32_t sequence, std::string_view description,
+                                std::uint32_t sequence, session_text description,
                                 std::string_view authenticated_peer, const session_config& config,
                                 block_context blocks) {
   message_view view;
@@ -324,7 +324,7 @@ notification build_notification(basic_context<Allocator>& ctx, server_extensions
 template <class Allocator, class Send>
 std::size_t notify_session_observers(basic_context<Allocator>& ctx, server_extensions<Allocator>& ext,
                                      std::uint64_t resource_id, basic_message<Allocator>& scratch,
-                                     std::string_view description, std::string_view authenticated_peer,
+                                     session_text description, std::string_view authenticated_peer,
                                      const session_config& config, block_context blocks, const bool& closed,
                                      Send send) {
   if (closed || ext.observers.empty()) return 0;

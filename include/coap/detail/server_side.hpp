@@ -51,7 +51,7 @@ class server_side : public deferred_response::sink {
   std::size_t notify_observers(std::uint64_t resource_id) {
     Derived& d = derived();
     if (server_.observers.empty()) return 0;
-    return notify_session_observers(d.ctx_, server_, resource_id, notification(), d.description(),
+    return notify_session_observers(d.ctx_, server_, resource_id, notification(), session_text::of(d),
                                     d.security_channel().authenticated_peer(), *d.config_, d.blocks(), d.closed_,
                                     [&](observer& o, bool handler_asked) { return d.notify(o, handler_asked); });
   }
@@ -95,7 +95,7 @@ class server_side : public deferred_response::sink {
     response_access::set_request_fresh(res, guards_.echo.check(request, now, d.config_->echo_freshness));
     // Before serving: the last block frees the kept answer.
     const bool continuing = Derived::address_spoofable && continues_kept_answer(request, now, d.blocks().bert);
-    const auto outcome = serve_request(d.ctx_, server_, request, res, d.description(),
+    const auto outcome = serve_request(d.ctx_, server_, request, res, session_text::of(d),
                                        d.security_channel().authenticated_peer(), *d.config_, d.blocks());
     deferred_.keep_if(res.deferred() && outcome != dispatch_outcome::drop);
     if (outcome == dispatch_outcome::drop || res.deferred()) return {outcome, res.deferred(), false};
