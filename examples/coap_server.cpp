@@ -481,9 +481,7 @@ bool set_up_proxy(cli_proxy& proxy, const std::string& spec, std::string& error)
   return true;
 }
 
-// One context's configuration, resources, security and endpoints (each shard's with -t N;
-// the later shards' listening addresses are not shown again). Returns main's exit status on
-// failure, 0 on success.
+// Below main: one context's configuration, resources, security and endpoints.
 int set_up(coap::context& ctx, server& app, const po::variables_map& vm, asio::io_context& io,
            std::vector<asio::ip::address>& addresses, std::uint16_t& port, int verbosity);
 

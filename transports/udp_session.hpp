@@ -647,11 +647,7 @@ class udp_session_impl final
       message_view sent;
       if (udp_codec::parse(x.wire, sent)) return finish(i, error::invalid_message, nullptr);
       again.assign(sent);
-      again.remove_option(static_cast<std::uint16_t>(option_number::block2));
-      again.add_uint_option(static_cast<std::uint16_t>(option_number::block2), encode(tls_.next_outer_block()));
-      again.remove_option(static_cast<std::uint16_t>(option_number::echo));
-      if (const auto echo = tls_.outer_echo(); !echo.empty())
-        again.add_option(static_cast<std::uint16_t>(option_number::echo), echo);
+      tls_.ask_next_block_in(again);
       again.set_message_id(next_message_id());
       if (udp_codec::encode(again, x.wire)) return finish(i, error::invalid_message, nullptr);
       x.message_id = again.message_id();

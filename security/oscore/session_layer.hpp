@@ -86,6 +86,9 @@ class oscore_layer {
   template <class T>
   using rebind = typename std::allocator_traits<allocator_type>::template rebind_alloc<T>;
   using entry = oscore_core::store::entry;
+  struct binding;  // one request's protection state (below)
+  using assembly = oscore_core::outer_block_assembly<allocator_type>;
+  using step = typename assembly::step;
 
  public:
   // Bindings kept per session: recent requests, and every Observe registration up to the
@@ -129,7 +132,7 @@ class oscore_layer {
     if (!c.is_response()) return encode(m);
     binding* found = find(m.token());
     if (!found) return oscore_error::security_context_not_found;  // see the top: never sent plain
-    if (!found->observe) found->answered = true;
+    mark_answered(*found);
     if (!found->is_protected) return encode(m);
     // Section 8.3 step 3: a notification, the first one (the registration's answer) too,
     // carries a Partial IV of its own, which orders the notifications (section 4.1.3.5.2).
@@ -165,16 +168,25 @@ class oscore_layer {
 
  private:
   std::error_code incoming_outer_block(const message_view& m, message_view& view) {
-    const std::size_t max_size = session_.context().config().session.oscore_max_unfragmented_size;
+    return take_outer_block(outer_, m, [&] { return verify_request(outer_.message(), m, view, encode(outer_.block())); });
+  }
+
+  // Section 4.1.3.4.2: one block into `a`; outer_block_continue until the last, which
+  // complete() verifies; refusals counted (4.08, 4.13, 4.02 for a request).
+  template <class Complete>
+  std::error_code take_outer_block(assembly& a, const message_view& m, Complete&& complete) {
     ++counters_.outer_blocks;
-    switch (outer_.add(m, max_size)) {
-      case step::stored: reply_block_ = outer_.block(); return oscore_error::outer_block_continue;
-      case step::complete: return verify_request(outer_.message(), m, view, encode(outer_.block()));
+    switch (a.add(m, max_unfragmented_size())) {
+      case step::stored: return oscore_error::outer_block_continue;
+      case step::complete: return complete();
       case step::incomplete: return refuse(oscore_error::outer_block_incomplete);
-      case step::too_large: reply_size1_ = max_size; return refuse(oscore_error::outer_block_too_large);
+      case step::too_large: return refuse(oscore_error::outer_block_too_large);
       case step::malformed: break;
     }
     return refuse(oscore_error::malformed_message);
+  }
+  std::size_t max_unfragmented_size() const noexcept {
+    return session_.context().config().session.oscore_max_unfragmented_size;
   }
 
   // Section 8.2 on `protected_message` (the received one, or the one its Outer Block1 blocks
@@ -233,39 +245,34 @@ class oscore_layer {
         std::ranges::copy(echo->value(), outer_echo_.begin());
         return oscore_error::outer_block_continue;
       }
-      if (!found->observe) found->answered = true;
+      mark_answered(*found);
       view = m;
       return {};
     }
     // Section 4.1.3.4.2: an intermediary cut the protected response into Outer Block2 blocks.
     // Each but the last is kept, and outer_block_continue asks the session for the next
-    // (next_outer_block()) with the same protected request; the whole is verified.
+    // (ask_next_block_in) with the same protected request; the whole is verified.
     if (m.find(option_number::block2)) {
-      const std::size_t max_size = session_.context().config().session.oscore_max_unfragmented_size;
-      ++counters_.outer_blocks;
       if (!outer2_.active()) outer_echo_size_ = outer_echo_repeats_ = 0;
-      switch (outer2_.add(m, max_size)) {
-        case step::stored: return oscore_error::outer_block_continue;
-        case step::complete: return verify_response(*found, outer2_.message(), m, view);
-        case step::incomplete: return refuse(oscore_error::outer_block_incomplete);
-        case step::too_large: return refuse(oscore_error::outer_block_too_large);
-        case step::malformed: break;
-      }
-      return refuse(oscore_error::malformed_message);
+      return take_outer_block(outer2_, m, [&] { return verify_response(*found, outer2_.message(), m, view); });
     }
     return verify_response(*found, m, m, view);
   }
 
   // True for incoming_response's outer_block_continue: not a failure, the session asks for
-  // the next block (next_outer_block()) with the same protected request.
+  // the next block with the same protected request (ask_next_block_in).
   static bool asks_next_block(std::error_code ec) noexcept { return ec == oscore_error::outer_block_continue; }
-  // After incoming_response gave outer_block_continue: the Outer Block2 value to ask for next,
-  // and the Echo an intermediary asked for (empty: none), both outer options.
-  block_value next_outer_block() const noexcept {
+  // After outer_block_continue: `again`, a copy of the protected request, made the request
+  // for the next Outer Block2 block, with the Echo an intermediary asked for (both outer).
+  template <class Message>
+  void ask_next_block_in(Message& again) const {
     const block_value b = outer2_.block();
-    return {b.num + 1, false, b.szx};
+    again.remove_option(static_cast<std::uint16_t>(option_number::block2));
+    again.add_uint_option(static_cast<std::uint16_t>(option_number::block2), encode(block_value{b.num + 1, false, b.szx}));
+    again.remove_option(static_cast<std::uint16_t>(option_number::echo));
+    if (outer_echo_size_)
+      again.add_option(static_cast<std::uint16_t>(option_number::echo), std::span(outer_echo_.data(), outer_echo_size_));
   }
-  std::span<const std::uint8_t> outer_echo() const noexcept { return {outer_echo_.data(), outer_echo_size_}; }
 
   // A session that keeps no copy of what it sent (coap+tcp: no retransmissions) has the layer
   // keep each protected request, for the Outer Block2 requests that may follow (in slots
@@ -281,10 +288,7 @@ class oscore_layer {
       message_view sent;
       if (udp_codec::parse(k.wire, sent)) return coap::error::invalid_message;
       again_.assign(sent);
-      again_.remove_option(static_cast<std::uint16_t>(option_number::block2));
-      again_.add_uint_option(static_cast<std::uint16_t>(option_number::block2), encode(next_outer_block()));
-      again_.remove_option(static_cast<std::uint16_t>(option_number::echo));
-      if (const auto echo = outer_echo(); !echo.empty()) again_.add_option(static_cast<std::uint16_t>(option_number::echo), echo);
+      ask_next_block_in(again_);
       send(again_);
       return {};
     }
@@ -293,15 +297,14 @@ class oscore_layer {
 
  private:
   template <class Message>
-  std::error_code verify_response(auto& found_binding, const Message& protected_message, const message_view& m,
+  std::error_code verify_response(binding& found, const Message& protected_message, const message_view& m,
                                   message_view& view) {
-    auto* found = &found_binding;  // a binding (declared below)
     {
       const std::lock_guard lock(store_->mutex());
-      if (auto ec = oscore_core::unprotect_response(found->context->security_context, found->b, protected_message, plain_))
+      if (auto ec = oscore_core::unprotect_response(found.context->security_context, found.b, protected_message, plain_))
         return refuse(ec);
     }
-    if (!found->observe) found->answered = true;
+    mark_answered(found);
     if (auto ec = make_view(m, view)) return refuse(ec);
     ++counters_.protected_responses;
     return {};
@@ -322,14 +325,14 @@ class oscore_layer {
     }
     if (ec == oscore_error::outer_block_continue) {
       reply.set_code(response_code::continue_);
-      reply.add_uint_option(static_cast<std::uint16_t>(option_number::block1), encode(reply_block_));
+      reply.add_uint_option(static_cast<std::uint16_t>(option_number::block1), encode(outer_.block()));
       return false;
     }
     const auto r = error_reply(ec);
     reply.set_code(r ? r->code : coap::code(response_code::bad_request));
     reply.add_uint_option(static_cast<std::uint16_t>(option_number::max_age), 0);
     if (ec == oscore_error::outer_block_too_large)
-      reply.add_uint_option(static_cast<std::uint16_t>(option_number::size1), static_cast<std::uint32_t>(reply_size1_));
+      reply.add_uint_option(static_cast<std::uint16_t>(option_number::size1), static_cast<std::uint32_t>(max_unfragmented_size()));
     reply.set_payload(r ? r->diagnostic : std::string_view("Decryption failed"));
     return false;
   }
@@ -376,7 +379,7 @@ class oscore_layer {
       if (k.used && std::ranges::equal(k.token.bytes(), token)) slot = &k;
     if (!slot)
       for (auto& k : kept_)
-        if (!k.used || answered(k.token)) slot = &k;
+        if (!k.used) slot = &k;
     if (!slot && kept_.size() < binding_capacity)
       slot = &kept_.emplace_back(rebind<std::uint8_t>(session_.context().get_allocator()));
     if (!slot) slot = &*std::ranges::min_element(kept_, {}, &kept_request::stamp);
@@ -385,10 +388,14 @@ class oscore_layer {
     slot->stamp = stamp_;
     if (udp_codec::encode(wire_, slot->wire)) slot->used = false;
   }
-  // A request whose binding went or was answered no longer needs its copy.
-  bool answered(const coap::token& t) noexcept {
-    const binding* b = find(t.bytes());
-    return !b || b->answered;
+  // An answered exchange's entry goes at the next request (remember), and its kept request
+  // now: only an Observe entry is never answered.
+  void mark_answered(binding& b) noexcept {
+    if (b.observe) return;
+    b.answered = true;
+    if (keep_requests_)
+      for (auto& k : kept_)
+        if (k.used && k.token == b.token) k.used = false;
   }
 
   // Counted, and told to the context's event handlers (session_event::security_refused).
@@ -455,8 +462,6 @@ class oscore_layer {
   std::vector<std::uint8_t, rebind<std::uint8_t>> body_;
   std::string_view current_peer_;
   std::array<std::uint8_t, 8> echo_{};  // the Echo value of the latest freshness_required
-  using assembly = oscore_core::outer_block_assembly<allocator_type>;
-  using step = typename assembly::step;
   assembly outer_;   // a request's Outer Block1 blocks (server)
   assembly outer2_;  // a response's Outer Block2 blocks (client)
   struct kept_request {
@@ -472,8 +477,6 @@ class oscore_layer {
   std::array<std::uint8_t, 40> outer_echo_{};  // RFC 9175 section 2.2.1: at most 40 bytes
   std::size_t outer_echo_size_ = 0;
   unsigned outer_echo_repeats_ = 0;
-  block_value reply_block_;   // the Block1 of the latest outer_block_continue
-  std::size_t reply_size1_ = 0;  // MAX_UNFRAGMENTED_SIZE, for the latest outer_block_too_large
   oscore_counters counters_;
 };
 

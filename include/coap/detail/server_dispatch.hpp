@@ -18,19 +18,24 @@ enum class dispatch_outcome {
   drop,     // section 5.4.1: a NON with an unrecognized critical option is rejected silently
 };
 
+// Section 5.7.2: a request for a forward proxy.
+inline bool is_proxy_request(const message_view& m) noexcept {
+  return m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme);
+}
+
 // Section 5.4.1: the first critical option this server does not recognize, or 0.
 inline std::uint16_t unrecognized_critical_option(const message_view& m) noexcept {
-  // OSCORE (RFC 8613) is registered but verified only by the oscore policy's sessions; for a
-  // forward proxy it is a safe-to-forward option like any other (RFC 8613 section 2, RFC 7252
-  // section 5.7.1), carried to the origin untouched. Block1/Block2 (RFC 7959) are processed
-  // (detail/block_server.hpp).
-  const bool to_proxy = m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme);
   std::uint32_t previous = 0x10000;
   for (option_view o : m.options()) {
     const option_definition* def = find_option(o.number());
     // Section 5.4.5: a repeated non-repeatable option is treated as unrecognized.
     const bool repeated_once_too_often = def && !def->repeatable && o.number() == previous;
-    const bool processed = def && (to_proxy || o.number() != static_cast<std::uint16_t>(option_number::oscore));
+    // OSCORE (RFC 8613) is registered but verified only by the oscore policy's sessions; for
+    // a forward proxy it is a safe-to-forward option like any other (RFC 8613 section 2, RFC
+    // 7252 section 5.7.1), carried to the origin untouched. Block1/Block2 (RFC 7959) are
+    // processed (detail/block_server.hpp).
+    const bool processed =
+        def && (o.number() != static_cast<std::uint16_t>(option_number::oscore) || is_proxy_request(m));
     if (is_critical(o.number()) && (!processed || repeated_once_too_often)) return o.number();
     previous = o.number();
   }
@@ -74,7 +79,7 @@ dispatch_outcome dispatch_request(basic_resource_registry<Allocator>& registry, 
     res.set_payload(std::string_view(diagnostic, static_cast<std::size_t>(end - diagnostic)));
     return dispatch_outcome::respond;
   }
-  if (m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme)) {
+  if (is_proxy_request(m)) {
     // Section 5.7.2: a forward-proxy request goes to the proxy handler when there is one
     // (coap::proxy installs it); without, 5.05 Proxying Not Supported.
     if (!registry.proxy_handler()) {

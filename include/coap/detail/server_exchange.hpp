@@ -247,8 +247,7 @@ dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<
       const auto asked = read_block(b2->value(), blocks.bert);
       if (asked && asked->num > 0) {
         if (serve_kept(ext.kept, m, response, blocks, config, ext.counters, now)) return dispatch_outcome::respond;
-        const bool to_proxy = m.find(option_number::proxy_uri) || m.find(option_number::proxy_scheme);
-        if (!is_safe(verb) && !to_proxy) {
+        if (!is_safe(verb) && !is_proxy_request(m)) {
           response.set_code(response_code::request_entity_incomplete);
           response.set_payload(std::string_view("no answer kept for this block"));
           ++ext.counters.incomplete;
