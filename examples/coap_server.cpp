@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <iostream>
@@ -136,7 +137,9 @@ class server {
   // libcoap's /time: "Nov 25 08:27:46", in UTC; Max-Age 1 since it changes every second.
   void time(const coap::request& r, response& res) const {
     log(r);
-    const std::time_t now = std::time(nullptr);
+    // The precise clock: time() reads a coarse one that can lag a few milliseconds behind,
+    // and so name the second before the one `date` already shows.
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
     std::string text;
     if (r.query("ticks") || (r.method() == coap::method::fetch && r.payload_string() == "ticks")) {
       text = std::to_string(static_cast<long long>(now));
