@@ -119,8 +119,7 @@ class udp_endpoint final : public detail::endpoint_base,
   void on_group_datagram(std::span<const std::uint8_t> d, const endpoint_type& from) {
     if constexpr (detail::joins_groups<Security>()) {
       if (closed_ || !group_.answers() || !detail::group_request_admitted(ctx_, d)) return;
-      sender_ = from;
-      on_datagram(d, group_.answers());
+      on_datagram(d, from, group_.answers());
     }
   }
   // What became of the group requests (tests, operators); zeros before the first join.
@@ -174,21 +173,24 @@ class udp_endpoint final : public detail::endpoint_base,
   void on_receive(const boost::system::error_code& ec, std::size_t n) {
     if (closed_ || ec == boost::asio::error::operation_aborted) return;
     if (!ec) {
-      on_datagram({buffer_.data(), n});
+      on_datagram({buffer_.data(), n}, sender_);
       // Drain what else is queued without going back to the reactor each time.
       for (int i = 0; i < drain_limit && !closed_; ++i) {
         boost::system::error_code rec;
         const std::size_t m = socket_.receive_from(boost::asio::buffer(buffer_), sender_, 0, rec);
         if (rec) break;
-        on_datagram({buffer_.data(), m});
+        on_datagram({buffer_.data(), m}, sender_);
       }
     }
     receive();
   }
 
-  // From sender_; `group`: it arrived at a joined group (section 8).
-  void on_datagram(std::span<const std::uint8_t> d, group_answers* group = nullptr) {
-    auto it = sessions_.find(sender_);
+  // A datagram from `from`; `group`: it arrived at a joined group (section 8). The peer is a
+  // parameter so that a group datagram's sender is never written to sender_: the unicast
+  // socket's next read may already have completed into it (a read that found a datagram
+  // waiting completes at once, its handler queued behind the group socket's).
+  void on_datagram(std::span<const std::uint8_t> d, const endpoint_type& from, group_answers* group = nullptr) {
+    auto it = sessions_.find(from);
     if (it != sessions_.end() && !it->second->is_open()) {
       // A session that ended (a failed handshake, say) does not hold on to its peer's address.
       free_session(it);
@@ -197,19 +199,19 @@ class udp_endpoint final : public detail::endpoint_base,
     if (it == sessions_.end()) {
       std::vector<std::uint8_t> primer;
       if constexpr (Security::secure) {
-        if (!admit_handshake(d, primer)) return;
+        if (!admit_handshake(d, from, primer)) return;
       } else {
-        if (!admit(d)) return;
+        if (!admit(d, from)) return;
       }
       try {
         if (!dedup_)  // section 4.5: one deduplication store for the endpoint's sessions
           dedup_ = std::allocate_shared<dedup_store>(ctx_.get_allocator(), ctx_.config().dedup_droppable_capacity,
                                                      ctx_.config().dedup_capacity, ctx_.get_allocator());
-        auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, local_, sender_, dedup_);
-        it = sessions_.emplace(sender_, std::move(s)).first;  // no effect when it throws
+        auto s = std::allocate_shared<session_impl>(ctx_.get_allocator(), ctx_, socket_, local_, from, dedup_);
+        it = sessions_.emplace(from, std::move(s)).first;  // no effect when it throws
       } catch (const std::bad_alloc&) {
         // The allocator refused the session: the peer is refused as at the cap, statelessly.
-        return refuse(d, "out of memory");
+        return refuse(d, from, "out of memory");
       }
       it->second->set_owner(this->weak_from_this());
       coap::detail::context_access::emit(ctx_, session_event::session_created, *it->second);
@@ -225,33 +227,33 @@ class udp_endpoint final : public detail::endpoint_base,
   }
 
   // A new peer: within the cap (evicting the oldest idle session if needed), or refused.
-  bool admit(std::span<const std::uint8_t> d) {
+  bool admit(std::span<const std::uint8_t> d, const endpoint_type& from) {
     // Only a message worth a session makes one: a well-formed request or ping. Anything else
     // from an unknown peer gets the stateless answer of section 4.2/4.3 and no state.
     message_view m;
     udp_codec::header h;
     if (udp_codec::parse_header(d, h) || h.version != udp_codec::version) return false;
     if (udp_codec::parse(d, m)) {
-      if (h.type == message_type::confirmable) send_empty(message_type::reset, h.message_id);
+      if (h.type == message_type::confirmable) send_empty(message_type::reset, h.message_id, from);
       return false;
     }
     if (m.type() == message_type::acknowledgement || m.type() == message_type::reset) return false;
     if (!m.code().is_request()) {
-      if (m.type() == message_type::confirmable) send_empty(message_type::reset, m.message_id());
+      if (m.type() == message_type::confirmable) send_empty(message_type::reset, m.message_id(), from);
       return false;
     }
     if (coap::detail::context_access::make_room_for_session(ctx_)) return true;
-    refuse(d, "session limit");
+    refuse(d, from, "session limit");
     return false;
   }
 
   // RFC 6347 section 4.2.1: a new DTLS peer gets a HelloVerifyRequest and no state until it
   // returns the cookie; then a session, within the handshake and session caps. Anything else
   // from an unknown peer is dropped.
-  bool admit_handshake(std::span<const std::uint8_t> d, std::vector<std::uint8_t>& primer) {
-    auto hello = Security::check_client_hello(d, detail::endpoint_string(sender_), *security_);
+  bool admit_handshake(std::span<const std::uint8_t> d, const endpoint_type& from, std::vector<std::uint8_t>& primer) {
+    auto hello = Security::check_client_hello(d, detail::endpoint_string(from), *security_);
     using check = decltype(hello.check);
-    if (hello.check == check::cookie_missing) send(hello.reply);
+    if (hello.check == check::cookie_missing) send(hello.reply, from);
     if (hello.check != check::cookie_valid) return false;
     std::size_t handshakes = 0;
     for (const auto& entry : sessions_) handshakes += entry.second->handshaking();
@@ -263,22 +265,22 @@ class udp_endpoint final : public detail::endpoint_base,
 
   // Section 5.9.3.4: refused for now. A CON gets 5.03 with Max-Age, statelessly (in the clear:
   // not for DTLS, whose peers are refused by silence).
-  void refuse(std::span<const std::uint8_t> d, std::string_view why) {
+  void refuse(std::span<const std::uint8_t> d, const endpoint_type& to, std::string_view why) {
     if constexpr (Security::secure) return;
     message_view m;
     if (udp_codec::parse(d, m) || m.type() != message_type::confirmable) return;
     std::uint8_t wire[detail::max_stateless_response];
-    if (const auto n = detail::encode_service_unavailable(wire, m, why)) send({wire, n});
+    if (const auto n = detail::encode_service_unavailable(wire, m, why)) send({wire, n}, to);
   }
 
-  void send(std::span<const std::uint8_t> wire) {
+  void send(std::span<const std::uint8_t> wire, const endpoint_type& to) {
     boost::system::error_code ec;
-    socket_.send_to(boost::asio::buffer(wire.data(), wire.size()), sender_, 0, ec);
+    socket_.send_to(boost::asio::buffer(wire.data(), wire.size()), to, 0, ec);
   }
-  void send_empty(message_type t, std::uint16_t mid) {
+  void send_empty(message_type t, std::uint16_t mid, const endpoint_type& to) {
     std::array<std::uint8_t, udp_codec::header_size> wire;
     udp_codec::encode_empty(t, mid, wire);
-    send(wire);
+    send(wire, to);
   }
 
   // The idle pool: a session nobody holds is freed after idle_session_timeout without traffic.

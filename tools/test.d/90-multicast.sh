@@ -71,7 +71,9 @@ done
 
 # A body of three blocks on our server, for check 4.
 head -c 3000 /dev/zero | tr '\0' 'b' >"$work/big"
-timeout 10 "$lc_client" -m put -f "$work/big" "coap://127.0.0.2:$port/big" >/dev/null 2>&1
+if ! timeout 10 "$lc_client" -m put -f "$work/big" "coap://127.0.0.2:$port/big" >"$work/put.out" 2>&1; then
+  fail "unicast PUT of /big to our server (check 4 needs it)" "$(head -c 300 "$work/put.out")"
+fi
 
 # Everything that waits for the leisure runs side by side.
 run() {  # run NAME COMMAND...: stdout+stderr to $work/NAME.out, exit status to $work/NAME.rc
