@@ -1,6 +1,7 @@
 // RFC 7252 section 9.1.3.1 (DTLS PreSharedKey mode) under load: coap-cpp's DTLS-PSK server
 // and the load generator that bench/run_dtls_bench runs against it and against libcoap's
-// coap-server-openssl, in one binary. The generator is a coap-cpp client (coap::session<udp,
+// coap-server-openssl, in one binary. With --tls, the same over TLS on TCP (RFC 8323 section 9,
+// coap::session<tcp, psk>): libcoap's server listens for TLS on the port after its -p. The generator is a coap-cpp client (coap::session<udp,
 // psk>): it is the same for both servers, so their figures are comparable, but it costs as
 // much per request as a server does (Botan encrypts and decrypts on both sides), so on a
 // 2-core machine it may set the pace (load_cpu_pct near 100).
@@ -22,6 +23,7 @@
 //   dtls_bench probe --port P [--path x] [--timeout S]
 //       One session, one GET: exit 0 when answered 2.xx (used to wait for a server).
 // Common generator options: --host 127.0.0.1 --identity bench --key secretPSK.
+// --tls (every mode, server included): TLS over TCP instead of DTLS over UDP.
 // The generator prints one line of key=value pairs starting with "dtls_load"; "suite" is the
 // cipher suite the first session negotiated (Botan's name).
 #include "bench/bench_server.hpp"
@@ -30,6 +32,7 @@
 #include <coap/resource.hpp>
 #include <coap/security/psk.hpp>
 #include <coap/session.hpp>
+#include <coap/transports/tcp.hpp>
 #include <coap/transports/udp.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -54,8 +57,6 @@
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-using psk_session = coap::session<coap::udp, coap::psk>;
-
 struct options : bench::address_options {
   options() { port = 5684; }
   std::string mode;
@@ -71,6 +72,7 @@ struct options : bench::address_options {
   double timeout = 2.0;
   std::uint64_t warmup_requests = 20000;
   std::size_t max_sessions = 4096;
+  bool tls = false;
 };
 
 [[noreturn]] void usage(const char* what) {
@@ -78,7 +80,7 @@ struct options : bench::address_options {
   std::fprintf(stderr,
                "usage: dtls_bench server|handshakes|requests|probe [--host A] [--port P] [--path x] [--key K]\n"
                "       [--identity I] [--hint H] [--concurrency C] [--sessions E] [--window W] [--warmup S]\n"
-               "       [--duration S] [--timeout S] [--warmup-requests N] [--max-sessions N]\n");
+               "       [--duration S] [--timeout S] [--warmup-requests N] [--max-sessions N] [--tls]\n");
   std::exit(2);
 }
 
@@ -91,6 +93,7 @@ options parse_options(int argc, char** argv) {
   if (o.mode == "server") o.duration = 0;
   bench::parse_arguments(argc, argv, 2, usage, o, [&o](std::string_view a, auto& value) {
     if (a == "--path") o.path = value();
+    else if (a == "--tls") o.tls = true;
     else if (a == "--identity") o.identity = value();
     else if (a == "--key") o.key = value();
     else if (a == "--hint") o.hint = value();
@@ -123,6 +126,7 @@ std::vector<std::uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.
 
 // ==================== server ====================
 
+template <class Transport>
 int run_server(const options& o) {
   boost::asio::io_context io(1);
   coap::context_config config;
@@ -146,7 +150,7 @@ int run_server(const options& o) {
     std::fprintf(stderr, "dtls_bench server: set_psk: %s\n", ec.message().c_str());
     return 1;
   }
-  if (!bench::listen<coap::udp, coap::psk>(ctx, o.host, o.port, "dtls_bench_server", usage, "dtls_bench server"))
+  if (!bench::listen<Transport, coap::psk>(ctx, o.host, o.port, "dtls_bench_server", usage, "dtls_bench server"))
     return 1;
   std::size_t sessions_at_stop = 0;
   bench::run_until_stopped(io, o.duration, [&] {
@@ -170,13 +174,16 @@ int run_server(const options& o) {
 
 // ==================== generator ====================
 
+template <class Transport>
 class generator {
+  using psk_session = coap::session<Transport, coap::psk>;
+
  public:
   explicit generator(const options& o) : o_(o), ctx_(io_.get_executor()), start_timer_(io_), end_timer_(io_) {
     boost::system::error_code bec;
     const auto address = boost::asio::ip::make_address(o.host, bec);
     if (bec) usage("--host must be a numeric address");
-    server_ = {address, o.port};
+    server_ = typename psk_session::endpoint_type(address, o.port);
     psk_.identity = o.identity;
     psk_.key = bytes_of(o.key);
     config_ = ctx_.config().session;
@@ -389,7 +396,7 @@ class generator {
   boost::asio::io_context io_{1};
   coap::context ctx_;
   boost::asio::steady_timer start_timer_, end_timer_;
-  psk_session::endpoint_type server_;
+  typename psk_session::endpoint_type server_;
   coap::security::psk_client_config psk_;
   coap::session_config config_;
   coap::message request_;
@@ -409,7 +416,7 @@ class generator {
 
 int main(int argc, char** argv) {
   const options o = parse_options(argc, argv);
-  if (o.mode == "server") return run_server(o);
-  generator g(o);
-  return g.run();
+  if (o.mode == "server") return o.tls ? run_server<coap::tcp>(o) : run_server<coap::udp>(o);
+  if (o.tls) return generator<coap::tcp>(o).run();
+  return generator<coap::udp>(o).run();
 }
