@@ -63,15 +63,31 @@ pids+=($!)
 pids+=($!)
 "$our_server" -A :: -p "$port" -g ff02::fd -g ff05::fd -G mc0 -v 7 >"$work/ours6.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do
-  if timeout 2 "$lc_client" -B 1 "coap://127.0.0.2:$port/" >/dev/null 2>&1 &&
-    timeout 2 "$lc_client" -B 1 "coap://127.0.0.1:$port/" >/dev/null 2>&1; then break; fi
+# Ready when every server has its UDP socket on the port, ours have joined their groups, and
+# the unicast addresses answer with the right server: libcoap's servers listen on the wildcard
+# address, so until ours is bound they answer for 127.0.0.2 too (a GET there proves nothing
+# unless the answer is ours).
+all_bound() {
+  local listing pid
+  listing=$(ss -uHlnp "sport = :$port" 2>/dev/null)
+  for pid in "${pids[@]}"; do grep -q "pid=$pid," <<<"$listing" || return 1; done
+}
+ready=
+for _ in $(seq 100); do
+  if all_bound && grep -q "joined group $group" "$work/ours.log" && grep -q "joined group ff05::fd" "$work/ours6.log" &&
+    timeout 2 "$lc_client" -B 1 "coap://127.0.0.2:$port/" 2>/dev/null | grep -q coap-cpp &&
+    timeout 2 "$lc_client" -B 1 "coap://127.0.0.1:$port/" 2>/dev/null | grep -q libcoap; then
+    ready=1
+    break
+  fi
   sleep 0.1
 done
+[[ -n $ready ]] || fail "the four servers are up, ours in their groups" "$(cat "$work/ours.log" "$work/ours6.log" | head -n 8)"
 
-# A body of three blocks on our server, for check 4.
+# A body of three blocks on our server, for check 4, read back unicast.
 head -c 3000 /dev/zero | tr '\0' 'b' >"$work/big"
-if ! timeout 10 "$lc_client" -m put -f "$work/big" "coap://127.0.0.2:$port/big" >"$work/put.out" 2>&1; then
+timeout 10 "$lc_client" -m put -f "$work/big" "coap://127.0.0.2:$port/big" >"$work/put.out" 2>&1
+if [[ $(timeout 10 "$lc_client" "coap://127.0.0.2:$port/big" 2>&1 | tr -d '\n' | grep -o b | wc -l) != 3000 ]]; then
   fail "unicast PUT of /big to our server (check 4 needs it)" "$(head -c 300 "$work/put.out")"
 fi
 
