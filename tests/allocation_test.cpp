@@ -13,9 +13,11 @@
 #include <coap/transports/udp.hpp>
 
 #include "support/arena_allocator.hpp"
+#include "support/run_until.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -25,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 // ---- Global operator new and delete, every form, counted ----
 
@@ -365,6 +368,74 @@ void server_runs_out() {
 }
 
 }  // namespace
+
+// Issue 16: a UDP server session makes its timer only when it has something to time. One that
+// only answered piggybacked holds none: a second peer's session costs its object and little
+// more (its control block, table node, deduplication entry's answer, a kept deferred-response
+// slot and the response's buffers: 220 bytes; a timer would add 128 more). A CON notifier
+// makes it once: each later CON notification allocates only the copy it retransmits. Once
+// the observer is gone and the last wait ended, the idle session gives the timer back.
+BOOST_AUTO_TEST_CASE(udp_server_session_holds_a_timer_only_to_time) {
+  using server_session = coap::transports::udp_session_impl<coap::no_sec, pmr_allocator>;
+  bounded<coap::udp> t;
+  t.server->config().session.ack_timeout = 50ms;
+  int state = 0;
+  t.server->add_resource("tick").observable().on(coap::method::get,
+                                                 [&](const coap::request&, coap::basic_response<pmr_allocator>& res) {
+                                                   res.notify_confirmable();
+                                                   res.set_payload(std::to_string(state));
+                                                 });
+  auto a = t.connect();
+  BOOST_TEST_REQUIRE(t.served(a));
+  auto b = t.connect();
+  const auto before = t.server_memory.live_bytes();
+  BOOST_TEST_REQUIRE(t.served(b));
+  const auto idle_session = t.server_memory.live_bytes() - before;
+  BOOST_TEST(idle_session < sizeof(server_session) + 256, idle_session);
+
+  // The observer is a client of its own (std::allocator): its memory is not under test.
+  coap::context observer_context{t.io.get_executor()};
+  std::error_code ec;
+  auto c = coap::session<coap::udp>::create_client(observer_context, {loopback, t.port}, ec);
+  BOOST_TEST_REQUIRE(!ec);
+  coap::message observe(coap::method::get, coap::message_type::confirmable);
+  observe.add(coap::options::uri_path{}, "tick");
+  std::optional<std::pair<std::error_code, coap::observation>> registered;
+  c.async_observe(std::move(observe), [&](std::error_code e, coap::observation o) { registered.emplace(e, std::move(o)); });
+  BOOST_TEST_REQUIRE(coap::test::run_until(t.io, [&] { return registered.has_value(); }, 2s, 2ms));
+  BOOST_TEST_REQUIRE(!registered->first);
+  auto& observation = registered->second;
+  std::size_t received = 0;
+  // One CON notification, delivered and acknowledged; the server's allocations it made.
+  auto notify = [&] {
+    const auto allocations = t.server_memory.allocations();
+    ++state;
+    BOOST_TEST_REQUIRE(t.server->notify_observers("tick") == 1u);
+    observation.async_next([&](std::error_code e, coap::message) { received += !e; });
+    const auto expected = received + 1;
+    BOOST_TEST_REQUIRE(coap::test::run_until(t.io, [&] { return received == expected; }, 2s, 2ms));
+    t.io.run_for(10ms);  // the ACK reaches the server
+    t.io.restart();
+    return t.server_memory.allocations() - allocations;
+  };
+  observation.async_next([&](std::error_code e, coap::message) { received += !e; });  // the registration's answer
+  BOOST_TEST_REQUIRE(coap::test::run_until(t.io, [&] { return received == 1u; }, 2s, 2ms));
+  BOOST_TEST(notify() >= 2u);  // the timer, the exchange table, the copy to retransmit
+  for (int i = 0; i < 3; ++i) BOOST_TEST(notify() == 1u);  // the copy to retransmit only
+
+  // Forgotten by the client: the next CON notification is rejected (RST) and the observer goes.
+  observation = {};
+  ++state;
+  BOOST_TEST(t.server->notify_observers("tick") == 1u);
+  BOOST_TEST_REQUIRE(coap::test::run_until(t.io, [&] { return t.server->observer_count() == 0u; }, 2s, 2ms));
+  const auto with_timer = t.server_memory.live_bytes();
+  t.io.run_for(300ms);  // the last wait (a retransmission's deadline) ends
+  t.io.restart();
+  BOOST_TEST(t.server_memory.live_bytes() + sizeof(boost::asio::steady_timer) <= with_timer);
+  c.release();
+  observer_context.stop();
+  t.finish({&a, &b});
+}
 
 BOOST_AUTO_TEST_CASE(udp_client_requests_fail_with_no_memory) { client_runs_out<coap::udp>(); }
 BOOST_AUTO_TEST_CASE(tcp_client_requests_fail_with_no_memory) { client_runs_out<coap::tcp>(); }

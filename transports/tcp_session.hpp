@@ -58,7 +58,7 @@ class tcp_session_impl final
   using common::local_;
   using common::peer_;
   using common::arm_timer;
-  using common::timer_;
+  using common::make_timer;
   using server::deferred_;
   using server::forget_observers;
   using server::notification;
@@ -109,6 +109,7 @@ class tcp_session_impl final
     socket_.open(peer_.protocol(), bec);
     if (!bec && local_if) socket_.bind(*local_if, bec);
     if ((ec = bec)) return;
+    make_timer();
     connect_deadline_ = clock::now() + config_->connect_timeout;
     auto self = this->shared_from_this();
     socket_.async_connect(peer_, [self, security](const boost::system::error_code& e) { self->on_connect(e, security); });
@@ -205,7 +206,7 @@ class tcp_session_impl final
     }
     closed_ = true;
     close_reason_ = why;
-    timer_.cancel();
+    this->cancel_timer();
     pending_.fail_all([&](response_handler h) { this->complete(std::move(h), why, nullptr); });
     queue_.fail_all([&](response_handler h) { this->complete(std::move(h), why, nullptr); });
     deferred_.clear();
@@ -237,6 +238,7 @@ class tcp_session_impl final
     if constexpr (Security::secure) tls_io_.in.resize(tls_read_size);
     in_.reserve();
     out_.reserve();
+    make_timer();  // for the CSM's deadline
   }
 
   // The response is built and its output room reserved before the exchange is taken off
@@ -331,6 +333,7 @@ class tcp_session_impl final
       // Every allocation for this exchange, before the handler moves into it.
       pending_.reserve_one();
       out_.reserve_for(request, max_output());
+      make_timer();
     } catch (const std::bad_alloc&) {
       return this->fail_soon(std::move(handler), error::no_memory);
     }
@@ -508,6 +511,9 @@ class tcp_session_impl final
       case signal_code::csm: {
         if (peer_csm_.update(m)) {
           csm_deadline_.reset();
+          // The wait for this CSM ends now: a connection with nothing else to time gives its
+          // timer back at once (session_common::arm_timer) rather than after csm_timeout.
+          if (!next_deadline()) this->cancel_timer();
           if (this->is_client()) coap::detail::context_access::emit(ctx_, session_event::connected, *this);
           this->signal_ready({});
           while (!queue_.empty() && !closed_) {

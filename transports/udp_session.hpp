@@ -61,7 +61,7 @@ class udp_session_impl final
   using common::local_;
   using common::handles_;
   using common::arm_timer;
-  using common::timer_;
+  using common::make_timer;
   using server::deferred_;
   using server::forget_observers;
   using server::notification;
@@ -191,7 +191,7 @@ class udp_session_impl final
   void close(std::error_code why) {
     if (closed_) return;
     closed_ = true;
-    timer_.cancel();
+    this->cancel_timer();
     exchanges_.fail_all([&](response_handler h) { this->complete(std::move(h), why, nullptr); });
     queue_.fail_all([&](response_handler h) { this->complete(std::move(h), why, nullptr); });
     deferred_.clear();
@@ -340,7 +340,10 @@ class udp_session_impl final
         deferred_.erase(id);  // the handler's message cannot be sent
         return true;
       }
-      if (d.confirmable) exchanges_.reserve_one();
+      if (d.confirmable) {
+        exchanges_.reserve_one();
+        make_timer();
+      }
       // Nothing allocates from here on.
       next_message_id();
       deferred_.erase(id);
@@ -407,6 +410,7 @@ class udp_session_impl final
       // Every allocation of the exchange happens here, before the handler moves into it.
       if (auto ec = encode_message(request, x.wire)) return this->fail_soon(std::move(handler), ec);
       exchanges_.reserve_one();
+      make_timer();
     } catch (const std::bad_alloc&) {
       return this->fail_soon(std::move(handler), error::no_memory);
     }
@@ -427,7 +431,8 @@ class udp_session_impl final
   }
 
   // Section 4.2: the first transmission, and the timer for the retransmissions. The caller
-  // reserved room in exchanges_: nothing here allocates from the session's allocator.
+  // reserved room in exchanges_ and made the timer: nothing here allocates from the session's
+  // allocator.
   void begin_exchange(exchange x) {
     exchange_table::schedule_first(x, clock::now(), *config_, [this] { return ctx_.random(); });
     send_bytes(x.wire);
@@ -651,6 +656,7 @@ class udp_session_impl final
       again.set_message_id(next_message_id());
       if (udp_codec::encode(again, x.wire)) return finish(i, error::invalid_message, nullptr);
       x.message_id = again.message_id();
+      make_timer();
     } catch (const std::bad_alloc&) {
       return finish(i, error::no_memory, nullptr);
     }
@@ -692,6 +698,7 @@ class udp_session_impl final
       if (con && config_->deferred_ack_delay.count() > 0) {
         // Section 5.2.2: the ACK waits a little; an answer ready by then goes in it.
         if (auto* d = deferred_.find(deferred_.mark())) {
+          make_timer();
           d->ack_due = now + config_->deferred_ack_delay;
           arm_timer();
           return;
@@ -809,6 +816,7 @@ class udp_session_impl final
     exchange x(ctx_.get_allocator());
     if (encode_message(n, x.wire) || x.wire.size() > max_pdu_size()) return false;
     exchanges_.reserve_one();
+    make_timer();
     x.what = exchange_kind::notification;
     x.message_id = mid;
     x.token = o.token;

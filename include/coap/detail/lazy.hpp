@@ -1,7 +1,8 @@
 // State a session may never need (a partial Block1 body, a representation kept for its later
-// Block2 blocks, notification buffers), made on first use from the session's allocator, so
-// that a session that never sees block-wise transfers or observers pays one pointer for it
-// (issue 16's idle-session size). Freed with the session or by reset().
+// Block2 blocks, notification buffers, its timer), made on first use from the session's
+// allocator, so that a session that never sees block-wise transfers, observers or deadlines
+// pays one pointer for it (issue 16's idle-session size). Freed with the session or by reset(),
+// with the allocator kept beside it (a server session may outlive its context).
 #pragma once
 
 #include <memory>
@@ -21,14 +22,15 @@ class lazy {
   ~lazy() { reset(); }
 
   T* get() const noexcept { return p_; }
-  // The object, made (from the allocator, constructed with it) when there is none yet. Throws
-  // std::bad_alloc when the allocator refuses, leaving nothing made.
-  T& ensure() {
+  // The object, made (from the allocator, constructed with `args` and the allocator) when there
+  // is none yet. Throws std::bad_alloc when the allocator refuses, leaving nothing made.
+  template <class... Args>
+  T& ensure(Args&&... args) {
     if (p_) return *p_;
     allocator a(alloc_);
     T* p = traits::allocate(a, 1);
     try {
-      traits::construct(a, p, alloc_);
+      traits::construct(a, p, std::forward<Args>(args)..., alloc_);
     } catch (...) {
       traits::deallocate(a, p, 1);
       throw;

@@ -4,7 +4,7 @@
 // application data, handle count, last activity, the posting of completions (on the handler's
 // associated executor, with work tracked on it while pending: Asio's contract) and the table of
 // the client's observations (RFC 7641 section 3) that notifications are matched against, and
-// the one timer that serves every deadline of the session.
+// the one timer that serves every deadline of the session, made while there are deadlines.
 // A CRTP base: Derived provides close(std::error_code), idle(), next_deadline() (the earliest
 // deadline, if any), on_timer() (what is due now) and protocol_name ("UDP", "DTLS", ...).
 #pragma once
@@ -12,6 +12,7 @@
 #include <coap/context.hpp>
 #include <coap/detail/endpoint_text.hpp>
 #include <coap/detail/handler_slot.hpp>
+#include <coap/detail/lazy.hpp>
 #include <coap/detail/session_owner.hpp>
 #include <coap/message.hpp>
 #include <coap/message_view.hpp>
@@ -228,7 +229,7 @@ class session_common {
   // A client session, or one given a configuration other than its context's, keeps a copy
   // (bad_alloc when the allocator refuses it).
   session_common(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
-      : ctx_(ctx), role_(r), peer_(peer), config_(&config), last_activity_(clock::now()), timer_(ctx.get_executor()),
+      : ctx_(ctx), role_(r), peer_(peer), config_(&config), last_activity_(clock::now()), timer_(ctx.get_allocator()),
         observations_(rebind<observation_entry>(ctx.get_allocator())) {
     if (r == role::client || &config != &ctx.config().session) {
       own_config_ = make_own_config(ctx.get_allocator(), config);
@@ -285,18 +286,37 @@ class session_common {
 
   // One timer for every deadline of the session, armed for the earliest (never re-armed for a
   // later one while an earlier wait is pending); after each expiry or cancellation, re-armed.
+  // The timer (an Asio steady_timer, 120 bytes) is made from the session's allocator when a
+  // first deadline comes: a server session that only answers piggybacked, most of an
+  // endpoint's idle peers, never has one (issue 16). It is freed when a wait ends with nothing
+  // left to time and the session idle(): a session that goes on timing (a client holding its
+  // handle, a session with observers, one sending CON answers faster than their ACK_TIMEOUT)
+  // keeps it, so that no exchange or notification allocates it again. One timer per endpoint
+  // serving every session's deadlines would cost less still, but needs a deadline queue of
+  // sessions re-ordered on every retransmission and a home for client sessions, which have no
+  // endpoint; Asio's timer queue already orders these per-session timers.
+  // Throws bad_alloc when the allocator refuses the timer: a transport calls make_timer() first
+  // wherever that refusal can still be undone.
   void arm_timer() {
     if (closed_) return;
     const std::optional<clock::time_point> next = derived().next_deadline();
     if (!next || (timer_armed_ && timer_deadline_ <= *next)) return;
+    auto& timer = timer_.ensure(ctx_.get_executor()).timer;
     timer_armed_ = true;
     timer_deadline_ = *next;
-    timer_.expires_at(*next);
-    timer_.async_wait([self = derived().shared_from_this(), when = *next](const boost::system::error_code& ec) {
+    timer.expires_at(*next);
+    timer.async_wait([self = derived().shared_from_this(), when = *next](const boost::system::error_code& ec) {
       if (self->timer_deadline_ == when) self->timer_armed_ = false;
       if (!ec) self->on_timer();
       self->arm_timer();
+      if (!self->timer_armed_ && self->idle()) self->timer_.reset();
     });
+  }
+  // The timer arm_timer() needs, made now (bad_alloc when the allocator refuses it).
+  void make_timer() { (void)timer_.ensure(ctx_.get_executor()); }
+  // Stops the pending wait, if any; its completion frees the timer of an idle session.
+  void cancel_timer() noexcept {
+    if (auto* t = timer_.get()) t->timer.cancel();
   }
 
  public:
@@ -346,7 +366,6 @@ class session_common {
   void* app_data_ = nullptr;
   const std::type_info* app_type_ = nullptr;
   std::weak_ptr<transports::session_owner<Derived>> owner_;
-  boost::asio::steady_timer timer_;
   bool timer_armed_ = false;
   clock::time_point timer_deadline_{};
 
@@ -375,6 +394,13 @@ class session_common {
     return p;
   }
   own_config_block* own_config_ = nullptr;
+
+  struct deadline_timer {
+    template <class Executor>
+    deadline_timer(const Executor& ex, const Allocator&) : timer(ex) {}
+    boost::asio::steady_timer timer;
+  };
+  lazy<deadline_timer, Allocator> timer_;
 
   struct observation_entry {
     coap::token token;
