@@ -229,8 +229,10 @@ class session_common {
   // A client session, or one given a configuration other than its context's, keeps a copy
   // (bad_alloc when the allocator refuses it).
   session_common(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
-      : ctx_(ctx), role_(r), peer_(peer), config_(&config), last_activity_(clock::now()), timer_(ctx.get_allocator()),
+      : ctx_(ctx), role_(r), peer_(peer), config_(&config), last_activity_(clock::now()),
+        ready_wait_(ctx.get_allocator()), timer_(ctx.get_allocator()),
         observations_(rebind<observation_entry>(ctx.get_allocator())) {
+    if (r == role::client) ready_wait_.ensure();  // first: own_config_ is freed by the destructor only
     if (r == role::client || &config != &ctx.config().session) {
       own_config_ = make_own_config(ctx.get_allocator(), config);
       config_ = &own_config_->config;
@@ -335,20 +337,32 @@ class session_common {
   // (D)TLS handshake, over TCP after the peer's CSM; false again once closed.
   bool established() const noexcept { return readiness_ == readiness::ready && !closed_; }
   // Completes (posted) once the session is established, or with the reason it ended first.
-  // One waiter at a time; a second replaces nothing and fails with error::queue_full.
+  // One waiter at a time; a second replaces nothing and fails with error::queue_full. A server
+  // session that ended before anything waited kept no reason: error::session_closed.
   void when_ready(ready_handler h) {
-    if (readiness_ != readiness::pending) return complete_later(ctx_.get_executor(), std::move(h), ready_error_);
-    if (ready_waiter_) return complete_later(ctx_.get_executor(), std::move(h), make_error_code(error::queue_full));
-    ready_waiter_.emplace(std::move(h));
+    const auto* wait = ready_wait_.get();
+    if (readiness_ == readiness::ready) return complete_later(ctx_.get_executor(), std::move(h), std::error_code());
+    if (readiness_ == readiness::failed)
+      return complete_later(ctx_.get_executor(), std::move(h),
+                            wait ? wait->error : make_error_code(error::session_closed));
+    if (wait && wait->waiter)
+      return complete_later(ctx_.get_executor(), std::move(h), make_error_code(error::queue_full));
+    try {
+      ready_wait_.ensure().waiter.emplace(std::move(h));
+    } catch (const std::bad_alloc&) {
+      complete_later(ctx_.get_executor(), std::move(h), make_error_code(error::no_memory));
+    }
   }
   // The transports say when: {} on establishment, the close reason otherwise (first call wins).
   void signal_ready(std::error_code ec) {
     if (readiness_ != readiness::pending) return;
     readiness_ = ec ? readiness::failed : readiness::ready;
-    ready_error_ = ec;
-    if (ready_waiter_) {
-      auto h = std::move(*ready_waiter_);
-      ready_waiter_.reset();
+    auto* wait = ready_wait_.get();
+    if (!wait) return;  // a server session: nothing waits
+    wait->error = ec;
+    if (wait->waiter) {
+      auto h = std::move(*wait->waiter);
+      wait->waiter.reset();
       complete_later(ctx_.get_executor(), std::move(h), ec);
     }
   }
@@ -357,6 +371,8 @@ class session_common {
   context_type& ctx_;
   role role_;
   bool closed_ = false;
+  enum class readiness : std::uint8_t { pending, ready, failed };
+  readiness readiness_ = readiness::pending;
   endpoint_type peer_;
   endpoint_type local_;
   const session_config* config_;  // the context's, or own_config_->config
@@ -370,10 +386,15 @@ class session_common {
   clock::time_point timer_deadline_{};
 
  private:
-  enum class readiness : std::uint8_t { pending, ready, failed };
-  readiness readiness_ = readiness::pending;
-  std::error_code ready_error_;
-  std::optional<ready_handler> ready_waiter_;
+  // What a client's set-up waits with (when_ready): made with a client session, so that a
+  // failure's reason is kept for a wait that comes after it, or by when_ready. A server
+  // session, the most numerous kind, pays a pointer for it (issue 16's idle-session size).
+  struct ready_wait_block {
+    explicit ready_wait_block(const Allocator&) noexcept {}
+    std::error_code error;  // why the session ended before it was established
+    std::optional<ready_handler> waiter;
+  };
+  lazy<ready_wait_block, Allocator> ready_wait_;
 
   // A session's own configuration and the allocator that made it.
   struct own_config_block {
