@@ -62,7 +62,6 @@ class tcp_session_impl final
   using server::deferred_;
   using server::forget_observers;
   using server::notification;
-  using server::response_;
   using server::server_;
 
  public:
@@ -589,13 +588,15 @@ class tcp_session_impl final
   }
 
   void dispatch(const message_view& m) {
-    const auto served = this->serve(m, true);
+    auto answer = detail::context_access::answer_messages(ctx_).take();
+    auto& response = *answer;
+    const auto served = this->serve(m, true, response);
     if (served.deferred || served.suppressed) return;  // suppressed: RFC 7967
-    response_.set_token(m.token());
+    response.set_token(m.token());
     std::size_t size = 0;
-    if (tcp_codec::encoded_size(response_, size) || size - 2 - m.token().size() > max_pdu_size())
-      this->replace_with_internal_error(m, "response too large or not encodable");
-    (void)send_message(response_);
+    if (tcp_codec::encoded_size(response, size) || size - 2 - m.token().size() > max_pdu_size())
+      this->replace_with_internal_error(m, "response too large or not encodable", response);
+    (void)send_message(response);
   }
 
   void finish(std::size_t i, std::error_code ec, const message_view* response) {

@@ -66,7 +66,6 @@ class udp_session_impl final
   using server::forget_observers;
   using server::notification;
   using server::remove_observer;
-  using server::response_;
   using server::server_;
 
  public:
@@ -682,11 +681,13 @@ class udp_session_impl final
     // ends; with no room left for one, it is refused unprocessed (detail/dedup_cache.hpp).
     const auto kind = detail::idempotent_method(m.code().raw()) ? dedup_store::kind::droppable
                                                                   : dedup_store::kind::kept;
+    auto answer = detail::context_access::answer_messages(ctx_).take();
+    auto& response = *answer;
     auto* inserted =
         dedup_->insert(dedup_owner_, m.message_id(), now + exchange_table::dedup_lifetime(*config_, con), kind, now);
     if (!inserted) return refuse_unremembered(m, now, con);
     const auto inserts = dedup_->inserts();
-    const auto served = this->serve(m, con);
+    const auto served = this->serve(m, con, response);
     if (served.outcome == detail::dispatch_outcome::drop) {
       forget(m.message_id(), now);
       return;
@@ -720,7 +721,7 @@ class udp_session_impl final
 
     if (group_answers_) {
       remembered(inserted, inserts, m.message_id(), now, con).status = dedup_state::answered;  // a duplicate gets nothing
-      return group_answers_->answer(m, response_, next_message_id(), peer_, max_pdu_size());
+      return group_answers_->answer(m, response, next_message_id(), peer_, max_pdu_size());
     }
     if (served.suppressed) {
       // RFC 7967 section 2: no answer; a CON is still acknowledged (an empty ACK, kept for
@@ -734,16 +735,16 @@ class udp_session_impl final
       return send_bytes(ack);
     }
     // Section 5.2.1 (piggybacked in the ACK) or 5.2.3 (a NON request gets a NON response).
-    response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
-    response_.set_message_id(con ? m.message_id() : next_message_id());
-    response_.set_token(m.token());
+    response.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
+    response.set_message_id(con ? m.message_id() : next_message_id());
+    response.set_token(m.token());
     auto& entry = remembered(inserted, inserts, m.message_id(), now, con);
     entry.status = dedup_state::answered;
-    if (auto ec = encode_message(response_, entry.answer); ec || entry.answer.size() > max_pdu_size()) {
-      this->replace_with_internal_error(m, ec ? "response not encodable" : "response too large");
-      response_.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
-      response_.set_message_id(con ? m.message_id() : message_id_);
-      if (encode_message(response_, entry.answer)) return forget(m.message_id(), now);
+    if (auto ec = encode_message(response, entry.answer); ec || entry.answer.size() > max_pdu_size()) {
+      this->replace_with_internal_error(m, ec ? "response not encodable" : "response too large", response);
+      response.set_type(con ? message_type::acknowledgement : message_type::non_confirmable);
+      response.set_message_id(con ? m.message_id() : message_id_);
+      if (encode_message(response, entry.answer)) return forget(m.message_id(), now);
     }
     send_bytes(entry.answer);
   }
@@ -778,7 +779,7 @@ class udp_session_impl final
 
   // ---- notifications (RFC 7641 section 4.5) ----
 
-  // Sends response_ (a notification for `o`) as CON or NON; true when it went out.
+  // Sends the notification built for `o` as CON or NON; true when it went out.
   bool send_notification(observer& o, bool con) {
     auto& buffers = server_.notifications.ensure();
     auto& n = buffers.message;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <coap/context_fwd.hpp>
+#include <coap/detail/message_pool.hpp>
 #include <coap/detail/os_random.hpp>
 #include <coap/error.hpp>
 #include <coap/resource.hpp>
@@ -72,7 +73,7 @@ class basic_context {
 
   explicit basic_context(executor_type ex, context_config config = {}, const Allocator& alloc = {})
       : executor_(std::move(ex)), config_(config), allocator_(alloc),
-        endpoints_(rebind<std::shared_ptr<detail::endpoint_base>>(alloc)) {}
+        endpoints_(rebind<std::shared_ptr<detail::endpoint_base>>(alloc)), answers_(alloc) {}
   basic_context(const basic_context&) = delete;
   basic_context& operator=(const basic_context&) = delete;
   ~basic_context() { stop(); }
@@ -257,6 +258,8 @@ class basic_context {
   std::vector<std::pair<const void*, std::shared_ptr<void>>> security_;
   detail::os_random random_;
   std::size_t observers_ = 0;
+  // The messages server sessions build a request's answer in (detail/message_pool.hpp).
+  detail::message_pool<Allocator> answers_;
 };
 
 namespace detail {
@@ -286,6 +289,10 @@ struct context_access {
   template <class Context>
   static void observer_left(Context& c, std::uint64_t resource_id) noexcept {
     c.observer_left(resource_id);
+  }
+  template <class Context>
+  static auto& answer_messages(Context& c) noexcept {
+    return c.answers_;
   }
 };
 }  // namespace detail

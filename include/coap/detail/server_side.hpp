@@ -66,7 +66,7 @@ class server_side : public deferred_response::sink {
   std::size_t observer_count() const noexcept { return server_.observers.size(); }
 
  protected:
-  explicit server_side(const Allocator& a) : server_(a), deferred_(a), response_(a) {}
+  explicit server_side(const Allocator& a) : server_(a), deferred_(a) {}
 
   // The notification being sent (its buffers are made when the first notification goes: a
   // session has observers by then). Throws bad_alloc when the allocator refuses.
@@ -74,23 +74,23 @@ class server_side : public deferred_response::sink {
 
   struct served {
     dispatch_outcome outcome;
-    bool deferred;    // the answer comes later (send_deferred); else it is in response_
+    bool deferred;    // the answer comes later (send_deferred); else it is in `response`
     bool suppressed;  // RFC 7967: the request's No-Response names the answer's class: not sent
   };
-  // One request through the resources, the handler's answer in response_. Throws bad_alloc
+  // One request through the resources, the handler's answer in `response` (cleared: a
+  // message the transport borrowed from its context, answer_messages()). Throws bad_alloc
   // when the allocator refuses (see guard). Around the handler (detail/server_options.hpp):
   // RFC 8516's 4.29 for a peer over its rate or its deferred answers, RFC 9175's Echo
   // (freshness; 4.01 in place of an answer too large for an unverified UDP address), RFC
   // 7967's No-Response.
-  served serve(const message_view& request, bool confirmable) {
+  served serve(const message_view& request, bool confirmable, basic_message<Allocator>& response) {
     Derived& d = derived();
-    response_.clear();
     const auto now = std::chrono::steady_clock::now();
     if (std::uint32_t retry_after = 0; !guards_.rate.admit(*d.config_, now, deferred_.size(), retry_after)) {
-      make_too_many_requests(response_, retry_after);
-      return {dispatch_outcome::respond, false, response_suppressed(request, response_.code())};
+      make_too_many_requests(response, retry_after);
+      return {dispatch_outcome::respond, false, response_suppressed(request, response.code())};
     }
-    basic_response<Allocator> res(response_);
+    basic_response<Allocator> res(response);
     deferred_.open(res, d.weak_from_this(), request, confirmable);
     response_access::set_request_fresh(res, guards_.echo.check(request, now, d.config_->echo_freshness));
     // Before serving: the last block frees the kept answer.
@@ -110,14 +110,14 @@ class server_side : public deferred_response::sink {
       if (!challenge && !guards_.echo.address_verified() && !d.answering_group_request() &&
           d.security_channel().authenticated_peer().empty() &&
           !continuing &&
-          amplifies(datagram_size(response_, request.token().size()), datagram_size(request),
+          amplifies(datagram_size(response, request.token().size()), datagram_size(request),
                     d.config_->amplification_factor)) {
         remove_observer(token_of(request));
         challenge = true;
       }
     }
-    if (challenge) make_echo_challenge(response_, guards_, *d.config_, now, [&] { return d.ctx_.random(); });
-    return {outcome, false, response_suppressed(request, response_.code())};
+    if (challenge) make_echo_challenge(response, guards_, *d.config_, now, [&] { return d.ctx_.random(); });
+    return {outcome, false, response_suppressed(request, response.code())};
   }
   // Runs handle(); when the allocator refuses, what it registered goes and out_of_memory(busy)
   // gets a 5.03 for `request` (Max-Age, diagnostic), built on the stack (section 5.9.3.4).
@@ -135,11 +135,12 @@ class server_side : public deferred_response::sink {
     }
   }
   // The handler's answer cannot be sent as it is: a 5.00 saying so, rather than silence.
-  void replace_with_internal_error(const message_view& request, std::string_view why) {
-    response_.clear();
-    response_.set_code(response_code::internal_server_error);
-    response_.set_token(request.token());
-    response_.set_payload(why);
+  void replace_with_internal_error(const message_view& request, std::string_view why,
+                                   basic_message<Allocator>& response) {
+    response.clear();
+    response.set_code(response_code::internal_server_error);
+    response.set_token(request.token());
+    response.set_payload(why);
   }
 
   void remove_observer(const coap::token& t) noexcept {
@@ -153,7 +154,6 @@ class server_side : public deferred_response::sink {
 
   server_extensions<Allocator> server_;
   deferred_responses<Allocator> deferred_;
-  basic_message<Allocator> response_;
   request_guards guards_;
 
  private:
