@@ -1,6 +1,8 @@
 // RFC 7252 section 5.2.2 (separate responses; RFC 8323 keeps them over TCP): the requests of one
 // session whose handler deferred its answer (basic_response::defer), by the exchange ID that a
-// later deferred_response::send names.
+// later deferred_response::send names. The request whose handler runs is the caller's (on its
+// stack) until the handler deferred: a session whose answers all go at once keeps no entry,
+// nor room for one (issue 16's idle-session size).
 #pragma once
 
 #include <coap/detail/no_response.hpp>
@@ -39,35 +41,41 @@ class deferred_responses {
 
   explicit deferred_responses(const Allocator& a) : entries_(rebind(a)) {}
 
-  bool empty() const noexcept { return entries_.empty(); }
-  std::size_t size() const noexcept { return entries_.size(); }
-  void clear() noexcept { entries_.clear(); }
+  bool empty() const noexcept { return entries_.empty() && !current_; }
+  std::size_t size() const noexcept { return entries_.size() + (current_ != nullptr); }
+  void clear() noexcept {
+    entries_.clear();
+    current_ = nullptr;
+  }
 
-  // Before a request's handler runs: `res` is bound to a new entry, registered first so that a
-  // response sent from inside the handler finds it. Throws bad_alloc when the allocator refuses.
+  // Before a request's handler runs: `res` is bound to `current` (the caller's, alive until
+  // keep_if or roll_back), so that a response sent from inside the handler finds it.
   template <class Response>
   void open(Response& res, std::weak_ptr<deferred_response::sink> sink, const message_view& request,
-            bool confirmable) {
+            bool confirmable, entry& current) noexcept {
     response_access::bind(res, std::move(sink), ++last_id_);
-    entries_.push_back(entry{last_id_, token_of(request), confirmable, request.message_id(), std::nullopt,
-                             no_response_bits(request)});
+    current = entry{last_id_, token_of(request), confirmable, request.message_id(), std::nullopt,
+                    no_response_bits(request)};
+    current_ = &current;
   }
-  // After the handler: the entry stays only when its answer is still to come.
-  void keep_if(bool deferred) noexcept {
-    if (!deferred) erase(last_id_);
+  // After the handler: the request joins the table when its answer is still to come. Throws
+  // bad_alloc when the allocator refuses it room: the request then counts as refused (the
+  // caller's roll_back), and a later send of its answer finds nothing.
+  void keep_if(bool deferred) {
+    if (deferred && current_) entries_.push_back(*current_);
+    current_ = nullptr;
   }
   // A request whose handling the allocator refused: what it registered since mark() goes.
   std::uint64_t mark() const noexcept { return last_id_; }
   void roll_back(std::uint64_t mark) noexcept {
+    if (current_ && current_->id > mark) current_ = nullptr;
     erase_first([&](const entry& e) { return e.id > mark; });
   }
 
   // The request still waiting for the answer `id`, or null (answered already, or closed).
-  const entry* find(std::uint64_t id) const noexcept {
-    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) { return e.id == id; });
-    return it == entries_.end() ? nullptr : &*it;
-  }
+  const entry* find(std::uint64_t id) const noexcept { return const_cast<deferred_responses*>(this)->find(id); }
   entry* find(std::uint64_t id) noexcept {
+    if (current_ && current_->id == id) return current_;
     auto it = std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) { return e.id == id; });
     return it == entries_.end() ? nullptr : &*it;
   }
@@ -88,7 +96,8 @@ class deferred_responses {
       }
   }
   void erase(std::uint64_t id) noexcept {
-    erase_first([&](const entry& e) { return e.id == id; });
+    if (current_ && current_->id == id) current_ = nullptr;
+    else erase_first([&](const entry& e) { return e.id == id; });
   }
 
  private:
@@ -101,6 +110,7 @@ class deferred_responses {
   using entry_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<entry>;
   static entry_allocator rebind(const Allocator& a) { return entry_allocator(a); }
   std::vector<entry, entry_allocator> entries_;
+  entry* current_ = nullptr;  // the request whose handler runs, until it deferred or answered
   std::uint64_t last_id_ = 0;
 };
 

@@ -91,7 +91,9 @@ class server_side : public deferred_response::sink {
       return {dispatch_outcome::respond, false, response_suppressed(request, response.code())};
     }
     basic_response<Allocator> res(response);
-    deferred_.open(res, d.weak_from_this(), request, confirmable);
+    // Until keep_if: guard()'s roll_back forgets it when the handler throws.
+    typename deferred_responses<Allocator>::entry current{};
+    deferred_.open(res, d.weak_from_this(), request, confirmable, current);
     response_access::set_request_fresh(res, guards_.echo.check(request, now, d.config_->echo_freshness));
     // Before serving: the last block frees the kept answer.
     const bool continuing = Derived::address_spoofable && continues_kept_answer(request, now, d.blocks().bert);
