@@ -196,32 +196,38 @@ class session_common {
   // false: the transport rejects it (RST over UDP, ignored over TCP). An observation that
   // ended, was forgotten, or whose last handle went is rejected (section 3.6) and removed.
   bool deliver_notification(const message_view& m) {
-    for (std::size_t i = 0; i < observations_.size(); ++i) {
-      if (!std::ranges::equal(observations_[i].token.bytes(), m.token())) continue;
-      auto state = observations_[i].state.lock();
+    auto* client = client_state_.get();
+    if (!client) return false;
+    auto& observations = client->observations;
+    for (std::size_t i = 0; i < observations.size(); ++i) {
+      if (!std::ranges::equal(observations[i].token.bytes(), m.token())) continue;
+      auto state = observations[i].state.lock();
       if (state && state->active()) return state->on_notification(m);
-      observations_.erase(observations_.begin() + static_cast<std::ptrdiff_t>(i));
+      observations.erase(observations.begin() + static_cast<std::ptrdiff_t>(i));
       return false;
     }
     return false;
   }
   // The session ends: every observation of it ends with `why`.
   void end_observations(std::error_code why) {
-    auto entries = std::move(observations_);
-    observations_.clear();
+    auto* client = client_state_.get();
+    if (!client) return;
+    auto entries = std::move(client->observations);
+    client->observations.clear();
     for (auto& e : entries)
       if (auto state = e.state.lock()) state->end(why);
   }
   // Enters an observation in the table: false when max_observations are active already.
   // Entries come from the session's allocator (bad_alloc when it refuses).
   bool add_observation(const std::shared_ptr<observation_sink>& state) {
-    std::erase_if(observations_, [](const observation_entry& e) {
+    auto& observations = client_state_.ensure().observations;
+    std::erase_if(observations, [](const observation_entry& e) {
       auto s = e.state.lock();
       return !s || !s->active();
     });
-    if (observations_.size() >= config_->max_observations) return false;
-    reserve_more(observations_, 1);
-    observations_.push_back(observation_entry{state->token(), state});
+    if (observations.size() >= config_->max_observations) return false;
+    reserve_more(observations, 1);
+    observations.push_back(observation_entry{state->token(), state});
     return true;
   }
 
@@ -230,9 +236,8 @@ class session_common {
   // (bad_alloc when the allocator refuses it).
   session_common(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
       : ctx_(ctx), role_(r), peer_(peer), config_(&config), last_activity_(clock::now()),
-        ready_wait_(ctx.get_allocator()), timer_(ctx.get_allocator()),
-        observations_(rebind<observation_entry>(ctx.get_allocator())) {
-    if (r == role::client) ready_wait_.ensure();  // first: own_config_ is freed by the destructor only
+        client_state_(ctx.get_allocator()), timer_(ctx.get_allocator()) {
+    if (r == role::client) client_state_.ensure();  // first: own_config_ is freed by the destructor only
     if (r == role::client || &config != &ctx.config().session) {
       own_config_ = make_own_config(ctx.get_allocator(), config);
       config_ = &own_config_->config;
@@ -340,7 +345,7 @@ class session_common {
   // One waiter at a time; a second replaces nothing and fails with error::queue_full. A server
   // session that ended before anything waited kept no reason: error::session_closed.
   void when_ready(ready_handler h) {
-    const auto* wait = ready_wait_.get();
+    const auto* wait = client_state_.get();
     if (readiness_ == readiness::ready) return complete_later(ctx_.get_executor(), std::move(h), std::error_code());
     if (readiness_ == readiness::failed)
       return complete_later(ctx_.get_executor(), std::move(h),
@@ -348,7 +353,7 @@ class session_common {
     if (wait && wait->waiter)
       return complete_later(ctx_.get_executor(), std::move(h), make_error_code(error::queue_full));
     try {
-      ready_wait_.ensure().waiter.emplace(std::move(h));
+      client_state_.ensure().waiter.emplace(std::move(h));
     } catch (const std::bad_alloc&) {
       complete_later(ctx_.get_executor(), std::move(h), make_error_code(error::no_memory));
     }
@@ -357,7 +362,7 @@ class session_common {
   void signal_ready(std::error_code ec) {
     if (readiness_ != readiness::pending) return;
     readiness_ = ec ? readiness::failed : readiness::ready;
-    auto* wait = ready_wait_.get();
+    auto* wait = client_state_.get();
     if (!wait) return;  // a server session: nothing waits
     wait->error = ec;
     if (wait->waiter) {
@@ -386,15 +391,21 @@ class session_common {
   clock::time_point timer_deadline_{};
 
  private:
-  // What a client's set-up waits with (when_ready): made with a client session, so that a
-  // failure's reason is kept for a wait that comes after it, or by when_ready. A server
-  // session, the most numerous kind, pays a pointer for it (issue 16's idle-session size).
-  struct ready_wait_block {
-    explicit ready_wait_block(const Allocator&) noexcept {}
+  struct observation_entry {
+    coap::token token;
+    std::weak_ptr<observation_sink> state;
+  };
+  // What a client uses: what its set-up waits with (when_ready) and the table of its
+  // observations. Made with a client session, so that a failure's reason is kept for a wait
+  // that comes after it, or by when_ready or add_observation. A server session, the most
+  // numerous kind, pays a pointer for it (issue 16's idle-session size).
+  struct client_block {
+    explicit client_block(const Allocator& a) : observations(rebind<observation_entry>(a)) {}
     std::error_code error;  // why the session ended before it was established
     std::optional<ready_handler> waiter;
+    std::vector<observation_entry, rebind<observation_entry>> observations;
   };
-  lazy<ready_wait_block, Allocator> ready_wait_;
+  lazy<client_block, Allocator> client_state_;
 
   // A session's own configuration and the allocator that made it.
   struct own_config_block {
@@ -422,12 +433,6 @@ class session_common {
     boost::asio::steady_timer timer;
   };
   lazy<deadline_timer, Allocator> timer_;
-
-  struct observation_entry {
-    coap::token token;
-    std::weak_ptr<observation_sink> state;
-  };
-  std::vector<observation_entry, rebind<observation_entry>> observations_;
 };
 
 }  // namespace coap::detail
