@@ -98,8 +98,7 @@ class udp_session_impl final
     dedup_ = std::allocate_shared<dedup_store>(ctx.get_allocator(), config.dedup_capacity, config.dedup_capacity,
                                                ctx.get_allocator());
     dedup_owner_ = dedup_->new_owner();
-    client_ = std::allocate_shared<client_part>(ctx.get_allocator(), std::move(own_socket), ctx.get_allocator());
-    socket_ = &client_->socket;
+    socket_ = &client_.ensure(std::move(own_socket)).socket;
     boost::system::error_code ignored;
     local_ = socket_->local_endpoint(ignored);
   }
@@ -198,17 +197,17 @@ class udp_session_impl final
     this->end_observations(why);
     this->signal_ready(why);
     if constexpr (Security::secure) tls_.close();
-    if (client_) {
+    if (auto* c = client_.get()) {
       boost::system::error_code ignored;
-      client_->socket.close(ignored);
+      c->socket.close(ignored);
     }
     this->emit_closed(why);
   }
 
   // Client sessions read their own socket.
   void start_receiving() {
-    if (!client_ || closed_) return;
-    auto& c = *client_;
+    if (!client_.get() || closed_) return;
+    auto& c = *client_.get();
     if (c.receive_buffer.empty()) c.receive_buffer.resize(receive_buffer_size);
     auto self = this->shared_from_this();
     c.socket.async_receive_from(
@@ -361,7 +360,7 @@ class udp_session_impl final
   }
 
   udp_session_impl(context_type& ctx, role r, const endpoint_type& peer, const session_config& config)
-      : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())),
+      : common(ctx, r, peer, config), server(Allocator(ctx.get_allocator())), client_(ctx.get_allocator()),
         exchanges_(ctx.get_allocator()), queue_(ctx.get_allocator()),
         message_id_(static_cast<std::uint16_t>(ctx.random())) {}
 
@@ -489,7 +488,7 @@ class udp_session_impl final
     if (closed_ || ec == boost::asio::error::operation_aborted) return;
     // Other errors (an ICMP port-unreachable shows up as connection_refused on a connected
     // socket) do not end the session: the server may come up while we retransmit.
-    if (!ec && client_->sender == peer_) on_datagram({client_->receive_buffer.data(), n});
+    if (auto& c = *client_.get(); !ec && c.sender == peer_) on_datagram({c.receive_buffer.data(), n});
     start_receiving();
   }
 
@@ -836,7 +835,7 @@ class udp_session_impl final
     client_part(socket_type s, const Allocator& a) : socket(std::move(s)), receive_buffer(rebind<std::uint8_t>(a)) {}
   };
   socket_type* socket_ = nullptr;
-  std::shared_ptr<client_part> client_;
+  detail::lazy<client_part, Allocator> client_;  // made by the client constructor
   std::shared_ptr<dedup_store> dedup_;  // the endpoint's, or a client session's own
   std::uint64_t dedup_owner_ = 0;
   exchange_table exchanges_;

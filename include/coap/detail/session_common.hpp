@@ -185,8 +185,14 @@ class session_common {
   clock::time_point last_activity() const noexcept { return last_activity_; }
   // RFC 8516: after a 4.29 Too Many Requests the client sends nothing to this peer until its
   // Max-Age passed (detail/block_client.hpp refuses with error::too_many_requests meanwhile).
-  void hold_requests_until(clock::time_point t) noexcept { held_until_ = std::max(held_until_, t); }
-  bool requests_held(clock::time_point now) const noexcept { return now < held_until_; }
+  // Kept in the client's block: a server session's handle that has none sends on.
+  void hold_requests_until(clock::time_point t) noexcept {
+    if (auto* client = client_state_.get()) client->held_until = std::max(client->held_until, t);
+  }
+  bool requests_held(clock::time_point now) const noexcept {
+    const auto* client = client_state_.get();
+    return client && now < client->held_until;
+  }
   // The endpoint hears about the end of a server session through this.
   void set_owner(std::weak_ptr<transports::session_owner<Derived>> owner) noexcept { owner_ = std::move(owner); }
 
@@ -307,13 +313,13 @@ class session_common {
   void arm_timer() {
     if (closed_) return;
     const std::optional<clock::time_point> next = derived().next_deadline();
-    if (!next || (timer_armed_ && timer_deadline_ <= *next)) return;
-    auto& timer = timer_.ensure(ctx_.get_executor()).timer;
+    if (!next || (timer_armed_ && timer_.get()->deadline <= *next)) return;
+    auto& t = timer_.ensure(ctx_.get_executor());
     timer_armed_ = true;
-    timer_deadline_ = *next;
-    timer.expires_at(*next);
-    timer.async_wait([self = derived().shared_from_this(), when = *next](const boost::system::error_code& ec) {
-      if (self->timer_deadline_ == when) self->timer_armed_ = false;
+    t.deadline = *next;
+    t.timer.expires_at(*next);
+    t.timer.async_wait([self = derived().shared_from_this(), when = *next](const boost::system::error_code& ec) {
+      if (self->timer_.get()->deadline == when) self->timer_armed_ = false;
       if (!ec) self->on_timer();
       self->arm_timer();
       if (!self->timer_armed_ && self->idle()) self->timer_.reset();
@@ -383,12 +389,10 @@ class session_common {
   const session_config* config_;  // the context's, or own_config_->config
   std::atomic<std::size_t> handles_{0};
   clock::time_point last_activity_;
-  clock::time_point held_until_{};
   void* app_data_ = nullptr;
   const std::type_info* app_type_ = nullptr;
   std::weak_ptr<transports::session_owner<Derived>> owner_;
-  bool timer_armed_ = false;
-  clock::time_point timer_deadline_{};
+  bool timer_armed_ = false;  // a wait is pending (for timer_'s deadline)
 
  private:
   struct observation_entry {
@@ -404,6 +408,7 @@ class session_common {
     std::error_code error;  // why the session ended before it was established
     std::optional<ready_handler> waiter;
     std::vector<observation_entry, rebind<observation_entry>> observations;
+    clock::time_point held_until{};  // RFC 8516 (hold_requests_until)
   };
   lazy<client_block, Allocator> client_state_;
 
@@ -431,6 +436,7 @@ class session_common {
     template <class Executor>
     deadline_timer(const Executor& ex, const Allocator&) : timer(ex) {}
     boost::asio::steady_timer timer;
+    clock::time_point deadline{};  // of the pending wait, while timer_armed_
   };
   lazy<deadline_timer, Allocator> timer_;
 };
