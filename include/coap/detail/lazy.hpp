@@ -22,6 +22,7 @@ class lazy {
   ~lazy() { reset(); }
 
   T* get() const noexcept { return p_; }
+  const Allocator& get_allocator() const noexcept { return alloc_; }
   // The object, made (from the allocator, constructed with `args` and the allocator) when there
   // is none yet. Throws std::bad_alloc when the allocator refuses, leaving nothing made.
   template <class... Args>

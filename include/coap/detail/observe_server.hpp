@@ -7,6 +7,7 @@
 // allocator; counted against context_config::max_observers and max_observers_per_resource.
 #pragma once
 
+#include <coap/detail/lazy.hpp>
 #include <coap/message.hpp>
 #include <coap/message_view.hpp>
 #include <coap/session_config.hpp>
@@ -44,22 +45,24 @@ class observer_list {
     explicit observer(const Allocator& a) : request(rebind<std::uint8_t>(a)) {}
   };
 
-  explicit observer_list(const Allocator& a) : observers_(rebind<observer>(a)), alloc_(a) {}
+  // The vector exists only while the session has observers: most sessions never have one,
+  // and an empty vector would cost each of them 24 bytes (issue 16's idle-session size).
+  explicit observer_list(const Allocator& a) : list_(a) {}
 
-  std::size_t size() const noexcept { return observers_.size(); }
-  bool empty() const noexcept { return observers_.empty(); }
-  observer& operator[](std::size_t i) noexcept { return observers_[i]; }
+  std::size_t size() const noexcept { return list_.get() ? list_.get()->v.size() : 0; }
+  bool empty() const noexcept { return size() == 0; }
+  observer& operator[](std::size_t i) noexcept { return list_.get()->v[i]; }
 
   // Section 4.1: the observer with this token (on any resource: tokens are per session).
   std::optional<std::size_t> find(std::span<const std::uint8_t> token) const noexcept {
-    for (std::size_t i = 0; i < observers_.size(); ++i)
-      if (std::ranges::equal(observers_[i].token.bytes(), token)) return i;
+    for (std::size_t i = 0; i < size(); ++i)
+      if (std::ranges::equal(list_.get()->v[i].token.bytes(), token)) return i;
     return std::nullopt;
   }
   // The observer whose latest notification had this message ID (an RST or a CON timeout).
   std::optional<std::size_t> find_by_message_id(std::uint16_t mid) const noexcept {
-    for (std::size_t i = 0; i < observers_.size(); ++i)
-      if (observers_[i].sent_any && observers_[i].last_message_id == mid) return i;
+    for (std::size_t i = 0; i < size(); ++i)
+      if (list_.get()->v[i].sent_any && list_.get()->v[i].last_message_id == mid) return i;
     return std::nullopt;
   }
 
@@ -70,34 +73,38 @@ class observer_list {
   bool add(std::uint64_t resource_id, const message_view& m) {
     coap::token t;
     t.assign(m.token());
-    basic_message<Allocator> copy{Allocator(alloc_)};
+    const Allocator& alloc = list_.get_allocator();
+    basic_message<Allocator> copy{alloc};
     copy.assign(m);
     copy.set_type(message_type::confirmable);
-    bytes encoded{rebind<std::uint8_t>(alloc_)};
+    bytes encoded{rebind<std::uint8_t>(alloc)};
     if (udp_codec::encode(copy, encoded)) return false;
     if (auto i = find(m.token())) {
       // Same token: the same observation, perhaps of another resource now.
-      observers_[*i].resource_id = resource_id;
-      observers_[*i].request = std::move(encoded);
+      (*this)[*i].resource_id = resource_id;
+      (*this)[*i].request = std::move(encoded);
       return false;
     }
-    observers_.reserve(observers_.size() + 1);
-    observer o(alloc_);
+    auto& observers = list_.ensure().v;
+    observers.reserve(observers.size() + 1);
+    observer o(alloc);
     o.resource_id = resource_id;
     o.token = t;
     o.request = std::move(encoded);
     o.last_confirmable = clock::now();
-    observers_.push_back(std::move(o));
+    observers.push_back(std::move(o));
     return true;
   }
 
-  // Removes observer i; returns its resource id.
+  // Removes observer i; returns its resource id. The last one takes the vector with it.
   std::uint64_t remove(std::size_t i) noexcept {
-    const auto id = observers_[i].resource_id;
-    observers_.erase(observers_.begin() + static_cast<std::ptrdiff_t>(i));
+    auto& observers = list_.get()->v;
+    const auto id = observers[i].resource_id;
+    observers.erase(observers.begin() + static_cast<std::ptrdiff_t>(i));
+    if (observers.empty()) list_.reset();
     return id;
   }
-  void clear() noexcept { observers_.clear(); }
+  void clear() noexcept { list_.reset(); }
 
   // Section 4.5: NON by default; CON when the handler asks, every Nth time, and at least
   // once per interval, so that a vanished observer is noticed. Updates the counters.
@@ -115,8 +122,13 @@ class observer_list {
   }
 
  private:
-  std::vector<observer, rebind<observer>> observers_;
-  Allocator alloc_;
+  // A holder, not the vector itself: with a polymorphic allocator, lazy's construction would
+  // pass the vector an allocator twice (uses-allocator construction).
+  struct holder {
+    explicit holder(const Allocator& a) : v(rebind<observer>(a)) {}
+    std::vector<observer, rebind<observer>> v;
+  };
+  lazy<holder, Allocator> list_;
 };
 
 }  // namespace coap::detail

@@ -29,10 +29,9 @@ class request_rate_limit {
     }
     if (config.max_request_rate <= 0) return true;
     const double burst = std::max(1.0, static_cast<double>(config.max_request_burst));
-    if (!started_) {
+    if (last_ == clock::time_point{}) {  // the first request: a full bucket
       tokens_ = burst;
       last_ = now;
-      started_ = true;
     }
     const double elapsed = std::chrono::duration<double>(now - last_).count();
     tokens_ = std::min(burst, tokens_ + elapsed * config.max_request_rate);
@@ -48,8 +47,7 @@ class request_rate_limit {
 
  private:
   double tokens_ = 0;
-  clock::time_point last_{};
-  bool started_ = false;
+  clock::time_point last_{};  // of the latest request; the epoch before the first
 };
 
 }  // namespace coap::detail

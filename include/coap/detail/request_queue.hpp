@@ -92,7 +92,7 @@ class request_queue {
     return *(q_ = p);
   }
   deque_type* q_ = nullptr;
-  entry_allocator alloc_;
+  [[no_unique_address]] entry_allocator alloc_;
 };
 
 }  // namespace coap::detail

@@ -384,6 +384,7 @@ class session_common {
   bool closed_ = false;
   enum class readiness : std::uint8_t { pending, ready, failed };
   readiness readiness_ = readiness::pending;
+  bool timer_armed_ = false;  // a wait is pending (for timer_'s deadline)
   endpoint_type peer_;
   endpoint_type local_;
   const session_config* config_;  // the context's, or own_config_->config
@@ -392,7 +393,6 @@ class session_common {
   void* app_data_ = nullptr;
   const std::type_info* app_type_ = nullptr;
   std::weak_ptr<transports::session_owner<Derived>> owner_;
-  bool timer_armed_ = false;  // a wait is pending (for timer_'s deadline)
 
  private:
   struct observation_entry {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <coap/detail/handler_slot.hpp>
+#include <coap/detail/lazy.hpp>
 #include <coap/detail/session_common.hpp>
 #include <coap/session_config.hpp>
 #include <coap/token.hpp>
@@ -44,40 +45,45 @@ class udp_exchanges {
     explicit exchange(const Allocator& a) : wire(rebind<std::uint8_t>(a)) {}
   };
 
-  explicit udp_exchanges(const Allocator& a) : list_(rebind<exchange>(a)) {}
+  // The table is made with the first exchange and then kept (a client or a CON notifier
+  // allocates nothing per exchange); a server session that only answers never has one, which
+  // spares it an empty vector (issue 16's idle-session size).
+  explicit udp_exchanges(const Allocator& a) : table_(a) {}
 
-  bool empty() const noexcept { return list_.empty(); }
-  std::size_t size() const noexcept { return list_.size(); }
-  exchange& operator[](std::size_t i) noexcept { return list_[i]; }
+  bool empty() const noexcept { return size() == 0; }
+  std::size_t size() const noexcept { return list().size(); }
+  exchange& operator[](std::size_t i) noexcept { return list()[i]; }
 
   // Section 4.7: requests and pings outstanding (NSTART counts them, not our responses).
   std::size_t active_requests() const noexcept {
     return static_cast<std::size_t>(std::ranges::count_if(
-        list_, [](const exchange& x) { return x.what == kind::request || x.what == kind::ping; }));
+        list(), [](const exchange& x) { return x.what == kind::request || x.what == kind::ping; }));
   }
   std::optional<std::size_t> find_by_message_id(std::uint16_t mid) const noexcept {
-    for (std::size_t i = 0; i < list_.size(); ++i)
-      if (list_[i].message_id == mid) return i;
+    const auto l = list();
+    for (std::size_t i = 0; i < l.size(); ++i)
+      if (l[i].message_id == mid) return i;
     return std::nullopt;
   }
   std::optional<std::size_t> find_request_by_token(std::span<const std::uint8_t> t) const noexcept {
-    for (std::size_t i = 0; i < list_.size(); ++i)
-      if (list_[i].what == kind::request && std::ranges::equal(list_[i].token.bytes(), t)) return i;
+    const auto l = list();
+    for (std::size_t i = 0; i < l.size(); ++i)
+      if (l[i].what == kind::request && std::ranges::equal(l[i].token.bytes(), t)) return i;
     return std::nullopt;
   }
   // RFC 7641 section 4.5: the CON notification in flight to the observer with token `t`, and
   // whether one to another observer of the peer is.
   exchange* find_notification(const coap::token& t) noexcept {
-    for (auto& x : list_)
+    for (auto& x : list())
       if (x.what == kind::notification && x.token == t) return &x;
     return nullptr;
   }
   bool other_notification_in_flight(const coap::token& t) const noexcept {
-    return std::ranges::any_of(list_, [&](const exchange& x) { return x.what == kind::notification && !(x.token == t); });
+    return std::ranges::any_of(list(), [&](const exchange& x) { return x.what == kind::notification && !(x.token == t); });
   }
 
   // Room for one more exchange, made before any state changes (bad_alloc leaves all as it was).
-  void reserve_one() { reserve_more(list_, 1); }
+  void reserve_one() { reserve_more(table_.ensure().v, 1); }
 
   // Section 4.2: a CON's first timeout is random between ACK_TIMEOUT and ACK_TIMEOUT *
   // ACK_RANDOM_FACTOR (`random()` is asked only then); a NON waits response_timeout.
@@ -99,11 +105,12 @@ class udp_exchanges {
     return std::chrono::duration_cast<std::chrono::seconds>(c.max_transmit_span()) + std::chrono::seconds(100);
   }
   // Enters a scheduled exchange; reserve_one() made its room, so nothing allocates.
-  void add(exchange x) noexcept { list_.push_back(std::move(x)); }
+  void add(exchange x) noexcept { table_.get()->v.push_back(std::move(x)); }
 
   std::optional<clock::time_point> next_deadline() const noexcept {
-    if (list_.empty()) return std::nullopt;
-    return std::ranges::min_element(list_, {}, &exchange::deadline)->deadline;
+    const auto l = list();
+    if (l.empty()) return std::nullopt;
+    return std::ranges::min_element(l, {}, &exchange::deadline)->deadline;
   }
 
   // Section 4.2: an unacknowledged CON past its deadline is sent again (retransmit(wire)) with
@@ -112,8 +119,8 @@ class udp_exchanges {
   // exchange i out (take(i)), and may add others.
   template <class Retransmit, class Expire>
   void on_deadline(clock::time_point now, unsigned max_retransmit, Retransmit retransmit, Expire expire) {
-    for (std::size_t i = 0; i < list_.size();) {
-      exchange& x = list_[i];
+    for (std::size_t i = 0; i < size();) {  // expire() may add: the table is read anew each time
+      exchange& x = (*this)[i];
       if (x.deadline > now) {
         ++i;
         continue;
@@ -131,16 +138,20 @@ class udp_exchanges {
   }
 
   exchange take(std::size_t i) {
-    exchange x = std::move(list_[i]);
-    list_.erase(list_.begin() + static_cast<std::ptrdiff_t>(i));
+    auto& v = table_.get()->v;
+    exchange x = std::move(v[i]);
+    v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
     return x;
   }
   // A cancelled request or ping (by its key) goes without completing its handler; true when it
   // was here.
   bool abandon(const coap::token& t) {
-    for (std::size_t i = 0; i < list_.size(); ++i)
-      if ((list_[i].what == kind::request || list_[i].what == kind::ping) && list_[i].token == t) {
-        list_.erase(list_.begin() + static_cast<std::ptrdiff_t>(i));
+    auto* table = table_.get();
+    if (!table) return false;
+    auto& v = table->v;
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if ((v[i].what == kind::request || v[i].what == kind::ping) && v[i].token == t) {
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
         return true;
       }
     return false;
@@ -148,14 +159,26 @@ class udp_exchanges {
   // The session ends: every waiting handler goes to fail(handler), the table empty first.
   template <class Fail>
   void fail_all(Fail fail) {
-    auto all = std::move(list_);
-    list_.clear();
+    auto* table = table_.get();
+    if (!table) return;
+    auto all = std::move(table->v);
+    table->v.clear();
     for (auto& x : all)
       if (x.handler) fail(x.handler.take());
   }
 
  private:
-  std::vector<exchange, rebind<exchange>> list_;
+  // A holder, not the vector: lazy's construction with a polymorphic allocator would give a
+  // vector a second allocator argument (uses-allocator construction).
+  struct holder {
+    explicit holder(const Allocator& a) : v(rebind<exchange>(a)) {}
+    std::vector<exchange, rebind<exchange>> v;
+  };
+  std::span<exchange> list() const noexcept {
+    auto* t = table_.get();
+    return t ? std::span<exchange>(t->v) : std::span<exchange>();
+  }
+  lazy<holder, Allocator> table_;
 };
 
 }  // namespace coap::detail
