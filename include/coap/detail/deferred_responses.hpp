@@ -2,8 +2,7 @@
 // session whose handler deferred its answer (basic_response::defer), by the exchange ID that a
 // later deferred_response::send names. The request whose handler runs is the caller's (on its
 // stack) until the handler deferred: a session whose answers all go at once keeps no entry,
-// nor room for one, nor an empty table (issue 16's idle-session size). The table, once made,
-// stays with the session: a session that defers again allocates nothing.
+// nor room for one, nor an empty table (issue 16's idle-session size; detail/lazy.hpp).
 #pragma once
 
 #include <coap/detail/lazy.hpp>
@@ -17,7 +16,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <span>
 #include <vector>
 
 namespace coap::detail {
@@ -45,9 +43,9 @@ class deferred_responses {
   explicit deferred_responses(const Allocator& a) : table_(a) {}
 
   bool empty() const noexcept { return size() == 0; }
-  std::size_t size() const noexcept { return kept().size() + (current_ != nullptr); }
+  std::size_t size() const noexcept { return table_.size() + (current_ != nullptr); }
   void clear() noexcept {
-    if (auto* t = table_.get()) t->entries.clear();
+    if (auto* t = table_.get()) t->clear();
     current_ = nullptr;
   }
 
@@ -65,7 +63,7 @@ class deferred_responses {
   // bad_alloc when the allocator refuses it room: the request then counts as refused (the
   // caller's roll_back), and a later send of its answer finds nothing.
   void keep_if(bool deferred) {
-    if (deferred && current_) table_.ensure().entries.push_back(*current_);
+    if (deferred && current_) table_.ensure().push_back(*current_);
     current_ = nullptr;
   }
   // A request whose handling the allocator refused: what it registered since mark() goes.
@@ -79,21 +77,21 @@ class deferred_responses {
   const entry* find(std::uint64_t id) const noexcept { return const_cast<deferred_responses*>(this)->find(id); }
   entry* find(std::uint64_t id) noexcept {
     if (current_ && current_->id == id) return current_;
-    const auto entries = kept();
+    const auto entries = table_.items();
     auto it = std::find_if(entries.begin(), entries.end(), [&](const entry& e) { return e.id == id; });
     return it == entries.end() ? nullptr : &*it;
   }
   // The earliest empty ACK still to go (UDP).
   std::optional<std::chrono::steady_clock::time_point> next_ack_due() const noexcept {
     std::optional<std::chrono::steady_clock::time_point> next;
-    for (const auto& e : kept())
+    for (const auto& e : table_.items())
       if (e.ack_due && (!next || *e.ack_due < *next)) next = e.ack_due;
     return next;
   }
   // Calls ack(request_message_id) for every empty ACK due by `now`, and marks it sent.
   template <class Ack>
   void send_due_acks(std::chrono::steady_clock::time_point now, Ack ack) {
-    for (auto& e : kept())
+    for (auto& e : table_.items())
       if (e.ack_due && *e.ack_due <= now) {
         e.ack_due.reset();
         ack(e.request_message_id);
@@ -109,24 +107,11 @@ class deferred_responses {
   void erase_first(Predicate p) noexcept {
     auto* t = table_.get();
     if (!t) return;
-    auto it = std::find_if(t->entries.begin(), t->entries.end(), p);
-    if (it != t->entries.end()) t->entries.erase(it);
+    auto it = std::find_if(t->begin(), t->end(), p);
+    if (it != t->end()) t->erase(it);
   }
 
-  using entry_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<entry>;
-  using entries_type = std::vector<entry, entry_allocator>;
-  // A holder, not the vector: lazy's construction with a polymorphic allocator would give a
-  // vector a second allocator argument (uses-allocator construction).
-  struct table {
-    explicit table(const Allocator& a) : entries(entry_allocator(a)) {}
-    entries_type entries;
-  };
-  // The requests kept (none while no request was ever deferred).
-  std::span<entry> kept() const noexcept {
-    auto* t = table_.get();
-    return t ? std::span<entry>(t->entries) : std::span<entry>();
-  }
-  lazy<table, Allocator> table_;
+  lazy_vector<entry, Allocator> table_;
   entry* current_ = nullptr;  // the request whose handler runs, until it deferred or answered
   std::uint64_t last_id_ = 0;
 };

@@ -45,24 +45,24 @@ class observer_list {
     explicit observer(const Allocator& a) : request(rebind<std::uint8_t>(a)) {}
   };
 
-  // The vector exists only while the session has observers: most sessions never have one,
-  // and an empty vector would cost each of them 24 bytes (issue 16's idle-session size).
   explicit observer_list(const Allocator& a) : list_(a) {}
 
-  std::size_t size() const noexcept { return list_.get() ? list_.get()->v.size() : 0; }
-  bool empty() const noexcept { return size() == 0; }
-  observer& operator[](std::size_t i) noexcept { return list_.get()->v[i]; }
+  std::size_t size() const noexcept { return list_.size(); }
+  bool empty() const noexcept { return list_.empty(); }
+  observer& operator[](std::size_t i) noexcept { return list_.items()[i]; }
 
   // Section 4.1: the observer with this token (on any resource: tokens are per session).
   std::optional<std::size_t> find(std::span<const std::uint8_t> token) const noexcept {
-    for (std::size_t i = 0; i < size(); ++i)
-      if (std::ranges::equal(list_.get()->v[i].token.bytes(), token)) return i;
+    const auto l = list_.items();
+    for (std::size_t i = 0; i < l.size(); ++i)
+      if (std::ranges::equal(l[i].token.bytes(), token)) return i;
     return std::nullopt;
   }
   // The observer whose latest notification had this message ID (an RST or a CON timeout).
   std::optional<std::size_t> find_by_message_id(std::uint16_t mid) const noexcept {
-    for (std::size_t i = 0; i < size(); ++i)
-      if (list_.get()->v[i].sent_any && list_.get()->v[i].last_message_id == mid) return i;
+    const auto l = list_.items();
+    for (std::size_t i = 0; i < l.size(); ++i)
+      if (l[i].sent_any && l[i].last_message_id == mid) return i;
     return std::nullopt;
   }
 
@@ -85,7 +85,7 @@ class observer_list {
       (*this)[*i].request = std::move(encoded);
       return false;
     }
-    auto& observers = list_.ensure().v;
+    auto& observers = list_.ensure();
     observers.reserve(observers.size() + 1);
     observer o(alloc);
     o.resource_id = resource_id;
@@ -98,7 +98,7 @@ class observer_list {
 
   // Removes observer i; returns its resource id. The last one takes the vector with it.
   std::uint64_t remove(std::size_t i) noexcept {
-    auto& observers = list_.get()->v;
+    auto& observers = *list_.get();
     const auto id = observers[i].resource_id;
     observers.erase(observers.begin() + static_cast<std::ptrdiff_t>(i));
     if (observers.empty()) list_.reset();
@@ -122,13 +122,7 @@ class observer_list {
   }
 
  private:
-  // A holder, not the vector itself: with a polymorphic allocator, lazy's construction would
-  // pass the vector an allocator twice (uses-allocator construction).
-  struct holder {
-    explicit holder(const Allocator& a) : v(rebind<observer>(a)) {}
-    std::vector<observer, rebind<observer>> v;
-  };
-  lazy<holder, Allocator> list_;
+  lazy_vector<observer, Allocator> list_;  // freed with the last observer
 };
 
 }  // namespace coap::detail

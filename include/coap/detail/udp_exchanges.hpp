@@ -45,28 +45,27 @@ class udp_exchanges {
     explicit exchange(const Allocator& a) : wire(rebind<std::uint8_t>(a)) {}
   };
 
-  // The table is made with the first exchange and then kept (a client or a CON notifier
-  // allocates nothing per exchange); a server session that only answers never has one, which
-  // spares it an empty vector (issue 16's idle-session size).
+  // The table is made with the first exchange and then kept (detail/lazy.hpp): a server
+  // session that only answers never has one.
   explicit udp_exchanges(const Allocator& a) : table_(a) {}
 
   bool empty() const noexcept { return size() == 0; }
-  std::size_t size() const noexcept { return list().size(); }
-  exchange& operator[](std::size_t i) noexcept { return list()[i]; }
+  std::size_t size() const noexcept { return table_.size(); }
+  exchange& operator[](std::size_t i) noexcept { return table_.items()[i]; }
 
   // Section 4.7: requests and pings outstanding (NSTART counts them, not our responses).
   std::size_t active_requests() const noexcept {
     return static_cast<std::size_t>(std::ranges::count_if(
-        list(), [](const exchange& x) { return x.what == kind::request || x.what == kind::ping; }));
+        table_.items(), [](const exchange& x) { return x.what == kind::request || x.what == kind::ping; }));
   }
   std::optional<std::size_t> find_by_message_id(std::uint16_t mid) const noexcept {
-    const auto l = list();
+    const auto l = table_.items();
     for (std::size_t i = 0; i < l.size(); ++i)
       if (l[i].message_id == mid) return i;
     return std::nullopt;
   }
   std::optional<std::size_t> find_request_by_token(std::span<const std::uint8_t> t) const noexcept {
-    const auto l = list();
+    const auto l = table_.items();
     for (std::size_t i = 0; i < l.size(); ++i)
       if (l[i].what == kind::request && std::ranges::equal(l[i].token.bytes(), t)) return i;
     return std::nullopt;
@@ -74,16 +73,16 @@ class udp_exchanges {
   // RFC 7641 section 4.5: the CON notification in flight to the observer with token `t`, and
   // whether one to another observer of the peer is.
   exchange* find_notification(const coap::token& t) noexcept {
-    for (auto& x : list())
+    for (auto& x : table_.items())
       if (x.what == kind::notification && x.token == t) return &x;
     return nullptr;
   }
   bool other_notification_in_flight(const coap::token& t) const noexcept {
-    return std::ranges::any_of(list(), [&](const exchange& x) { return x.what == kind::notification && !(x.token == t); });
+    return std::ranges::any_of(table_.items(), [&](const exchange& x) { return x.what == kind::notification && !(x.token == t); });
   }
 
   // Room for one more exchange, made before any state changes (bad_alloc leaves all as it was).
-  void reserve_one() { reserve_more(table_.ensure().v, 1); }
+  void reserve_one() { reserve_more(table_.ensure(), 1); }
 
   // Section 4.2: a CON's first timeout is random between ACK_TIMEOUT and ACK_TIMEOUT *
   // ACK_RANDOM_FACTOR (`random()` is asked only then); a NON waits response_timeout.
@@ -105,10 +104,10 @@ class udp_exchanges {
     return std::chrono::duration_cast<std::chrono::seconds>(c.max_transmit_span()) + std::chrono::seconds(100);
   }
   // Enters a scheduled exchange; reserve_one() made its room, so nothing allocates.
-  void add(exchange x) noexcept { table_.get()->v.push_back(std::move(x)); }
+  void add(exchange x) noexcept { table_.get()->push_back(std::move(x)); }
 
   std::optional<clock::time_point> next_deadline() const noexcept {
-    const auto l = list();
+    const auto l = table_.items();
     if (l.empty()) return std::nullopt;
     return std::ranges::min_element(l, {}, &exchange::deadline)->deadline;
   }
@@ -138,7 +137,7 @@ class udp_exchanges {
   }
 
   exchange take(std::size_t i) {
-    auto& v = table_.get()->v;
+    auto& v = *table_.get();
     exchange x = std::move(v[i]);
     v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
     return x;
@@ -148,7 +147,7 @@ class udp_exchanges {
   bool abandon(const coap::token& t) {
     auto* table = table_.get();
     if (!table) return false;
-    auto& v = table->v;
+    auto& v = *table;
     for (std::size_t i = 0; i < v.size(); ++i)
       if ((v[i].what == kind::request || v[i].what == kind::ping) && v[i].token == t) {
         v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
@@ -161,24 +160,14 @@ class udp_exchanges {
   void fail_all(Fail fail) {
     auto* table = table_.get();
     if (!table) return;
-    auto all = std::move(table->v);
-    table->v.clear();
+    auto all = std::move(*table);
+    table->clear();
     for (auto& x : all)
       if (x.handler) fail(x.handler.take());
   }
 
  private:
-  // A holder, not the vector: lazy's construction with a polymorphic allocator would give a
-  // vector a second allocator argument (uses-allocator construction).
-  struct holder {
-    explicit holder(const Allocator& a) : v(rebind<exchange>(a)) {}
-    std::vector<exchange, rebind<exchange>> v;
-  };
-  std::span<exchange> list() const noexcept {
-    auto* t = table_.get();
-    return t ? std::span<exchange>(t->v) : std::span<exchange>();
-  }
-  lazy<holder, Allocator> table_;
+  lazy_vector<exchange, Allocator> table_;
 };
 
 }  // namespace coap::detail
