@@ -1,7 +1,8 @@
 // RFC 8323 over real loopback connections: CSM exchange and Max-Message-Size, requests
 // waiting for the CSM, Ping/Pong, Release and Abort both ways, bad input (malformed and
 // oversized frames, a missing CSM, a stalled partial frame), refused connections, keepalive,
-// the idle pool and the session cap.
+// the idle pool and the session cap; frames cut by reads, a peer that does not read, and a
+// handler writing to a second connection (the buffers a context's connections share).
 #include <coap/transports/tcp.hpp>
 
 #define BOOST_TEST_MODULE tcp_session
@@ -409,6 +410,138 @@ BOOST_AUTO_TEST_CASE(idle_pool_and_cap) {
   // With no idle timeout, b's session is freed once idle.
   server.config().idle_session_timeout = 0s;
   BOOST_TEST(run_until([&] { return server.session_count() == 0u; }));
+}
+
+// Plain connections read into their context's buffer (detail/stream_scratch.hpp) and keep
+// bytes of their own only for a frame a read cut in two. 2,000 pipelined GETs (20 KB) are
+// more than one read of that buffer, so a frame is cut at its end; a PUT comes in three pieces
+// and a GET one byte at a time. Every answer comes back, in order.
+BOOST_AUTO_TEST_CASE(frames_cut_by_reads_are_put_together) {
+  auto peer = dial(*this);
+  bytes all = csm();
+  constexpr int gets = 2000;
+  for (int i = 0; i < gets; ++i) {
+    auto m = get("hello");
+    m.set_token(coap::token::from_uint(static_cast<std::uint64_t>(i), 2));
+    const auto f = frame(m);
+    all.insert(all.end(), f.begin(), f.end());
+  }
+  BOOST_TEST_REQUIRE(all.size() > 16384u);
+  peer.send(all);
+  BOOST_TEST_REQUIRE(peer.next(*this).has_value());  // the server's CSM
+  for (int i = 0; i < gets; ++i) {
+    auto r = peer.next(*this);
+    BOOST_TEST_REQUIRE(r.has_value(), "answer " << i);
+    BOOST_TEST_REQUIRE((r->token_value() == coap::token::from_uint(static_cast<std::uint64_t>(i), 2)));
+    BOOST_TEST_REQUIRE(r->payload_string() == "world");
+  }
+  coap::message put(coap::method::put);
+  put.add(coap::options::uri_path{}, "echo");
+  put.set_token(coap::token::from_uint(9, 1));
+  const std::string body(1000, 'x');
+  put.set_payload(body);
+  const auto pieces = frame(put);
+  for (std::size_t at = 0; at < pieces.size(); at += 400) {
+    peer.send(bytes(pieces.begin() + static_cast<std::ptrdiff_t>(at),
+                    pieces.begin() + static_cast<std::ptrdiff_t>(std::min(at + 400, pieces.size()))));
+    run_until([] { return false; }, 20ms);
+  }
+  auto echoed = peer.next(*this);
+  BOOST_TEST_REQUIRE(echoed.has_value());
+  BOOST_TEST(echoed->payload_string() == body);
+  auto one = get("hello");
+  one.set_token(coap::token::from_uint(10, 1));
+  for (auto b : frame(one)) {
+    peer.send(bytes{b});
+    run_until([] { return false; }, 5ms);
+  }
+  auto last = peer.next(*this);
+  BOOST_TEST_REQUIRE(last.has_value());
+  BOOST_TEST((last->token_value() == coap::token::from_uint(10, 1)));
+  BOOST_TEST(last->payload_string() == "world");
+}
+
+// A peer that does not read: its answers wait in its own connection's buffers, in order,
+// while another connection is answered from the shared one.
+BOOST_AUTO_TEST_CASE(answers_to_a_peer_that_does_not_read_wait_in_its_own_buffers) {
+  asio::ip::tcp::socket slow_socket(io);
+  slow_socket.open(asio::ip::tcp::v4());
+  slow_socket.set_option(asio::socket_base::receive_buffer_size(4096));
+  slow_socket.connect({loopback, port});
+  raw_peer slow(std::move(slow_socket));
+  bytes all = csm();
+  constexpr int puts = 60;
+  for (int i = 0; i < puts; ++i) {
+    coap::message m(coap::method::put);
+    m.add(coap::options::uri_path{}, "echo");
+    m.set_token(coap::token::from_uint(static_cast<std::uint64_t>(i), 1));
+    m.set_payload(std::string(1000, static_cast<char>('a' + i % 26)));
+    const auto f = frame(m);
+    all.insert(all.end(), f.begin(), f.end());
+  }
+  slow.send(all);
+  run_until([] { return false; }, 200ms);  // the server answers into a full socket
+  auto quick = dial(*this);
+  auto g = get("hello");
+  g.set_token(coap::token::from_uint(1, 1));
+  bytes q = csm();
+  const auto f = frame(g);
+  q.insert(q.end(), f.begin(), f.end());
+  quick.send(q);
+  BOOST_TEST_REQUIRE(quick.next(*this).has_value());
+  auto answer = quick.next(*this);
+  BOOST_TEST_REQUIRE(answer.has_value());
+  BOOST_TEST(answer->payload_string() == "world");
+  BOOST_TEST_REQUIRE(slow.next(*this).has_value());  // its CSM
+  for (int i = 0; i < puts; ++i) {
+    auto r = slow.next(*this);
+    BOOST_TEST_REQUIRE(r.has_value(), "answer " << i);
+    BOOST_TEST_REQUIRE((r->token_value() == coap::token::from_uint(static_cast<std::uint64_t>(i), 1)));
+    BOOST_TEST_REQUIRE(r->payload_string() == std::string(1000, static_cast<char>('a' + i % 26)));
+  }
+}
+
+// A handler that answers on a second connection while the first has answers framed in the
+// shared buffer (two requests in one read): the second connection's answer goes out from its
+// own buffers, and both connections get theirs.
+BOOST_AUTO_TEST_CASE(a_handler_writes_to_another_connection_in_the_middle_of_a_read) {
+  server.add_resource("release").on(coap::method::put, [this](const coap::request&, coap::basic_response<>& res) {
+    BOOST_TEST_REQUIRE(parked.size() == 1u);
+    parked[0].send(coap::response_code::content, "later");
+    res.set_code(coap::response_code::changed);
+  });
+  auto waiting = dial(*this);
+  auto hold = get("hold");
+  hold.set_token(coap::token::from_uint(11, 1));
+  bytes w = csm();
+  auto f = frame(hold);
+  w.insert(w.end(), f.begin(), f.end());
+  waiting.send(w);
+  BOOST_TEST_REQUIRE(run_until([&] { return parked.size() == 1u; }));
+  auto other = dial(*this);
+  bytes o = csm();
+  auto first = get("hello");
+  first.set_token(coap::token::from_uint(1, 1));
+  coap::message release(coap::method::put);
+  release.add(coap::options::uri_path{}, "release");
+  release.set_token(coap::token::from_uint(2, 1));
+  for (const auto& m : {first, release}) {
+    f = frame(m);
+    o.insert(o.end(), f.begin(), f.end());
+  }
+  other.send(o);
+  BOOST_TEST_REQUIRE(other.next(*this).has_value());  // CSM
+  auto a1 = other.next(*this);
+  auto a2 = other.next(*this);
+  BOOST_TEST_REQUIRE((a1.has_value() && a2.has_value()));
+  BOOST_TEST(a1->payload_string() == "world");
+  BOOST_TEST((a2->token_value() == coap::token::from_uint(2, 1)));
+  BOOST_TEST(coap::to_string(a2->code()) == "2.04 Changed");
+  BOOST_TEST_REQUIRE(waiting.next(*this).has_value());  // CSM
+  auto later = waiting.next(*this);
+  BOOST_TEST_REQUIRE(later.has_value());
+  BOOST_TEST((later->token_value() == coap::token::from_uint(11, 1)));
+  BOOST_TEST(later->payload_string() == "later");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -9,6 +9,7 @@
 
 #include <coap/context.hpp>
 #include <coap/detail/frame_buffer.hpp>
+#include <coap/detail/operation_slot.hpp>
 #include <coap/detail/peer_capabilities.hpp>
 #include <coap/detail/request_queue.hpp>
 #include <coap/detail/no_response.hpp>
@@ -16,11 +17,13 @@
 #include <coap/detail/server_exchange.hpp>
 #include <coap/detail/server_side.hpp>
 #include <coap/detail/session_common.hpp>
+#include <coap/detail/stream_scratch.hpp>
 #include <coap/detail/stream_writer.hpp>
 #include <coap/detail/token_exchanges.hpp>
 #include <coap/message.hpp>
 #include <coap/tcp_codec.hpp>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include <algorithm>
@@ -89,9 +92,9 @@ class tcp_session_impl final
       : tcp_session_impl(ctx, role::client, server, config, socket_type(ctx.get_executor())) {
   }
 
-  // Called by the endpoint or the transport once the object is owned by a shared_ptr. The
-  // buffers are allocated first: when the allocator refuses, bad_alloc leaves nothing sent
-  // and the endpoint refuses the peer (refuse()).
+  // Called by the endpoint or the transport once the object is owned by a shared_ptr. What
+  // the connection needs is allocated first: when the allocator refuses, bad_alloc leaves
+  // nothing sent and the endpoint refuses the peer (refuse()).
   void start_server(const typename Security::state_ptr& security) {
     reserve_buffers();
     socket_.set_option(protocol_type::no_delay(true));
@@ -109,7 +112,7 @@ class tcp_session_impl final
     if (!bec && local_if) socket_.bind(*local_if, bec);
     if ((ec = bec)) return;
     make_timer();
-    connect_deadline_ = clock::now() + config_->connect_timeout;
+    setup_deadline_ = clock::now() + config_->connect_timeout;
     auto self = this->shared_from_this();
     socket_.async_connect(peer_, [self, security](const boost::system::error_code& e) { self->on_connect(e, security); });
     arm_timer();
@@ -148,7 +151,7 @@ class tcp_session_impl final
   }
   // Decrypted bytes join the stream that read_some cuts into frames.
   void tls_plaintext(std::span<const std::uint8_t> d) {
-    if (!closed_) in_.append(d);
+    if (!closed_) in_.ensure().append(d);
   }
   void tls_established() { flush(); }  // what waited (our CSM) goes out now
   void tls_failed(std::error_code ec) { close(ec); }
@@ -233,11 +236,32 @@ class tcp_session_impl final
   // TLS: raw bytes per read (a full record is 16 KiB plus overhead; Botan keeps partial ones).
   static constexpr std::size_t tls_read_size = 4096;
 
+  // A TLS connection's buffers are its own and made now; a plain connection reads into and
+  // frames into its context's (stream_scratch.hpp), whose output keeps room for a CSM or a
+  // 5.03, and holds bytes of its own only while they wait.
   void reserve_buffers() {
-    if constexpr (Security::secure) tls_io_.in.resize(tls_read_size);
-    in_.reserve();
-    out_.reserve();
+    if constexpr (Security::secure) {
+      tls_io_.in.resize(tls_read_size);
+      in_.ensure().reserve();
+      out_.reserve();
+    } else {
+      scratch().reserve_output(detail::stream_writer<Allocator>::initial_size);
+    }
     make_timer();  // for the CSM's deadline
+  }
+  auto& scratch() noexcept { return detail::context_access::stream_scratch(ctx_); }
+
+  // Where the next frame goes: after bytes of ours that wait; else into the context's shared
+  // buffer when it is free (plain connections); else into our own. `take` claims the shared
+  // one, which flush() gives back.
+  bytes& output_buffer(bool take) {
+    if constexpr (!Security::secure) {
+      if (connected_ && !out_.waiting()) {
+        auto& shared = scratch();
+        if (auto* b = take ? shared.output_for(this) : shared.output_free_for(this)) return *b;
+      }
+    }
+    return out_.frames();
   }
 
   // The response is built and its output room reserved before the exchange is taken off
@@ -250,7 +274,7 @@ class tcp_session_impl final
       owned_message out{coap::code(), message_type::confirmable, Allocator(ctx_.get_allocator())};
       fill(out);
       out.set_token(d->request_token);
-      out_.reserve_for(out, max_output());
+      out_.reserve_for(output_buffer(false), out, max_output());
       deferred_.erase(id);
       send_message(out);
       return true;
@@ -289,7 +313,7 @@ class tcp_session_impl final
   }
   void connected(const boost::system::error_code& ec, const typename Security::state_ptr& security) {
     if (closed_) return;
-    connect_deadline_.reset();
+    setup_deadline_ = never;
     if (ec) return close(ec);
     reserve_buffers();
     boost::system::error_code ignored;
@@ -318,7 +342,7 @@ class tcp_session_impl final
     owned_message csm{coap::code(signal_code::csm), message_type::confirmable, Allocator(ctx_.get_allocator())};
     detail::peer_capabilities::describe_ours(csm, *config_);
     send_message(csm);
-    csm_deadline_ = clock::now() + config_->csm_timeout;
+    setup_deadline_ = clock::now() + config_->csm_timeout;
   }
 
   // ---- writing ----
@@ -331,7 +355,7 @@ class tcp_session_impl final
     try {
       // Every allocation for this exchange, before the handler moves into it.
       pending_.reserve_one();
-      out_.reserve_for(request, max_output());
+      out_.reserve_for(output_buffer(false), request, max_output());
       make_timer();
     } catch (const std::bad_alloc&) {
       return this->fail_soon(std::move(handler), error::no_memory);
@@ -363,10 +387,11 @@ class tcp_session_impl final
     append_message(m);
     return {};
   }
+  // Each frame is flushed at once, or with the others of one read (batching_): a shared buffer
+  // taken here is given back by that flush.
   template <class M>
   void append_message(const M& m) {
-    const auto appended = out_.append(m, max_output());
-    if (appended == detail::stream_writer<Allocator>::appended::not_encodable) return;
+    const auto appended = out_.append(output_buffer(true), m, max_output());
     if (appended == detail::stream_writer<Allocator>::appended::over_limit) return close(error::queue_full);
     flush();
   }
@@ -379,6 +404,17 @@ class tcp_session_impl final
 
   void flush() {
     if (batching_ || !connected_) return;
+    if constexpr (!Security::secure) {
+      auto& shared = scratch();
+      if (shared.owns_output(this)) {
+        // Our frames were framed in the context's buffer (nothing of ours waited): written
+        // now, the rest into our own buffer for the asynchronous write, and the buffer free.
+        const auto ec = out_.write(socket_, *shared.output_for(this), write_done());
+        shared.give_back_output(this);
+        if (ec) close(ec);
+        return;
+      }
+    }
     if constexpr (Security::secure) {
       // Frames become TLS records once the handshake is done (one record per flush).
       if (tls_.established() && !out_.frames().empty()) {
@@ -386,15 +422,19 @@ class tcp_session_impl final
         out_.frames().clear();
       }
     }
-    const auto ec = out_.write(socket_, wire_out(), [this] {
+    const auto ec = out_.write(socket_, wire_out(), write_done());
+    if (ec) close(ec);
+  }
+  // The asynchronous write's handler, made only when one starts.
+  auto write_done() {
+    return [this] {
       return [self = this->shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         self->out_.written();
         if (ec) return self->close(ec);
         if (self->closed_) return self->shutdown_socket();
         self->flush();
       };
-    });
-    if (ec) close(ec);
+    };
   }
 
   void shutdown_socket() {
@@ -418,20 +458,22 @@ class tcp_session_impl final
   }
 
   // ---- reading ----
+  // TLS records are read into the connection's own buffer. A plain connection waits until its
+  // socket is readable and then reads into its context's buffer (stream_scratch.hpp): an idle
+  // connection holds no read buffer. (Asio re-arms the descriptor for each wait, so bytes that
+  // came before it are seen: one read per wake-up, no read that finds nothing.)
   void read() {
     if (closed_) return;
+    auto self = this->shared_from_this();
     if constexpr (Security::secure) {
       // TLS records arrive in tls_io_.in; their plaintext is appended to in_ (tls_plaintext).
-      auto self = this->shared_from_this();
       socket_.async_read_some(boost::asio::buffer(tls_io_.in),
                               [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
-      return;
+    } else {
+      socket_.async_wait(socket_type::wait_read,
+                         boost::asio::bind_allocator(wait_slot_.get_allocator(),
+                                                     [self](const boost::system::error_code& ec) { self->on_read(ec, 0); }));
     }
-    const auto space = in_.read_space(max_frame());
-    if (space.empty()) return abort("frame too large");
-    auto self = this->shared_from_this();
-    socket_.async_read_some(boost::asio::buffer(space.data(), space.size()),
-                            [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
   }
 
   // A refusal of the allocator while reading (a larger input buffer, a signal's answer, room
@@ -445,45 +487,104 @@ class tcp_session_impl final
     }
   }
 
+  // The answers to every frame of one read go out in one write.
+  struct batch {
+    tcp_session_impl& s;
+    explicit batch(tcp_session_impl& session) : s(session) { s.batching_ = true; }
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+    ~batch() {
+      s.batching_ = false;
+      try {
+        s.flush();
+      } catch (const std::bad_alloc&) {
+        // Asio could not allocate the write: the next message or timer flushes again.
+      }
+    }
+  };
+
   void read_some(const boost::system::error_code& ec, std::size_t n) {
     if (closed_) return;
-    if (ec) {
-      // An orderly close by the peer ends the session normally.
-      peer_closing_ = true;
-      return close(ec == boost::asio::error::eof ? make_error_code(error::session_closed) : std::error_code(ec));
-    }
-    last_activity_ = clock::now();
-    // The answers to every frame of this read go out in one write.
-    struct batch {
-      tcp_session_impl& s;
-      explicit batch(tcp_session_impl& session) : s(session) { s.batching_ = true; }
-      ~batch() {
-        s.batching_ = false;
-        try {
-          s.flush();
-        } catch (const std::bad_alloc&) {
-          // Asio could not allocate the write: the next message or timer flushes again.
-        }
-      }
-    } one_write(*this);
+    if (ec) return peer_ended(ec);
     if constexpr (Security::secure) {
+      last_activity_ = clock::now();
+      batch one_write(*this);
       tls_.received({tls_io_.in.data(), n});
       if (closed_) return;
+      auto& in = in_.ensure();
+      if (!handled(in.cut(max_frame(), frame_handler()))) return;
+      go_on_reading();
     } else {
-      in_.commit(n);
+      read_plain();
     }
-    using problem = typename detail::frame_buffer<Allocator>::problem;
-    const auto cut = in_.cut(max_frame(), [this](const message_view& m) {
+  }
+
+  // The socket is readable. A frame begun in an earlier read continues in our own buffer;
+  // otherwise the read goes to the context's buffer, its whole frames are handled there, and
+  // only the start of a frame that did not end is copied into our own.
+  void read_plain() {
+    auto& shared = scratch();
+    auto* own = in_.get();
+    std::span<std::uint8_t> room;
+    if (!own || !own->partial()) room = shared.take_input();
+    const bool in_shared = !room.empty();
+    struct give_back {
+      detail::stream_scratch<Allocator>* s;
+      ~give_back() {
+        if (s) s->give_back_input();
+      }
+    } input{in_shared ? &shared : nullptr};
+    if (!in_shared) {
+      own = &in_.ensure();
+      room = own->read_space(max_frame());
+      if (room.empty()) return abort("frame too large");
+    }
+    boost::system::error_code ec;
+    const std::size_t got = socket_.read_some(boost::asio::buffer(room.data(), room.size()), ec);
+    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) return read();
+    if (ec) return peer_ended(ec);
+    last_activity_ = clock::now();
+    batch one_write(*this);
+    if (in_shared) {
+      const std::span<const std::uint8_t> data = room.first(got);
+      std::size_t consumed = 0;
+      auto on_frame = frame_handler();
+      if (!handled(detail::frame_buffer<Allocator>::cut_frames(data, max_frame(), on_frame, consumed))) return;
+      if (closed_) return;
+      if (consumed < got) in_.ensure().append(data.subspan(consumed));
+    } else {
+      own->commit(got);
+      if (!handled(own->cut(max_frame(), frame_handler()))) return;
+    }
+    go_on_reading();
+  }
+
+  // An orderly close by the peer ends the session normally.
+  void peer_ended(const boost::system::error_code& ec) {
+    peer_closing_ = true;
+    close(ec == boost::asio::error::eof ? make_error_code(error::session_closed) : std::error_code(ec));
+  }
+
+  auto frame_handler() {
+    return [this](const message_view& m) {
       on_message(m);
       return !closed_;
-    });
-    if (cut.what == problem::malformed_header) return abort("malformed frame");
+    };
+  }
+  // False when the connection ends: a frame that cannot be cut is aborted.
+  bool handled(const typename detail::frame_buffer<Allocator>::result& cut) {
+    using problem = typename detail::frame_buffer<Allocator>::problem;
+    if (cut.what == problem::malformed_header) return abort("malformed frame"), false;
     // Section 5.3.1: a frame beyond our Max-Message-Size is refused before it is buffered.
-    if (cut.what == problem::too_large) return abort("message larger than Max-Message-Size");
+    if (cut.what == problem::too_large) return abort("message larger than Max-Message-Size"), false;
     // The reason (a std::string, from the global heap) is formatted on this error path only.
-    if (cut.what == problem::malformed_frame) return abort("malformed frame: " + cut.parse_error.message());
+    if (cut.what == problem::malformed_frame) return abort("malformed frame: " + cut.parse_error.message()), false;
+    return !closed_;
+  }
+  void go_on_reading() {
     if (closed_) return;
-    partial_deadline_ = in_.partial() ? std::optional(clock::now() + config_->partial_frame_timeout) : std::nullopt;
+    const auto* own = in_.get();
+    partial_deadline_ = own && own->partial() ? clock::now() + config_->partial_frame_timeout : never;
     arm_timer();
     read();
   }
@@ -509,7 +610,7 @@ class tcp_session_impl final
     switch (static_cast<signal_code>(c.raw())) {
       case signal_code::csm: {
         if (peer_csm_.update(m)) {
-          csm_deadline_.reset();
+          setup_deadline_ = never;
           // The wait for this CSM ends now: a connection with nothing else to time gives its
           // timer back at once (session_common::arm_timer) rather than after csm_timeout.
           if (!next_deadline()) this->cancel_timer();
@@ -614,9 +715,8 @@ class tcp_session_impl final
     auto consider = [&](std::optional<clock::time_point> t) {
       if (t && (!next || *t < *next)) next = t;
     };
-    consider(connect_deadline_);
-    if (!peer_csm_.received) consider(csm_deadline_);
-    consider(partial_deadline_);
+    if (setup_deadline_ != never) consider(setup_deadline_);
+    if (partial_deadline_ != never) consider(partial_deadline_);
     consider(pending_.next_deadline());
     if (config_->keepalive_interval.count() > 0 && peer_csm_.received) consider(last_activity_ + config_->keepalive_interval);
     return next;
@@ -632,9 +732,9 @@ class tcp_session_impl final
   void check_deadlines() {
     if (closed_) return;
     const auto now = clock::now();
-    if (connect_deadline_ && *connect_deadline_ <= now) return close(make_error_code(error::timeout));
-    if (!peer_csm_.received && csm_deadline_ && *csm_deadline_ <= now) return close(error::csm_timeout);
-    if (partial_deadline_ && *partial_deadline_ <= now) return close(error::timeout);
+    // Before the connection is up, the connect's deadline; after, the peer's CSM's.
+    if (setup_deadline_ <= now) return close(connected_ ? make_error_code(error::csm_timeout) : make_error_code(error::timeout));
+    if (partial_deadline_ <= now) return close(error::timeout);
     pending_.expire(now, [this](response_handler h) { this->complete(std::move(h), error::timeout, nullptr); });
     if (config_->keepalive_interval.count() > 0 && peer_csm_.received && last_activity_ + config_->keepalive_interval <= now) {
       // Section 5.4: a keepalive Ping; its Pong (or any traffic) resets the clock.
@@ -650,11 +750,19 @@ class tcp_session_impl final
   bool peer_closing_ = false;  // the peer ended the connection: no Release goes back
   detail::peer_capabilities peer_csm_;  // what the peer's CSM said
   std::size_t mtu_limit_ = static_cast<std::size_t>(-1);
-  std::optional<clock::time_point> connect_deadline_, csm_deadline_, partial_deadline_;
+  // Deadlines, `never` when not running: the connect's and then the peer CSM's (setup), and a
+  // frame begun but not finished (partial).
+  static constexpr clock::time_point never = clock::time_point::max();
+  clock::time_point setup_deadline_ = never, partial_deadline_ = never;
   std::error_code close_reason_ = make_error_code(error::session_closed);
   pending_table pending_;
   detail::request_queue<owned_message, response_signature> queue_;
-  detail::frame_buffer<Allocator> in_;
+  // The memory of a plain connection's wait for input (operation_slot.hpp): Boost 1.81's wait
+  // operation with an any_io_executor takes 208 bytes.
+  struct no_wait_slot {};
+  [[no_unique_address]] std::conditional_t<Security::secure, no_wait_slot, detail::operation_slot<208>> wait_slot_;
+  // Our own input: a TLS connection's plaintext, or a frame a read cut in two (made then).
+  detail::lazy<detail::frame_buffer<Allocator>, Allocator> in_;
   detail::stream_writer<Allocator> out_;
   // TLS only: the socket's raw input and the records waiting to be written.
   struct tls_buffers {

@@ -7,6 +7,7 @@
 
 #include <coap/context_fwd.hpp>
 #include <coap/detail/message_pool.hpp>
+#include <coap/detail/stream_scratch.hpp>
 #include <coap/detail/os_random.hpp>
 #include <coap/error.hpp>
 #include <coap/resource.hpp>
@@ -73,7 +74,7 @@ class basic_context {
 
   explicit basic_context(executor_type ex, context_config config = {}, const Allocator& alloc = {})
       : executor_(std::move(ex)), config_(config), allocator_(alloc),
-        endpoints_(rebind<std::shared_ptr<detail::endpoint_base>>(alloc)), answers_(alloc) {}
+        endpoints_(rebind<std::shared_ptr<detail::endpoint_base>>(alloc)), answers_(alloc), stream_scratch_(alloc) {}
   basic_context(const basic_context&) = delete;
   basic_context& operator=(const basic_context&) = delete;
   ~basic_context() { stop(); }
@@ -260,6 +261,9 @@ class basic_context {
   std::size_t observers_ = 0;
   // The messages server sessions build a request's answer in (detail/message_pool.hpp).
   detail::message_pool<Allocator> answers_;
+  // The buffers plain TCP connections read into and frame their answers in
+  // (detail/stream_scratch.hpp).
+  detail::stream_scratch<Allocator> stream_scratch_;
 };
 
 namespace detail {
@@ -293,6 +297,10 @@ struct context_access {
   template <class Context>
   static auto& answer_messages(Context& c) noexcept {
     return c.answers_;
+  }
+  template <class Context>
+  static auto& stream_scratch(Context& c) noexcept {
+    return c.stream_scratch_;
   }
 };
 }  // namespace detail

@@ -23,8 +23,9 @@ class frame_buffer {
   using rebind = typename std::allocator_traits<Allocator>::template rebind_alloc<T>;
 
  public:
-  // An idle connection holds this much (issue 16: an idle session's size); a read that fills
-  // the room doubles it for the next one, so a busy connection soon reads in larger pieces.
+  // A TLS connection's plaintext (and a plain one's partial frame) starts with this much; a
+  // read that fills the room doubles it for the next one, so a busy connection soon reads in
+  // larger pieces.
   static constexpr std::size_t initial_size = 512;
   static constexpr std::size_t min_room = 256;
 
@@ -66,8 +67,20 @@ class frame_buffer {
   template <class OnFrame>
   result cut(std::size_t max_frame, OnFrame on_frame) {
     std::size_t consumed = 0;
+    const result r = cut_frames({in_.data(), used_}, max_frame, on_frame, consumed);
+    if (consumed) {
+      std::memmove(in_.data(), in_.data() + consumed, used_ - consumed);
+      used_ -= consumed;
+    }
+    return r;
+  }
+  // The same over bytes read elsewhere (a buffer the connection shares, stream_scratch.hpp):
+  // `consumed` is where the whole frames end; the rest is the start of a frame.
+  template <class OnFrame>
+  static result cut_frames(std::span<const std::uint8_t> data, std::size_t max_frame, OnFrame& on_frame,
+                           std::size_t& consumed) {
     for (bool go_on = true; go_on;) {
-      const std::span<const std::uint8_t> rest(in_.data() + consumed, used_ - consumed);
+      const auto rest = data.subspan(consumed);
       std::uint64_t size = 0;
       if (tcp_codec::frame_size(rest, size)) return {problem::malformed_header, {}};
       if (size > max_frame) return {problem::too_large, {}};
@@ -77,10 +90,6 @@ class frame_buffer {
         return {problem::malformed_frame, ec};
       consumed += static_cast<std::size_t>(size);
       go_on = on_frame(m);
-    }
-    if (consumed) {
-      std::memmove(in_.data(), in_.data() + consumed, used_ - consumed);
-      used_ -= consumed;
     }
     return {};
   }
