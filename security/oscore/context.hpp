@@ -54,6 +54,12 @@ struct context_params {
   // its Partial IV then starts the window. Used by the context store of a server
   // (coap::set_oscore); libcoap's rfc8613_b_1_2, whose default is true.
   bool replay_window_recovery = false;
+  // Appendix B.2 (libcoap's rfc8613_b_2, default false): the ID Context is renewed with fresh
+  // nonces. A client starts from a random 8-byte ID1 in place of `id_context` and sends it as
+  // 'kid context'; a server answers a request under an unknown ID Context for this Recipient
+  // ID with a 4.01 carrying its nonce R2, then takes the client's R2||R3 as the context in use
+  // (security/oscore/store.hpp). Needs the Master Secret kept for the life of the context.
+  bool renew_id_context = false;
 };
 
 // Section 3.2.1: what HKDF derives. Secret: callers that only test derivation should drop it.
@@ -111,6 +117,10 @@ class context {
     return std::span<const std::uint8_t>(*id_context_);
   }
   bool sends_kid_context() const noexcept { return send_kid_context_; }
+  // Appendix B.2 as libcoap 4.3.5 sends it: while a client's renewal is under way its 'kid
+  // context' is the ID Context wrapped in a CBOR byte string (option_value.hpp).
+  bool wraps_kid_context() const noexcept { return wrap_kid_context_; }
+  void wrap_kid_context(bool wrap) noexcept { wrap_kid_context_ = wrap; }
   std::span<const std::uint8_t> common_iv() const noexcept { return common_iv_.bytes(); }
 
   // The next Sender Sequence Number to be used.
@@ -138,6 +148,7 @@ class context {
   small_bytes<max_id_length> recipient_id_;
   std::optional<std::vector<std::uint8_t>> id_context_;
   bool send_kid_context_ = false;
+  bool wrap_kid_context_ = false;
   std::vector<std::uint8_t> sender_key_;
   std::vector<std::uint8_t> recipient_key_;
   nonce common_iv_;

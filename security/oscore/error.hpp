@@ -33,6 +33,14 @@ enum class oscore_error {
   // ---- Setting up a security context (section 3) ----
   unsupported_algorithm,           // an AEAD algorithm this build does not implement
   invalid_context_parameters,      // an ID longer than the nonce allows, a bad replay window
+  // ---- Appendix B.2, ID Context re-derivation (after the others: their values stay) ----
+  id_context_renewal,              // not a failure (server): a request verified under the client's
+                                   // new ID1; answered 4.01, protected under R2||ID1, 'kid context' R2
+  id_context_renewed,              // not a failure (client): that 4.01 verified; the request goes
+                                   // again under R2||R3
+  invalid_kid_context,             // a 'kid context' that is not one CBOR byte string (B.2 wire form)
+  unexpected_kid_context,          // a response with a 'kid context' when no renewal is under way,
+                                   // a second one for one request, or one that is not a 4.01
 };
 
 const std::error_category& oscore_error_category() noexcept;

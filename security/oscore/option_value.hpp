@@ -97,4 +97,46 @@ inline std::error_code encode_option_value(const option_fields& f, option_value&
   return {};
 }
 
+// Appendix B.2 on the wire, as libcoap 4.3.5 sends it (src/oscore/oscore.c,
+// oscore_encode_option_value): while a renewal is under way the 'kid context' field holds the
+// ID Context wrapped in a CBOR byte string (RFC 8949 major type 2): 0x48 and 8 bytes for ID1
+// or R2, 0x50 and 16 bytes for R2||R3. The wrapped value must still fit the field (255
+// bytes), so the ID Context is at most 253 bytes.
+inline constexpr std::size_t max_wrapped_id_context_length = 253;
+using wrapped_kid_context = small_bytes<255>;
+
+inline std::error_code wrap_kid_context(std::span<const std::uint8_t> id_context, wrapped_kid_context& out) noexcept {
+  if (id_context.size() > max_wrapped_id_context_length) return oscore_error::invalid_kid_context;
+  std::array<std::uint8_t, 255> b{};
+  std::size_t n = 0;
+  if (id_context.size() < 24) {
+    b[n++] = static_cast<std::uint8_t>(0x40 | id_context.size());
+  } else {
+    b[n++] = 0x58;
+    b[n++] = static_cast<std::uint8_t>(id_context.size());
+  }
+  for (auto x : id_context) b[n++] = x;
+  out.assign({b.data(), n});
+  return {};
+}
+
+// The inverse, strict: exactly one definite-length byte string with its shortest head and
+// nothing after it, else invalid_kid_context. `out` points into `kid_context`.
+inline std::error_code unwrap_kid_context(std::span<const std::uint8_t> kid_context,
+                                          std::span<const std::uint8_t>& out) noexcept {
+  if (kid_context.empty() || (kid_context[0] & 0xe0) != 0x40) return oscore_error::invalid_kid_context;
+  const std::uint8_t info = kid_context[0] & 0x1f;
+  std::size_t head = 1, length = info;
+  if (info == 24) {
+    if (kid_context.size() < 2 || kid_context[1] < 24) return oscore_error::invalid_kid_context;
+    head = 2;
+    length = kid_context[1];
+  } else if (info > 24) {
+    return oscore_error::invalid_kid_context;  // longer than a 'kid context' can be
+  }
+  if (kid_context.size() != head + length) return oscore_error::invalid_kid_context;
+  out = kid_context.subspan(head);
+  return {};
+}
+
 }  // namespace coap::oscore_core

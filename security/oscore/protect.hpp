@@ -45,6 +45,11 @@ struct request_binding {
   bool request_nonce_used = false;
   // Section 7.4.1: the highest Partial IV of the verified notifications (client).
   std::optional<std::uint64_t> notification_number;
+  // Section 8.3 step 3: the nonce a response without Partial IV uses is the request's, kept as
+  // it was made. The same as one recomputed from the request's 'kid' and Partial IV, except
+  // in Appendix B.2, where the 4.01 is protected under R2||ID1 with the nonce of the request
+  // made under ID1 (as libcoap 4.3.5 does). Empty in a binding made by hand: recomputed.
+  nonce request_nonce;
 };
 
 // Section 8.3 step 3: a response either reuses the request's nonce or gets a Partial IV of its
@@ -202,6 +207,12 @@ std::error_code build_into(const Message& source, basic_message<Allocator>& out,
   return {};
 }
 
+// Section 8.3 step 3: the request's nonce, as kept, or recomputed for a binding made by hand.
+inline nonce request_nonce(const context& ctx, const request_binding& binding) noexcept {
+  if (!binding.request_nonce.empty()) return binding.request_nonce;
+  return make_nonce(ctx.common_iv(), binding.request_kid.bytes(), binding.request_piv.bytes());
+}
+
 // The context's Inner message, emptied, with code `c`.
 inline coap::message& fresh_inner(protect_scratch& scratch, coap::code c) noexcept {
   scratch.inner.clear();
@@ -237,9 +248,14 @@ std::error_code protect_request(context& ctx, const Message& original, basic_mes
     fields.partial_iv = piv.bytes();
     fields.has_kid = true;
     fields.kid = ctx.sender_id();
+    wrapped_kid_context wrapped;
     if (ctx.sends_kid_context()) {
       fields.has_kid_context = true;
       fields.kid_context = *ctx.id_context();
+      if (ctx.wraps_kid_context()) {
+        if (auto ec = wrap_kid_context(fields.kid_context, wrapped)) return ec;
+        fields.kid_context = wrapped.bytes();
+      }
     }
     option_value value;
     if (auto ec = encode_option_value(fields, value)) return ec;
@@ -253,6 +269,7 @@ std::error_code protect_request(context& ctx, const Message& original, basic_mes
     binding.request_kid.assign(ctx.sender_id());
     binding.request_piv = piv;
     binding.observe = registration;
+    binding.request_nonce = n;
     return {};
   });
 }
@@ -286,6 +303,7 @@ std::error_code unprotect_request(Lookup&& find_context, const Message& received
     binding = request_binding{};
     binding.request_kid.assign(fields.kid);
     binding.request_piv.assign(fields.partial_iv);
+    binding.request_nonce = n;
     const auto observe = result.find(option_number::observe);
     binding.observe = observe && observe->as_uint() == 0;
     return {};
@@ -302,10 +320,12 @@ std::error_code unprotect_request(context& ctx, const Message& received, basic_m
 
 // Sections 8.3 and 8.3.1. With `from_request` the first response reuses the request's nonce
 // and carries no Partial IV; every later one (notifications) takes a Sender Sequence Number.
+// `kid_context`, when not empty, goes as is into the option's 'kid context' (Appendix B.2's R2).
 template <class Message, class Allocator>
 std::error_code protect_response(context& ctx, request_binding& binding, const Message& original,
                                  basic_message<Allocator>& out,
-                                 response_nonce mode = response_nonce::from_request) {
+                                 response_nonce mode = response_nonce::from_request,
+                                 std::span<const std::uint8_t> kid_context = {}) {
   if (!original.code().is_response()) return oscore_error::invalid_message;
   auto& scratch = detail::scratch_access::of(ctx);
   return detail::build_into(original, out, [&](basic_message<Allocator>& outer) -> std::error_code {
@@ -323,7 +343,7 @@ std::error_code protect_response(context& ctx, request_binding& binding, const M
       piv = encode_partial_iv(sequence_number);
       n = make_nonce(ctx.common_iv(), ctx.sender_id(), piv.bytes());
     } else {
-      n = make_nonce(ctx.common_iv(), binding.request_kid.bytes(), binding.request_piv.bytes());
+      n = detail::request_nonce(ctx, binding);
     }
     make_aad(ctx.algorithm(), binding.request_kid.bytes(), binding.request_piv.bytes(), scratch.aad,
              scratch.aad_array);
@@ -332,6 +352,8 @@ std::error_code protect_response(context& ctx, request_binding& binding, const M
 
     option_fields fields;
     fields.partial_iv = piv.bytes();
+    fields.has_kid_context = !kid_context.empty();
+    fields.kid_context = kid_context;
     option_value value;
     if (auto ec = encode_option_value(fields, value)) return ec;
     outer.add_option(detail::oscore_option, value.bytes());
@@ -359,7 +381,7 @@ std::error_code unprotect_response(context& ctx, request_binding& binding, const
     n = make_nonce(ctx.common_iv(), ctx.recipient_id(), fields.partial_iv);
   } else {
     if (binding.request_nonce_used) return oscore_error::replay_detected;
-    n = make_nonce(ctx.common_iv(), binding.request_kid.bytes(), binding.request_piv.bytes());
+    n = detail::request_nonce(ctx, binding);
   }
   auto& scratch = detail::scratch_access::of(ctx);
   make_aad(ctx.algorithm(), binding.request_kid.bytes(), binding.request_piv.bytes(), scratch.aad, scratch.aad_array);

@@ -16,6 +16,12 @@
 // a received one is refused. A request cut into Outer Block1 blocks on its way (section
 // 4.1.3.4.2) is put together before it is verified (outer_block.hpp), bounded by
 // session_config::oscore_max_unfragmented_size.
+//
+// Appendix B.2 (contexts made with renew_id_context): a server answers a request under a new
+// ID1 with a protected 4.01 whose 'kid context' is its R2 and takes the R2||R3 request that
+// follows as the context in use (store.hpp); a client verifies that 4.01 under R2||ID1 and
+// sends the request again under R2||R3 through the session's ask-again path (asks_next_block),
+// once per request, so that its application sees only the final answer.
 #pragma once
 
 #include <coap/context.hpp>
@@ -59,6 +65,8 @@ struct oscore_counters {
   std::uint64_t protected_responses = 0;  // verified responses (client) or protected ones (server)
   std::uint64_t refused = 0;              // received messages that failed verification
   std::uint64_t outer_blocks = 0;         // Outer Block1/Block2 blocks taken in (section 4.1.3.4.2)
+  std::uint64_t id_context_renewals = 0;  // Appendix B.2 renewals done: R2||R3 verified (server),
+                                          // a request sent again under it (client)
   std::error_code last_error;             // why the latest refusal happened
 };
 
@@ -100,7 +108,9 @@ class oscore_layer {
         plain_(allocator_type(s.context().get_allocator())), wire_(allocator_type(s.context().get_allocator())),
         body_(rebind<std::uint8_t>(s.context().get_allocator())), outer_(option_number::block1, allocator_type(s.context().get_allocator())),
         outer2_(option_number::block2, allocator_type(s.context().get_allocator())),
-        kept_(rebind<kept_request>(s.context().get_allocator())), again_(allocator_type(s.context().get_allocator())) {}
+        kept_(rebind<kept_request>(s.context().get_allocator())), again_(allocator_type(s.context().get_allocator())),
+        renewal_original_(rebind<std::uint8_t>(s.context().get_allocator())),
+        renewal_wire_(rebind<std::uint8_t>(s.context().get_allocator())) {}
 
   // A client session: the context it protects with (policy::client_state).
   void start_client(const std::shared_ptr<const oscore_session_state>& state) {
@@ -120,11 +130,15 @@ class oscore_layer {
     if (c.is_request()) {
       if (!client_) return encode(m);  // a server session sends no requests of its own
       oscore_core::request_binding b;
+      bool renewing = false;
       {
         const std::lock_guard lock(store_->mutex());
         if (auto ec = oscore_core::protect_request(client_->sender->security_context, m, wire_, b)) return ec;
+        renewing = client_->renewal && client_->renewal->state == renewal_step::waiting_for_r2;
       }
       remember(m.token(), true, b, client_);
+      // Appendix B.2: the server will answer this one with its R2; kept to go again under R2||R3.
+      if (renewing && !udp_codec::encode(m, renewal_original_)) (void)renewal_token_.assign(m.token());
       ++counters_.protected_requests;
       if (keep_requests_) keep_request(m.token());
       return encode(wire_);
@@ -140,7 +154,9 @@ class oscore_layer {
                                                       : oscore_core::response_nonce::from_request;
     {
       const std::lock_guard lock(store_->mutex());
-      if (auto ec = oscore_core::protect_response(found->context->sender->security_context, found->b, m, wire_, nonce))
+      // Appendix B.2's 4.01 names R2 in its 'kid context'; no other response has one.
+      if (auto ec = oscore_core::protect_response(found->context->sender->security_context, found->b, m, wire_, nonce,
+                                                  found->context->response_kid_context.bytes()))
         return ec;
     }
     // RFC 7959 section 2.3: the answer to the last Outer Block1 block names it (M = 0).
@@ -199,17 +215,29 @@ class oscore_layer {
     entry* used = nullptr;
     oscore_core::request_binding b;
     std::error_code ec;
+    bool renewal_answer = false;
     if (!store_) {
       ec = oscore_error::security_context_not_found;
     } else {
       const std::lock_guard lock(store_->mutex());
+      renewal_.error = {};
+      // Section 8.2 step 2, then Appendix B.2 when no context has the request's 'kid context'.
       ec = oscore_core::unprotect_request(
-          [&](const oscore_core::option_fields& f) { return (used = store_->find(f)) ? &used->security_context : nullptr; },
+          [&](const oscore_core::option_fields& f) -> oscore_core::context* {
+            if ((used = store_->find(f))) return &used->security_context;
+            return store_->server_renewal_lookup(f, renewal_);
+          },
           protected_message, plain_, b);
+      if (ec == oscore_error::security_context_not_found && renewal_.error) ec = renewal_.error;
+      if (!ec && !used) {
+        used = store_->renewal_verified(renewal_, renewal_answer, ec);
+        if (used && !renewal_answer && !renewal_.existing) ++counters_.id_context_renewals;
+      }
     }
     if (ec) return refuse(ec);
     if (auto e = make_view(m, view)) return refuse(e);
     remember(m.token(), true, b, used, b.observe, outer_block1);
+    if (renewal_answer) return refuse(oscore_error::id_context_renewal);
     if (auto e = check_freshness(*used, b)) return refuse(e);
     current_peer_ = used->peer;
     ++counters_.protected_requests;
@@ -259,13 +287,20 @@ class oscore_layer {
     return verify_response(*found, m, m, view);
   }
 
-  // True for incoming_response's outer_block_continue: not a failure, the session asks for
-  // the next block with the same protected request (ask_next_block_in).
-  static bool asks_next_block(std::error_code ec) noexcept { return ec == oscore_error::outer_block_continue; }
+  // True for incoming_response's outer_block_continue and id_context_renewed: not failures,
+  // the session sends the request again (ask_next_block_in).
+  static bool asks_next_block(std::error_code ec) noexcept {
+    return ec == oscore_error::outer_block_continue || ec == oscore_error::id_context_renewed;
+  }
   // After outer_block_continue: `again`, a copy of the protected request, made the request
   // for the next Outer Block2 block, with the Echo an intermediary asked for (both outer).
+  // After id_context_renewed: the original request protected anew under R2||R3.
   template <class Message>
-  void ask_next_block_in(Message& again) const {
+  void ask_next_block_in(Message& again) {
+    if (renewal_resend_ && std::ranges::equal(renewal_token_.bytes(), again.token())) {
+      if (!protect_renewed_request()) again.assign(renewal_view_);
+      return;
+    }
     const block_value b = outer2_.block();
     again.remove_option(static_cast<std::uint16_t>(option_number::block2));
     again.add_uint_option(static_cast<std::uint16_t>(option_number::block2), encode(block_value{b.num + 1, false, b.szx}));
@@ -283,6 +318,11 @@ class oscore_layer {
   // `send(message)` to go out as it is. invalid_message when it is no longer kept.
   template <class Send>
   std::error_code send_next_block_request(std::span<const std::uint8_t> token, Send&& send) {
+    if (renewal_resend_ && std::ranges::equal(renewal_token_.bytes(), token)) {
+      if (auto ec = protect_renewed_request()) return ec;
+      send(wire_);
+      return {};
+    }
     for (auto& k : kept_) {
       if (!k.used || !std::ranges::equal(k.token.bytes(), token)) continue;
       message_view sent;
@@ -299,10 +339,18 @@ class oscore_layer {
   template <class Message>
   std::error_code verify_response(binding& found, const Message& protected_message, const message_view& m,
                                   message_view& view) {
+    oscore_core::option_fields fields;
+    if (auto ec = oscore_core::detail::read_oscore_option(protected_message, fields)) return refuse(ec);
+    if (fields.has_kid_context) return renew_context(found, protected_message, fields.kid_context);
     {
       const std::lock_guard lock(store_->mutex());
       if (auto ec = oscore_core::unprotect_response(found.context->security_context, found.b, protected_message, plain_))
         return refuse(ec);
+      // Appendix B.2: the first response under R2||R3 ends the renewal; 'kid context' goes plain.
+      if (auto* r = found.context->renewal.get(); r && found.renewed && r->state == renewal_step::confirming) {
+        r->state = renewal_step::done;
+        found.context->security_context.wrap_kid_context(false);
+      }
     }
     mark_answered(found);
     if (auto ec = make_view(m, view)) return refuse(ec);
@@ -321,6 +369,11 @@ class oscore_layer {
     if (ec == oscore_error::freshness_required) {
       reply.set_code(response_code::unauthorized);
       reply.add_option(static_cast<std::uint16_t>(option_number::echo), echo_);
+      return true;
+    }
+    // Appendix B.2: a bare 4.01, protected under R2||ID1 ('kid context' R2, outgoing()).
+    if (ec == oscore_error::id_context_renewal) {
+      reply.set_code(response_code::unauthorized);
       return true;
     }
     if (ec == oscore_error::outer_block_continue) {
@@ -347,12 +400,61 @@ class oscore_layer {
     oscore_core::request_binding b;
     entry* context = nullptr;
     std::optional<std::uint32_t> outer_block1;  // the request came in Outer Block1 blocks
+    bool renewed = false;  // sent again under a renewed ID Context (Appendix B.2)
   };
+  using renewal_step = oscore_core::store::renewal_state::step;
 
   static bool is_error(coap::code c) noexcept { return c.is_response() && c.code_class() >= 4; }
   static bool is_registration(const message_view& m) noexcept {
     const auto o = m.find(option_number::observe);
     return o && o->as_uint() == 0;
+  }
+
+  // Appendix B.2, client: a response whose 'kid context' carries the server's R2. It must
+  // verify under R2||ID1 and be a 4.01 to the request kept while waiting for it; the context
+  // then becomes R2||R3 and id_context_renewed has the session send the request again. A
+  // second one for the same request, or one when no renewal waits, is refused (no loops).
+  template <class Message>
+  std::error_code renew_context(binding& found, const Message& protected_message,
+                                std::span<const std::uint8_t> kid_context) {
+    entry& e = *found.context;
+    const std::lock_guard lock(store_->mutex());
+    if (!e.renewal || e.renewal->state != renewal_step::waiting_for_r2 || found.renewed || !renewal_kept(found.token))
+      return refuse(oscore_error::unexpected_kid_context);
+    std::span<const std::uint8_t> r2;
+    if (oscore_core::unwrap_kid_context(kid_context, r2) || r2.empty())
+      return refuse(oscore_error::invalid_kid_context);
+    std::optional<oscore_core::context> candidate;
+    if (auto ec = store_->client_renewal_candidate(e, r2, candidate)) return refuse(ec);
+    if (auto ec = oscore_core::unprotect_response(*candidate, found.b, protected_message, plain_)) return refuse(ec);
+    if (plain_.code() != coap::code(response_code::unauthorized)) return refuse(oscore_error::unexpected_kid_context);
+    if (auto ec = store_->client_renewal_verified(e, r2)) return refuse(ec);
+    renewal_resend_ = true;
+    ++counters_.id_context_renewals;
+    return oscore_error::id_context_renewed;
+  }
+  bool renewal_kept(const coap::token& t) const noexcept {
+    return !renewal_original_.empty() && std::ranges::equal(renewal_token_.bytes(), t.bytes());
+  }
+
+  // The kept request protected under the renewed context into wire_ (and renewal_view_), its
+  // binding marked: a second renewal for it is refused.
+  std::error_code protect_renewed_request() {
+    renewal_resend_ = false;
+    message_view original;
+    if (udp_codec::parse(renewal_original_, original)) return coap::error::invalid_message;
+    oscore_core::request_binding b;
+    {
+      const std::lock_guard lock(store_->mutex());
+      if (auto ec = oscore_core::protect_request(client_->security_context, original, wire_, b)) return ec;
+    }
+    remember(original.token(), true, b, client_);
+    if (binding* f = find(original.token())) f->renewed = true;
+    if (keep_requests_) keep_request(original.token());
+    if (udp_codec::encode(wire_, renewal_wire_) || udp_codec::parse(renewal_wire_, renewal_view_))
+      return coap::error::invalid_message;
+    renewal_original_.clear();
+    return {};
   }
 
   // Appendix B.1.2: until a request echoes the context's Echo value, verified requests are
@@ -477,6 +579,15 @@ class oscore_layer {
   std::array<std::uint8_t, 40> outer_echo_{};  // RFC 9175 section 2.2.1: at most 40 bytes
   std::size_t outer_echo_size_ = 0;
   unsigned outer_echo_repeats_ = 0;
+  // Appendix B.2. Server: what the latest request no context matched led to. Client: the
+  // request that waits for the server's R2 (UDP-encoded, unprotected), and whether it is to
+  // go again under R2||R3.
+  oscore_core::store::renewal_lookup renewal_;
+  std::vector<std::uint8_t, rebind<std::uint8_t>> renewal_original_;
+  coap::token renewal_token_;
+  bool renewal_resend_ = false;
+  std::vector<std::uint8_t, rebind<std::uint8_t>> renewal_wire_;
+  message_view renewal_view_;
   oscore_counters counters_;
 };
 

@@ -458,6 +458,7 @@ std::error_code conf::params(std::size_t recipient, context_params& out) const {
   out.send_kid_context = id_context.has_value();
   out.replay_window_size = replay_window;
   out.replay_window_recovery = rfc8613_b_1_2;  // used by servers (set_oscore)
+  out.renew_id_context = rfc8613_b_2;
   return {};
 }
 

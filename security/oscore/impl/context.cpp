@@ -104,6 +104,7 @@ std::error_code context::init(const context_params& p) {
 context::context(context&& other) noexcept
     : algorithm_(other.algorithm_), sender_id_(other.sender_id_), recipient_id_(other.recipient_id_),
       id_context_(std::move(other.id_context_)), send_kid_context_(other.send_kid_context_),
+      wrap_kid_context_(other.wrap_kid_context_),
       sender_key_(std::move(other.sender_key_)), recipient_key_(std::move(other.recipient_key_)),
       common_iv_(other.common_iv_), sequence_number_(other.sequence_number_),
       persistence_(std::move(other.persistence_)), replay_(other.replay_), aead_(std::move(other.aead_)),
@@ -121,6 +122,7 @@ context& context::operator=(context&& other) noexcept {
   recipient_id_ = other.recipient_id_;
   id_context_ = std::move(other.id_context_);
   send_kid_context_ = other.send_kid_context_;
+  wrap_kid_context_ = other.wrap_kid_context_;
   sender_key_ = std::move(other.sender_key_);
   recipient_key_ = std::move(other.recipient_key_);
   common_iv_ = other.common_iv_;

@@ -27,6 +27,10 @@ class category final : public std::error_category {
       case oscore_error::unsupported_proxy_uri: return "Proxy-Uri cannot be split into options";
       case oscore_error::unsupported_algorithm: return "unsupported AEAD algorithm";
       case oscore_error::invalid_context_parameters: return "invalid security context parameters";
+      case oscore_error::id_context_renewal: return "ID Context renewal: answered 4.01 with a new kid context";
+      case oscore_error::id_context_renewed: return "ID Context renewed: request sent again under the new context";
+      case oscore_error::invalid_kid_context: return "kid context is not a CBOR byte string";
+      case oscore_error::unexpected_kid_context: return "unexpected kid context in a response";
     }
     return "unknown OSCORE error";
   }
@@ -54,6 +58,8 @@ std::optional<oscore_error_reply> error_reply(std::error_code ec) noexcept {
       return oscore_error_reply{response_code::request_entity_incomplete, "Request Entity Incomplete"};
     case oscore_error::outer_block_too_large:
       return oscore_error_reply{response_code::request_entity_too_large, "Request Entity Too Large"};
+    case oscore_error::invalid_kid_context:
+      return oscore_error_reply{response_code::bad_option, "Failed to decode COSE"};
     default:
       return std::nullopt;
   }
