@@ -9,6 +9,9 @@
 #   2. libcoap's coap-client -E <-> our coap-server -E: the same, and a replay (a client
 #      starting its Sender Sequence Number again at 0: 4.01 Replay detected)
 #   3. through our forward proxy: Outer Block1 and Outer Block2 blocks of protected messages
+#   4. Appendix B.2 (ID Context re-derivation, rfc8613_b_2 true: oscore/*-b2.conf) both ways,
+#      over coap and coap+tcp, each renewal seen in libcoap's own log; and libcoap's renewing
+#      client refused (4.01 Security context not found) by our server without rfc8613_b_2
 # What libcoap 4.3.5 does and why these checks expect what they do: docs/oscore.md.
 # Prints "ok: ..." or "FAIL: ..." per check and "oscore interop: N passed, M failed"; exits 1
 # when any check failed. Prints "skipped: ..." and exits 77 (tools/test counts nothing) when
@@ -218,9 +221,61 @@ through_our_proxy() {
     coap coap+tcp
 }
 
+# ---- 4. Appendix B.2. libcoap 4.3.5's client renews on every run (coap_oscore_initiate puts
+# a random 8-byte ID1 in place of the conf's id_context): its request under ID1 carries
+# 'kid context' CBOR-wrapped, the server answers a protected 4.01 with R2, the request goes
+# again under R2||R3. Its server renews whenever a known 'kid' comes with an unknown ID
+# Context; neither side starts a renewal otherwise (docs/oscore.md, "Appendix B.2").
+b2_libcoap_client_vs_ours() {
+  local port seq=$work/b2-libcoap-client.seq scheme base out name
+  port=$(free_port)
+  start our-oscore-server-b2 "$port" "$our_server" -A 127.0.0.1 -p "$port" -E "$conf/server-b2.conf" || return
+  for scheme in coap coap+tcp; do
+    base="$scheme://127.0.0.1:$port"
+    name="libcoap client (rfc8613_b_2) renews its ID Context with our server over $scheme, then GETs /time"
+    out=$(timeout 20 "$lc_client" -B 10 -v 8 -E "$conf/client-b2.conf,$seq" "$base/time" 2>&1)
+    if grep -q "Appendix B.2 client step 3 (R2 || ID1)" <<<"$out" && grep -q "Appendix B.2 client finished" <<<"$out" &&
+       grep -A1 "PDU presented to app" <<<"$out" | grep -q "c:2.05"; then ok "$name"
+    else fail "$name" "$(grep -E 'B\.2|WARN|CRIT|c:[245]\.' <<<"$out" | head -c 400)"; fi
+    check "libcoap client (rfc8613_b_2) POST /echo over $scheme (our server)" "renewed over $scheme" \
+      "$lc_client" -B 10 -E "$conf/client-b2.conf,$seq" -m post -e "renewed over $scheme" "$base/echo"
+  done
+  # Our server without rfc8613_b_2 knows no context for ID1: section 8.2's 4.01.
+  port=$(free_port)
+  start our-oscore-server-no-b2 "$port" "$our_server" -A 127.0.0.1 -p "$port" -E "$conf/server.conf" || return
+  check "libcoap client (rfc8613_b_2) against our server without it: 4.01 Security context not found" \
+    "4.01 Security context not found" "$lc_client" -B 10 -E "$conf/client-b2.conf,$seq" "coap://127.0.0.1:$port/time"
+}
+
+b2_our_client_vs_libcoap() {
+  local port seq=$work/b2-our-client.seq scheme base before after log
+  port=$(free_port)
+  log=$work/libcoap-oscore-server-b2.log
+  start libcoap-oscore-server-b2 "$port" "$lc_server" -A 127.0.0.1 -p "$port" -d 10 -v 8 \
+    -E "$conf/server-b2.conf,$work/libcoap-server-b2.seq" || return
+  for scheme in coap coap+tcp; do
+    base="$scheme://127.0.0.1:$port"
+    before=$(grep -c "Appendix B.2 server step 4 (R2 || R3)" "$log")
+    # libcoap's server also asks the renewed context for an Echo (Appendix B.1.2): three
+    # round trips under the one request.
+    check_lines "our client (rfc8613_b_2) GETs $scheme /time from libcoap's server" 1 \
+      "$our_client" -B 10 -E "$conf/client-b2.conf,$seq" "$base/time"
+    after=$(grep -c "Appendix B.2 server step 4 (R2 || R3)" "$log")
+    if [[ $after -gt $before ]]; then ok "libcoap's server took our client's R2||R3 over $scheme (its step 4)"
+    else fail "libcoap's server took our client's R2||R3 over $scheme (its step 4)" \
+      "$(grep -E 'B\.2|WARN|CRIT' "$log" | tail -n 5)"; fi
+    check_success "our client (rfc8613_b_2) POST with payload over $scheme (libcoap server)" \
+      "$our_client" -B 10 -E "$conf/client-b2.conf,$seq" -m post -e "b2 over $scheme" "$base/b2-${scheme/+/-}"
+    check "our client (rfc8613_b_2) GET $scheme what it POSTed" "b2 over $scheme" \
+      "$our_client" -B 10 -E "$conf/client-b2.conf,$seq" "$base/b2-${scheme/+/-}"
+  done
+}
+
 if [[ $client_has_E -eq 1 ]]; then our_client_vs_libcoap; else echo "skipped: coap-client has no -E yet"; fi
 if [[ $server_has_E -eq 1 ]]; then libcoap_client_vs_ours; else echo "skipped: coap-server has no -E yet"; fi
 if [[ $client_has_E -eq 1 && $server_has_E -eq 1 ]]; then through_our_proxy; fi
+if [[ $server_has_E -eq 1 ]]; then b2_libcoap_client_vs_ours; fi
+if [[ $client_has_E -eq 1 ]]; then b2_our_client_vs_libcoap; fi
 
 echo "oscore interop: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
