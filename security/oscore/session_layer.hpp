@@ -109,8 +109,7 @@ class oscore_layer {
         body_(rebind<std::uint8_t>(s.context().get_allocator())), outer_(option_number::block1, allocator_type(s.context().get_allocator())),
         outer2_(option_number::block2, allocator_type(s.context().get_allocator())),
         kept_(rebind<kept_request>(s.context().get_allocator())), again_(allocator_type(s.context().get_allocator())),
-        renewal_original_(rebind<std::uint8_t>(s.context().get_allocator())),
-        renewal_wire_(rebind<std::uint8_t>(s.context().get_allocator())) {}
+        renewal_(rebind<renewal_work>(s.context().get_allocator())) {}
 
   // A client session: the context it protects with (policy::client_state).
   void start_client(const std::shared_ptr<const oscore_session_state>& state) {
@@ -138,7 +137,10 @@ class oscore_layer {
       }
       remember(m.token(), true, b, client_);
       // Appendix B.2: the server will answer this one with its R2; kept to go again under R2||R3.
-      if (renewing && !udp_codec::encode(m, renewal_original_)) (void)renewal_token_.assign(m.token());
+      if (renewing) {
+        renewal_work& w = renewal();
+        if (!udp_codec::encode(m, w.original)) (void)w.token.assign(m.token());
+      }
       ++counters_.protected_requests;
       if (keep_requests_) keep_request(m.token());
       return encode(wire_);
@@ -220,18 +222,20 @@ class oscore_layer {
       ec = oscore_error::security_context_not_found;
     } else {
       const std::lock_guard lock(store_->mutex());
-      renewal_.error = {};
+      oscore_core::store::renewal_lookup* lookup = nullptr;
       // Section 8.2 step 2, then Appendix B.2 when no context has the request's 'kid context'.
       ec = oscore_core::unprotect_request(
           [&](const oscore_core::option_fields& f) -> oscore_core::context* {
             if ((used = store_->find(f))) return &used->security_context;
-            return store_->server_renewal_lookup(f, renewal_);
+            if (!f.has_kid_context) return nullptr;
+            lookup = &renewal().lookup;
+            return store_->server_renewal_lookup(f, *lookup);
           },
           protected_message, plain_, b);
-      if (ec == oscore_error::security_context_not_found && renewal_.error) ec = renewal_.error;
-      if (!ec && !used) {
-        used = store_->renewal_verified(renewal_, renewal_answer, ec);
-        if (used && !renewal_answer && !renewal_.existing) ++counters_.id_context_renewals;
+      if (lookup && ec == oscore_error::security_context_not_found && lookup->error) ec = lookup->error;
+      if (lookup && !ec && !used) {
+        used = store_->renewal_verified(*lookup, renewal_answer, ec);
+        if (used && !renewal_answer && !lookup->existing) ++counters_.id_context_renewals;
       }
     }
     if (ec) return refuse(ec);
@@ -297,8 +301,8 @@ class oscore_layer {
   // After id_context_renewed: the original request protected anew under R2||R3.
   template <class Message>
   void ask_next_block_in(Message& again) {
-    if (renewal_resend_ && std::ranges::equal(renewal_token_.bytes(), again.token())) {
-      if (!protect_renewed_request()) again.assign(renewal_view_);
+    if (renewal_resend(again.token())) {
+      if (!protect_renewed_request()) again.assign(renewal_.front().view);
       return;
     }
     const block_value b = outer2_.block();
@@ -318,7 +322,7 @@ class oscore_layer {
   // `send(message)` to go out as it is. invalid_message when it is no longer kept.
   template <class Send>
   std::error_code send_next_block_request(std::span<const std::uint8_t> token, Send&& send) {
-    if (renewal_resend_ && std::ranges::equal(renewal_token_.bytes(), token)) {
+    if (renewal_resend(token)) {
       if (auto ec = protect_renewed_request()) return ec;
       send(wire_);
       return {};
@@ -429,20 +433,24 @@ class oscore_layer {
     if (auto ec = oscore_core::unprotect_response(*candidate, found.b, protected_message, plain_)) return refuse(ec);
     if (plain_.code() != coap::code(response_code::unauthorized)) return refuse(oscore_error::unexpected_kid_context);
     if (auto ec = store_->client_renewal_verified(e, r2)) return refuse(ec);
-    renewal_resend_ = true;
+    renewal_.front().resend = true;
     ++counters_.id_context_renewals;
     return oscore_error::id_context_renewed;
   }
   bool renewal_kept(const coap::token& t) const noexcept {
-    return !renewal_original_.empty() && std::ranges::equal(renewal_token_.bytes(), t.bytes());
+    return !renewal_.empty() && !renewal_.front().original.empty() && renewal_.front().token == t;
+  }
+  bool renewal_resend(std::span<const std::uint8_t> token) const noexcept {
+    return !renewal_.empty() && renewal_.front().resend && std::ranges::equal(renewal_.front().token.bytes(), token);
   }
 
-  // The kept request protected under the renewed context into wire_ (and renewal_view_), its
+  // The kept request protected under the renewed context into wire_ (and the work's view), its
   // binding marked: a second renewal for it is refused.
   std::error_code protect_renewed_request() {
-    renewal_resend_ = false;
+    renewal_work& w = renewal_.front();
+    w.resend = false;
     message_view original;
-    if (udp_codec::parse(renewal_original_, original)) return coap::error::invalid_message;
+    if (udp_codec::parse(w.original, original)) return coap::error::invalid_message;
     oscore_core::request_binding b;
     {
       const std::lock_guard lock(store_->mutex());
@@ -451,9 +459,8 @@ class oscore_layer {
     remember(original.token(), true, b, client_);
     if (binding* f = find(original.token())) f->renewed = true;
     if (keep_requests_) keep_request(original.token());
-    if (udp_codec::encode(wire_, renewal_wire_) || udp_codec::parse(renewal_wire_, renewal_view_))
-      return coap::error::invalid_message;
-    renewal_original_.clear();
+    if (udp_codec::encode(wire_, w.wire) || udp_codec::parse(w.wire, w.view)) return coap::error::invalid_message;
+    w.original.clear();
     return {};
   }
 
@@ -579,15 +586,25 @@ class oscore_layer {
   std::array<std::uint8_t, 40> outer_echo_{};  // RFC 9175 section 2.2.1: at most 40 bytes
   std::size_t outer_echo_size_ = 0;
   unsigned outer_echo_repeats_ = 0;
-  // Appendix B.2. Server: what the latest request no context matched led to. Client: the
-  // request that waits for the server's R2 (UDP-encoded, unprotected), and whether it is to
-  // go again under R2||R3.
-  oscore_core::store::renewal_lookup renewal_;
-  std::vector<std::uint8_t, rebind<std::uint8_t>> renewal_original_;
-  coap::token renewal_token_;
-  bool renewal_resend_ = false;
-  std::vector<std::uint8_t, rebind<std::uint8_t>> renewal_wire_;
-  message_view renewal_view_;
+  // Appendix B.2's working state. Server: what the latest request no context matched led to.
+  // Client: the request that waits for the server's R2 (UDP-encoded, unprotected), whether
+  // it is to go again under R2||R3, and that request as sent. Over 500 bytes (a derived
+  // context among them), so made at its first use as the one element of renewal_: a session
+  // that never renews carries an empty vector.
+  struct renewal_work {
+    explicit renewal_work(const allocator_type& a) : original(a), wire(a) {}
+    oscore_core::store::renewal_lookup lookup;
+    std::vector<std::uint8_t, rebind<std::uint8_t>> original;
+    coap::token token;
+    bool resend = false;
+    std::vector<std::uint8_t, rebind<std::uint8_t>> wire;
+    message_view view;
+  };
+  renewal_work& renewal() {
+    if (renewal_.empty()) renewal_.emplace_back(allocator_type(session_.context().get_allocator()));
+    return renewal_.front();
+  }
+  std::vector<renewal_work, rebind<renewal_work>> renewal_;
   oscore_counters counters_;
 };
 
