@@ -16,6 +16,9 @@
 #include <boost/asio.hpp>
 #include <boost/mpl/list.hpp>
 
+#include "support/lossy_udp_proxy.hpp"
+#include "support/run_until.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -83,39 +86,30 @@ std::optional<std::size_t> r2_at(const bytes& d) {
   return std::nullopt;
 }
 
-// A UDP relay between one client and the server: sees every datagram and may change or drop
-// it (a function returning false drops).
+// The network between one client and the server (tests/support's forwarder): keeps every
+// datagram as it came and lets a script change one (false drops it; a changed one goes on in
+// its place).
 struct relay {
-  asio::ip::udp::socket front, back;
-  asio::ip::udp::endpoint client, server;
+  using proxy_type = coap::test::lossy_udp_proxy;
+  std::vector<bytes> requests, responses;
   std::function<bool(bytes&)> to_server, to_client;
-  std::vector<bytes> requests, responses;  // as they arrived, before any change
-  bytes in_front = bytes(2048), in_back = bytes(2048);
+  proxy_type proxy;
 
   relay(asio::io_context& io, std::uint16_t server_port)
-      : front(io, {loopback, 0}), back(io, {loopback, 0}), server(loopback, server_port) {
-    read_front();
-    read_back();
-  }
-  std::uint16_t port() const { return front.local_endpoint().port(); }
+      : proxy(io.get_executor(), {loopback, server_port},
+              [this](proxy_type::direction d, std::size_t, std::span<const std::uint8_t> b) { return pass(d, b); }) {}
+  std::uint16_t port() const { return proxy.endpoint().port(); }
 
-  void read_front() {
-    front.async_receive_from(asio::buffer(in_front), client, [this](boost::system::error_code ec, std::size_t n) {
-      if (ec) return;
-      bytes d(in_front.begin(), in_front.begin() + static_cast<std::ptrdiff_t>(n));
-      requests.push_back(d);
-      if (!to_server || to_server(d)) back.send_to(asio::buffer(d), server);
-      read_front();
-    });
-  }
-  void read_back() {
-    back.async_receive(asio::buffer(in_back), [this](boost::system::error_code ec, std::size_t n) {
-      if (ec) return;
-      bytes d(in_back.begin(), in_back.begin() + static_cast<std::ptrdiff_t>(n));
-      responses.push_back(d);
-      if (!to_client || to_client(d)) front.send_to(asio::buffer(d), client);
-      read_back();
-    });
+  proxy_type::action pass(proxy_type::direction d, std::span<const std::uint8_t> b) {
+    const bool up = d == proxy_type::direction::to_server;
+    bytes copy(b.begin(), b.end());
+    (up ? requests : responses).push_back(copy);
+    const auto& change = up ? to_server : to_client;
+    if (!change) return proxy_type::action::forward;
+    if (!change(copy)) return proxy_type::action::drop;
+    if (std::ranges::equal(copy, b)) return proxy_type::action::forward;
+    proxy.inject(d, copy);
+    return proxy_type::action::drop;
   }
 };
 
@@ -141,13 +135,7 @@ struct fixture {
 
   template <class Pred>
   bool run_until(Pred done, std::chrono::milliseconds limit = 5s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= end) return false;
-      io.run_for(2ms);
-      io.restart();
-    }
-    return true;
+    return coap::test::run_until(io, done, limit, 2ms);
   }
 
   template <class Transport>

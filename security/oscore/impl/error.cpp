@@ -58,8 +58,8 @@ std::optional<oscore_error_reply> error_reply(std::error_code ec) noexcept {
       return oscore_error_reply{response_code::request_entity_incomplete, "Request Entity Incomplete"};
     case oscore_error::outer_block_too_large:
       return oscore_error_reply{response_code::request_entity_too_large, "Request Entity Too Large"};
-    case oscore_error::invalid_kid_context:
-      return oscore_error_reply{response_code::bad_option, "Failed to decode COSE"};
+    case oscore_error::invalid_kid_context:  // e.g. a renewed context a restarted server forgot
+      return oscore_error_reply{response_code::unauthorized, "Security context not found"};
     default:
       return std::nullopt;
   }
