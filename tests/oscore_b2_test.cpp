@@ -2,7 +2,7 @@
 // sockets: our client renewing its context with our server over UDP and TCP; the wire form
 // libcoap 4.3.5 uses (a CBOR-wrapped 'kid context' while the renewal is under way, R2 in a
 // protected 4.01); a garbled or forged R2 refused by the client, a second 4.01 for one request
-// refused (no loops); and the server's bound on pending R2 states.
+// refused (no loops); the server's bound on pending R2 states; and the wrapping itself.
 #include <coap/security/oscore.hpp>
 
 #define BOOST_TEST_MODULE oscore_b2
@@ -164,6 +164,27 @@ struct fixture {
 using transports = boost::mpl::list<coap::udp, coap::tcp>;
 
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(kid_context_wrapping_is_strict) {
+  // The CBOR byte string libcoap 4.3.5 puts in 'kid context': short and one-byte heads.
+  using coap::oscore_core::unwrap_kid_context;
+  using coap::oscore_core::wrap_kid_context;
+  for (const std::size_t n : {1u, 8u, 16u, 23u, 24u, 200u, 253u}) {
+    const bytes id(n, 0xab);
+    coap::oscore_core::wrapped_kid_context w;
+    BOOST_TEST_REQUIRE(!wrap_kid_context(id, w));
+    BOOST_TEST(w.size() == n + (n < 24 ? 1 : 2));
+    std::span<const std::uint8_t> back;
+    BOOST_TEST_REQUIRE(!unwrap_kid_context(w.bytes(), back));
+    BOOST_TEST(std::ranges::equal(back, id));
+  }
+  BOOST_TEST(wrap_kid_context(bytes(254, 0), *std::make_unique<coap::oscore_core::wrapped_kid_context>()) ==
+             coap::oscore_error::invalid_kid_context);
+  std::span<const std::uint8_t> out;
+  for (const bytes& bad : {bytes{}, bytes{0x48, 1, 2, 3}, bytes{0x41, 1, 2}, bytes{0x58, 0x05, 1, 2, 3, 4, 5},
+                           bytes{0x59, 0x00, 0x01, 7}, bytes{0x61, 'a'}, bytes{0x01}})
+    BOOST_TEST(unwrap_kid_context(bad, out) == coap::oscore_error::invalid_kid_context);
+}
 
 BOOST_FIXTURE_TEST_SUITE(oscore_b2, fixture)
 

@@ -422,17 +422,20 @@ class oscore_layer {
   std::error_code renew_context(binding& found, const Message& protected_message,
                                 std::span<const std::uint8_t> kid_context) {
     entry& e = *found.context;
-    const std::lock_guard lock(store_->mutex());
-    if (!e.renewal || e.renewal->state != renewal_step::waiting_for_r2 || found.renewed || !renewal_kept(found.token))
-      return refuse(oscore_error::unexpected_kid_context);
-    std::span<const std::uint8_t> r2;
-    if (oscore_core::unwrap_kid_context(kid_context, r2) || r2.empty())
-      return refuse(oscore_error::invalid_kid_context);
-    std::optional<oscore_core::context> candidate;
-    if (auto ec = store_->client_renewal_candidate(e, r2, candidate)) return refuse(ec);
-    if (auto ec = oscore_core::unprotect_response(*candidate, found.b, protected_message, plain_)) return refuse(ec);
-    if (plain_.code() != coap::code(response_code::unauthorized)) return refuse(oscore_error::unexpected_kid_context);
-    if (auto ec = store_->client_renewal_verified(e, r2)) return refuse(ec);
+    // Decided under the store's lock, refused (which tells the context's handlers) after it.
+    const std::error_code ec = [&]() -> std::error_code {
+      const std::lock_guard lock(store_->mutex());
+      if (!e.renewal || e.renewal->state != renewal_step::waiting_for_r2 || found.renewed || !renewal_kept(found.token))
+        return oscore_error::unexpected_kid_context;
+      std::span<const std::uint8_t> r2;
+      if (oscore_core::unwrap_kid_context(kid_context, r2) || r2.empty()) return oscore_error::invalid_kid_context;
+      std::optional<oscore_core::context> candidate;
+      if (auto ec = store_->client_renewal_candidate(e, r2, candidate)) return ec;
+      if (auto ec = oscore_core::unprotect_response(*candidate, found.b, protected_message, plain_)) return ec;
+      if (plain_.code() != coap::code(response_code::unauthorized)) return oscore_error::unexpected_kid_context;
+      return store_->client_renewal_verified(e, r2);
+    }();
+    if (ec) return refuse(ec);
     renewal_.front().resend = true;
     ++counters_.id_context_renewals;
     return oscore_error::id_context_renewed;
