@@ -8,6 +8,7 @@
 #define BOOST_TEST_MODULE oscore_b2
 #include <boost/test/unit_test.hpp>
 
+#include <coap/security/oscore/conf_file.hpp>
 #include <coap/session.hpp>
 #include <coap/transports/tcp.hpp>
 #include <coap/transports/udp.hpp>
@@ -184,6 +185,21 @@ BOOST_AUTO_TEST_CASE(kid_context_wrapping_is_strict) {
   for (const bytes& bad : {bytes{}, bytes{0x48, 1, 2, 3}, bytes{0x41, 1, 2}, bytes{0x58, 0x05, 1, 2, 3, 4, 5},
                            bytes{0x59, 0x00, 0x01, 7}, bytes{0x61, 'a'}, bytes{0x01}})
     BOOST_TEST(unwrap_kid_context(bad, out) == coap::oscore_error::invalid_kid_context);
+}
+
+BOOST_AUTO_TEST_CASE(the_conf_files_rfc8613_b_2_turns_it_on) {
+  // libcoap's keyword, default false, reaches context_params::renew_id_context.
+  const std::string text =
+      "master_secret,hex,\"0102030405060708090a0b0c0d0e0f10\"\nsender_id,ascii,\"client\"\n"
+      "recipient_id,ascii,\"server\"\n";
+  for (const bool on : {false, true}) {
+    coap::oscore_core::conf c;
+    coap::oscore_core::conf_diagnostic where;
+    BOOST_TEST_REQUIRE(!coap::oscore_core::parse_conf(text + (on ? "rfc8613_b_2,bool,true\n" : ""), c, where));
+    coap::oscore::context_params p;
+    BOOST_TEST_REQUIRE(!c.params(0, p));
+    BOOST_TEST(p.renew_id_context == on);
+  }
 }
 
 BOOST_FIXTURE_TEST_SUITE(oscore_b2, fixture)
