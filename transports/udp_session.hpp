@@ -582,7 +582,7 @@ class udp_session_impl final
 
   // Section 4.5 then 5.7: deduplicate, then dispatch to the resources.
   void on_request(const message_view& m) {
-    const auto now = clock::now();
+    const auto now = last_activity_;  // set as the datagram came (on_datagram)
     const bool con = m.type() == message_type::confirmable;
     if (auto* seen = dedup_->find(dedup_owner_, m.message_id(), now)) {
       // A duplicate: the same answer again (a CON), or nothing (a NON, or still in progress).

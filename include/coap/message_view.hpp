@@ -96,6 +96,7 @@ class message_view {
 
   // The first option with this number, if any.
   std::optional<option_view> find(std::uint16_t number) const noexcept {
+    if (!may_have(number)) return std::nullopt;
     for (option_view o : options()) {
       if (o.number() == number) return o;
       if (o.number() > number) break;
@@ -106,6 +107,7 @@ class message_view {
     return find(static_cast<std::uint16_t>(n));
   }
   std::size_t count(std::uint16_t number) const noexcept {
+    if (!may_have(number)) return 0;
     std::size_t n = 0;
     for (option_view o : options()) n += o.number() == number;
     return n;
@@ -117,10 +119,21 @@ class message_view {
     coap::code code;
     std::uint16_t message_id;
     std::span<const std::uint8_t> token, options, payload;
+    // Which option numbers occur (option_mask()); by default any may.
+    std::uint64_t present = ~std::uint64_t{0};
   };
   explicit message_view(const parts& p) noexcept
       : type_(p.type), code_(p.code), message_id_(p.message_id), token_(p.token),
-        options_(p.options), payload_(p.payload) {}
+        options_(p.options), payload_(p.payload), present_(p.present) {}
+
+  // Bit n (n < 63) set when option n may occur, bit 63 when any option from 63 up may: made
+  // while parsing validates the options (detail::split_body), so that asking for an option
+  // the message does not have (a server asks for a dozen per request) scans nothing.
+  std::uint64_t option_mask() const noexcept { return present_; }
+  static constexpr std::uint64_t mask_bit(std::uint32_t number) noexcept {
+    return std::uint64_t{1} << (number < 63 ? number : 63);
+  }
+  bool may_have(std::uint32_t number) const noexcept { return (present_ & mask_bit(number)) != 0; }
 
  private:
   message_type type_ = message_type::confirmable;
@@ -129,16 +142,19 @@ class message_view {
   std::span<const std::uint8_t> token_;
   std::span<const std::uint8_t> options_;  // encoded options, without the payload marker
   std::span<const std::uint8_t> payload_;
+  std::uint64_t present_ = ~std::uint64_t{0};
 };
 
 namespace detail {
-// Validates the options region starting at p; splits it into options and payload.
+// Validates the options region starting at p; splits it into options and payload, and
+// sets `present` to the options' message_view::option_mask().
 inline std::error_code split_body(std::span<const std::uint8_t> body,
                                   std::span<const std::uint8_t>& options,
-                                  std::span<const std::uint8_t>& payload) noexcept {
+                                  std::span<const std::uint8_t>& payload, std::uint64_t& present) noexcept {
   const std::uint8_t* p = body.data();
   const std::uint8_t* const end = p + body.size();
   std::uint32_t number = 0;
+  std::uint64_t mask = 0;
   while (p != end) {
     const std::uint8_t* start = p;
     std::span<const std::uint8_t> value;
@@ -147,12 +163,21 @@ inline std::error_code split_body(std::span<const std::uint8_t> body,
     if (at_payload) {
       options = {body.data(), start};
       payload = {p, end};
+      present = mask;
       return {};
     }
+    mask |= message_view::mask_bit(number);
   }
   options = body;
   payload = {};
+  present = mask;
   return {};
+}
+inline std::error_code split_body(std::span<const std::uint8_t> body,
+                                  std::span<const std::uint8_t>& options,
+                                  std::span<const std::uint8_t>& payload) noexcept {
+  std::uint64_t present = 0;
+  return split_body(body, options, payload, present);
 }
 }  // namespace detail
 

@@ -558,9 +558,10 @@ class oscore_layer {
     body_.resize(size);
     coap::detail::write_body(plain_, body_.data());
     std::span<const std::uint8_t> options, payload;
-    if (auto ec = coap::detail::split_body(body_, options, payload)) return ec;
+    std::uint64_t present = 0;
+    if (auto ec = coap::detail::split_body(body_, options, payload, present)) return ec;
     view = message_view(
-        message_view::parts{outer.type(), plain_.code(), outer.message_id(), outer.token(), options, payload});
+        message_view::parts{outer.type(), plain_.code(), outer.message_id(), outer.token(), options, payload, present});
     return {};
   }
 

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -20,55 +21,67 @@ class message_pool {
  public:
   using message_type = basic_message<Allocator>;
 
-  // A message on loan, cleared; back to the pool with its buffers when the lease ends.
+  // A message on loan, cleared; back to the pool with its buffers when the lease ends. The
+  // message stays where the pool made it: nothing is moved per request.
   class lease {
    public:
     lease(const lease&) = delete;
     lease& operator=(const lease&) = delete;
-    ~lease() { pool_.give_back(std::move(message_)); }
-    message_type& operator*() noexcept { return message_; }
-    message_type* operator->() noexcept { return &message_; }
+    ~lease() { pool_.give_back(message_); }
+    message_type& operator*() noexcept { return *message_; }
+    message_type* operator->() noexcept { return message_; }
 
    private:
     friend message_pool;
-    lease(message_pool& pool, message_type m) noexcept : pool_(pool), message_(std::move(m)) {}
+    lease(message_pool& pool, message_type* m) noexcept : pool_(pool), message_(m) {}
     message_pool& pool_;
-    message_type message_;
+    message_type* message_;
   };
 
-  explicit message_pool(const Allocator& a) : free_(rebind(a)), allocator_(a) {}
+  explicit message_pool(const Allocator& a) : free_(pointer_allocator(a)), allocator_(a) {}
+  message_pool(const message_pool&) = delete;
+  message_pool& operator=(const message_pool&) = delete;
+  ~message_pool() {
+    // Every lease has ended (they live for one request, inside the context's handlers).
+    message_allocator a(allocator_);
+    for (message_type* m : free_) {
+      m->~message_type();
+      std::allocator_traits<message_allocator>::deallocate(a, m, 1);
+    }
+  }
 
-  // Throws bad_alloc when the allocator refuses the pool room for the message to come back
-  // to (only while the pool grows: at most once per request in progress at the same time).
+  // Throws bad_alloc when the allocator refuses a new message or the pool room for it to come
+  // back to (only while the pool grows: at most once per request in progress at the same time).
   lease take() {
     if (free_.empty()) {
-      free_.reserve(lent_ + 1);
-      ++lent_;
-      return lease(*this, message_type(allocator_));
+      free_.reserve(made_ + 1);
+      message_allocator a(allocator_);
+      message_type* m = std::allocator_traits<message_allocator>::allocate(a, 1);
+      try {
+        // Placement new, not the allocator's construct: a polymorphic allocator would add
+        // itself to the arguments (uses-allocator construction).
+        ::new (static_cast<void*>(m)) message_type(allocator_);
+      } catch (...) {
+        std::allocator_traits<message_allocator>::deallocate(a, m, 1);
+        throw;
+      }
+      ++made_;
+      return lease(*this, m);
     }
-    message_type m = std::move(free_.back().message);
+    message_type* m = free_.back();
     free_.pop_back();
-    m.clear();
-    ++lent_;
-    return lease(*this, std::move(m));
+    m->clear();
+    return lease(*this, m);
   }
 
  private:
-  // Never allocates: take() reserved room for every message on loan.
-  void give_back(message_type m) noexcept {
-    --lent_;
-    free_.push_back(slot{std::move(m)});
-  }
+  // Never allocates: take() reserved room for every message made.
+  void give_back(message_type* m) noexcept { free_.push_back(m); }
 
-  // Not the message itself: a vector with a polymorphic allocator would pass its allocator to
-  // the message's move (uses-allocator construction), which basic_message does not take.
-  struct slot {
-    message_type message;
-  };
-  using slot_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<slot>;
-  static slot_allocator rebind(const Allocator& a) { return slot_allocator(a); }
-  std::vector<slot, slot_allocator> free_;
-  std::size_t lent_ = 0;
+  using message_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<message_type>;
+  using pointer_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<message_type*>;
+  std::vector<message_type*, pointer_allocator> free_;
+  std::size_t made_ = 0;
   Allocator allocator_;
 };
 

@@ -234,9 +234,9 @@ template <class Allocator>
 dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<Allocator>& ext,
                                const message_view& m, basic_response<Allocator>& res,
                                session_text description, std::string_view authenticated_peer,
-                               const session_config& config, block_context blocks) {
+                               const session_config& config, block_context blocks,
+                               std::chrono::steady_clock::time_point now) {
   auto& response = res.message();
-  const auto now = std::chrono::steady_clock::now();
   const auto verb = static_cast<method>(m.code().raw());
   // A later block of a representation sent in blocks comes from the kept answer (RFC 7959
   // sections 2.4, 2.7); without one, a safe method's handler makes it afresh, an unsafe
@@ -269,7 +269,7 @@ dispatch_outcome serve_request(basic_context<Allocator>& ctx, server_extensions<
     case block1_step::complete:
       // The handler sees the last block's options and the whole body.
       view = message_view(message_view::parts{m.type(), m.code(), m.message_id(), m.token(), m.encoded_options(),
-                                              ext.block1.get()->body()});
+                                              ext.block1.get()->body(), m.option_mask()});
       break;
   }
   const request req(view, description, authenticated_peer, response_access::request_fresh(res), blocks.max_pdu);

@@ -85,7 +85,9 @@ class server_side : public deferred_response::sink {
   // 7967's No-Response.
   served serve(const message_view& request, bool confirmable, basic_message<Allocator>& response) {
     Derived& d = derived();
-    const auto now = std::chrono::steady_clock::now();
+    // When the request arrived: the transport set it as it read the message (one clock read
+    // per datagram or read, not one per use).
+    const auto now = d.last_activity();
     if (std::uint32_t retry_after = 0; !guards_.rate.admit(*d.config_, now, deferred_.size(), retry_after)) {
       make_too_many_requests(response, retry_after);
       return {dispatch_outcome::respond, false, response_suppressed(request, response.code())};
@@ -98,7 +100,7 @@ class server_side : public deferred_response::sink {
     // Before serving: the last block frees the kept answer.
     const bool continuing = Derived::address_spoofable && continues_kept_answer(request, now, d.blocks().bert);
     const auto outcome = serve_request(d.ctx_, server_, request, res, session_text::of(d),
-                                       d.security_channel().authenticated_peer(), *d.config_, d.blocks());
+                                       d.security_channel().authenticated_peer(), *d.config_, d.blocks(), now);
     deferred_.keep_if(res.deferred() && outcome != dispatch_outcome::drop);
     if (outcome == dispatch_outcome::drop || res.deferred()) return {outcome, res.deferred(), false};
     bool challenge = res.echo_requested();

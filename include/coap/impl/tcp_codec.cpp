@@ -49,8 +49,9 @@ std::error_code parse(std::span<const std::uint8_t> f, message_view& out) noexce
   if (rest > len) return error::invalid_message;  // trailing bytes: not one frame
   const auto token = f.subspan(header + 1, tkl);
   std::span<const std::uint8_t> options, payload;
-  if (auto ec = coap::detail::split_body(f.subspan(header + 1 + tkl), options, payload)) return ec;
-  out = message_view({message_type::confirmable, coap::code(f[header]), 0, token, options, payload});
+  std::uint64_t present = 0;
+  if (auto ec = coap::detail::split_body(f.subspan(header + 1 + tkl), options, payload, present)) return ec;
+  out = message_view({message_type::confirmable, coap::code(f[header]), 0, token, options, payload, present});
   return {};
 }
 

@@ -24,9 +24,10 @@ std::error_code parse(std::span<const std::uint8_t> d, message_view& out) noexce
   if (d.size() < header_size + h.token_length) return error::truncated_token;
   const auto token = d.subspan(header_size, h.token_length);
   std::span<const std::uint8_t> options, payload;
-  if (auto ec = coap::detail::split_body(d.subspan(header_size + h.token_length), options, payload))
+  std::uint64_t present = 0;
+  if (auto ec = coap::detail::split_body(d.subspan(header_size + h.token_length), options, payload, present))
     return ec;
-  out = message_view({h.type, h.code, h.message_id, token, options, payload});
+  out = message_view({h.type, h.code, h.message_id, token, options, payload, present});
   return {};
 }
 
