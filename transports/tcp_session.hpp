@@ -408,9 +408,18 @@ class tcp_session_impl final
       auto& shared = scratch();
       if (shared.owns_output(this)) {
         // Our frames were framed in the context's buffer (nothing of ours waited): written
-        // now, the rest into our own buffer for the asynchronous write, and the buffer free.
-        const auto ec = out_.write(socket_, *shared.output_for(this), write_done());
-        shared.give_back_output(this);
+        // now, the rest into our own buffer for the asynchronous write, and the buffer free
+        // again whatever happens (Asio's bad_alloc included).
+        struct give_back {
+          detail::stream_scratch<Allocator>& s;
+          const void* owner;
+          ~give_back() { s.give_back_output(owner); }
+        };
+        boost::system::error_code ec;
+        {
+          give_back done{shared, this};
+          ec = out_.write(socket_, *shared.output_for(this), write_done());
+        }
         if (ec) close(ec);
         return;
       }
