@@ -313,7 +313,14 @@ class session_common {
   void arm_timer() {
     if (closed_) return;
     const std::optional<clock::time_point> next = derived().next_deadline();
-    if (!next || (timer_armed_ && timer_.get()->deadline <= *next)) return;
+    if (!next) {
+      // Nothing to time: an idle session with no wait pending gives its timer back now (a
+      // pending wait's completion does it otherwise), whichever came last of the wait's end
+      // and the session's last exchange or observer.
+      if (!timer_armed_ && derived().idle()) timer_.reset();
+      return;
+    }
+    if (timer_armed_ && timer_.get()->deadline <= *next) return;
     auto& t = timer_.ensure(ctx_.get_executor());
     timer_armed_ = true;
     t.deadline = *next;
