@@ -18,6 +18,7 @@
 #include <boost/mpl/list.hpp>
 
 #include "support/lossy_udp_proxy.hpp"
+#include "support/request_outcome.hpp"
 #include "support/run_until.hpp"
 
 #include <algorithm>
@@ -148,16 +149,11 @@ struct fixture {
     return s;
   }
 
-  struct outcome {
-    std::error_code ec;
-    coap::message response;
-    bool done = false;
-  };
+  using outcome = coap::test::outcome;
   template <class S>
   outcome ask(S& s, coap::message m) {
-    outcome out;
-    s.async_request(std::move(m), [&](std::error_code ec, coap::message r) { out = {ec, std::move(r), true}; });
-    BOOST_TEST_REQUIRE(run_until([&] { return out.done; }));
+    auto out = coap::test::ask(io, s, std::move(m), 5s, 2ms);
+    BOOST_TEST_REQUIRE(out.done);
     return out;
   }
 };

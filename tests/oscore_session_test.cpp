@@ -23,6 +23,9 @@
 #include <boost/asio.hpp>
 #include <boost/mpl/list.hpp>
 
+#include "support/request_outcome.hpp"
+#include "support/run_until.hpp"
+
 #include <chrono>
 #include <optional>
 #include <span>
@@ -131,13 +134,7 @@ struct fixture {
 
   template <class Pred>
   bool run_until(Pred done, std::chrono::milliseconds limit = 5s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= end) return false;
-      io.run_for(2ms);
-      io.restart();
-    }
-    return true;
+    return coap::test::run_until(io, done, limit, 2ms);
   }
 
   template <class Transport>
@@ -162,18 +159,11 @@ struct fixture {
     return in;
   }
 
-  struct outcome {
-    std::error_code ec;
-    coap::message response;
-    bool done = false;
-  };
+  using outcome = coap::test::outcome;
   template <class S>
   outcome ask(S& s, coap::message m) {
-    outcome out;
-    s.async_request(std::move(m), [&](std::error_code ec, coap::message r) {
-      out = {ec, std::move(r), true};
-    });
-    BOOST_TEST_REQUIRE(run_until([&] { return out.done; }));
+    auto out = coap::test::ask(io, s, std::move(m), 5s, 2ms);
+    BOOST_TEST_REQUIRE(out.done);
     return out;
   }
 };

@@ -559,7 +559,6 @@ class tcp_session_impl final
       std::size_t consumed = 0;
       auto on_frame = frame_handler();
       if (!handled(detail::frame_buffer<Allocator>::cut_frames(data, max_frame(), on_frame, consumed))) return;
-      if (closed_) return;
       if (consumed < got) in_.ensure().append(data.subspan(consumed));
     } else {
       own->commit(got);
@@ -593,7 +592,7 @@ class tcp_session_impl final
   void go_on_reading() {
     if (closed_) return;
     const auto* own = in_.get();
-    partial_deadline_ = own && own->partial() ? clock::now() + config_->partial_frame_timeout : never;
+    partial_deadline_ = own && own->partial() ? last_activity_ + config_->partial_frame_timeout : never;
     arm_timer();
     read();
   }

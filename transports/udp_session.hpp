@@ -472,7 +472,7 @@ class udp_session_impl final
     // rejects it) is gone.
     if (x.what == exchange_kind::notification && ec) remove_observer(x.token);
     start_queued();
-    this->arm_timer();  // the next deadline, or none: an idle session's timer goes
+    this->release_timer_if_idle();
   }
 
   // Queued requests (and pings: empty code) go out while NSTART allows.
@@ -537,7 +537,7 @@ class udp_session_impl final
       // RFC 7641 section 3.6: an RST to a NON notification ends the observation.
       if (auto o = server_.observers.find_by_message_id(m.message_id())) {
         coap::detail::context_access::observer_left(ctx_, server_.observers.remove(*o));
-        this->arm_timer();
+        this->release_timer_if_idle();
       }
       return;
     }

@@ -248,13 +248,13 @@ std::error_code protect_request(context& ctx, const Message& original, basic_mes
     fields.partial_iv = piv.bytes();
     fields.has_kid = true;
     fields.kid = ctx.sender_id();
-    wrapped_kid_context wrapped;
+    std::optional<wrapped_kid_context> wrapped;  // made only during a renewal (Appendix B.2)
     if (ctx.sends_kid_context()) {
       fields.has_kid_context = true;
       fields.kid_context = *ctx.id_context();
       if (ctx.wraps_kid_context()) {
-        if (auto ec = wrap_kid_context(fields.kid_context, wrapped)) return ec;
-        fields.kid_context = wrapped.bytes();
+        if (auto ec = wrap_kid_context(fields.kid_context, wrapped.emplace())) return ec;
+        fields.kid_context = wrapped->bytes();
       }
     }
     option_value value;
@@ -367,11 +367,11 @@ std::error_code protect_response(context& ctx, request_binding& binding, const M
 // Sections 8.4, 8.4.2 and 7.4.1. For a notification with a Partial IV the Observe option of
 // the result is the Partial IV's three low bytes (section 4.1.3.5.2), so that RFC 7641
 // ordering follows the Partial IV.
+// `fields`: the received OSCORE option, read (detail::read_oscore_option) by a caller that
+// needed it first.
 template <class Message, class Allocator>
 std::error_code unprotect_response(context& ctx, request_binding& binding, const Message& received,
-                                   basic_message<Allocator>& out) {
-  option_fields fields;
-  if (auto ec = detail::read_oscore_option(received, fields)) return ec;
+                                   const option_fields& fields, basic_message<Allocator>& out) {
   const bool has_piv = !fields.partial_iv.empty();
   const std::uint64_t sequence_number = decode_partial_iv(fields.partial_iv);
   nonce n;
@@ -402,6 +402,13 @@ std::error_code unprotect_response(context& ctx, request_binding& binding, const
     }
     return {};
   });
+}
+template <class Message, class Allocator>
+std::error_code unprotect_response(context& ctx, request_binding& binding, const Message& received,
+                                   basic_message<Allocator>& out) {
+  option_fields fields;
+  if (auto ec = detail::read_oscore_option(received, fields)) return ec;
+  return unprotect_response(ctx, binding, received, fields, out);
 }
 
 }  // namespace coap::oscore_core

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <coap/context.hpp>
+#include <coap/detail/lazy.hpp>
 #include <coap/detail/option_codec.hpp>
 #include <coap/error.hpp>
 #include <coap/message.hpp>
@@ -109,7 +110,7 @@ class oscore_layer {
         body_(rebind<std::uint8_t>(s.context().get_allocator())), outer_(option_number::block1, allocator_type(s.context().get_allocator())),
         outer2_(option_number::block2, allocator_type(s.context().get_allocator())),
         kept_(rebind<kept_request>(s.context().get_allocator())), again_(allocator_type(s.context().get_allocator())),
-        renewal_(rebind<renewal_work>(s.context().get_allocator())) {}
+        renewal_(allocator_type(s.context().get_allocator())) {}
 
   // A client session: the context it protects with (policy::client_state).
   void start_client(const std::shared_ptr<const oscore_session_state>& state) {
@@ -302,7 +303,7 @@ class oscore_layer {
   template <class Message>
   void ask_next_block_in(Message& again) {
     if (renewal_resend(again.token())) {
-      if (!protect_renewed_request()) again.assign(renewal_.front().view);
+      if (!protect_renewed_request()) again.assign(renewal_.get()->view);
       return;
     }
     const block_value b = outer2_.block();
@@ -345,10 +346,11 @@ class oscore_layer {
                                   message_view& view) {
     oscore_core::option_fields fields;
     if (auto ec = oscore_core::detail::read_oscore_option(protected_message, fields)) return refuse(ec);
-    if (fields.has_kid_context) return renew_context(found, protected_message, fields.kid_context);
+    if (fields.has_kid_context) return renew_context(found, protected_message, fields);
     {
       const std::lock_guard lock(store_->mutex());
-      if (auto ec = oscore_core::unprotect_response(found.context->security_context, found.b, protected_message, plain_))
+      if (auto ec = oscore_core::unprotect_response(found.context->security_context, found.b, protected_message,
+                                                    fields, plain_))
         return refuse(ec);
       // Appendix B.2: the first response under R2||R3 ends the renewal; 'kid context' goes plain.
       if (auto* r = found.context->renewal.get(); r && found.renewed && r->state == renewal_step::confirming) {
@@ -420,7 +422,7 @@ class oscore_layer {
   // second one for the same request, or one when no renewal waits, is refused (no loops).
   template <class Message>
   std::error_code renew_context(binding& found, const Message& protected_message,
-                                std::span<const std::uint8_t> kid_context) {
+                                const oscore_core::option_fields& fields) {
     entry& e = *found.context;
     // Decided under the store's lock, refused (which tells the context's handlers) after it.
     const std::error_code ec = [&]() -> std::error_code {
@@ -428,29 +430,31 @@ class oscore_layer {
       if (!e.renewal || e.renewal->state != renewal_step::waiting_for_r2 || found.renewed || !renewal_kept(found.token))
         return oscore_error::unexpected_kid_context;
       std::span<const std::uint8_t> r2;
-      if (oscore_core::unwrap_kid_context(kid_context, r2) || r2.empty()) return oscore_error::invalid_kid_context;
+      if (oscore_core::unwrap_kid_context(fields.kid_context, r2) || r2.empty()) return oscore_error::invalid_kid_context;
       std::optional<oscore_core::context> candidate;
       if (auto ec = store_->client_renewal_candidate(e, r2, candidate)) return ec;
-      if (auto ec = oscore_core::unprotect_response(*candidate, found.b, protected_message, plain_)) return ec;
+      if (auto ec = oscore_core::unprotect_response(*candidate, found.b, protected_message, fields, plain_)) return ec;
       if (plain_.code() != coap::code(response_code::unauthorized)) return oscore_error::unexpected_kid_context;
       return store_->client_renewal_verified(e, r2);
     }();
     if (ec) return refuse(ec);
-    renewal_.front().resend = true;
+    renewal_.get()->resend = true;
     ++counters_.id_context_renewals;
     return oscore_error::id_context_renewed;
   }
   bool renewal_kept(const coap::token& t) const noexcept {
-    return !renewal_.empty() && !renewal_.front().original.empty() && renewal_.front().token == t;
+    const renewal_work* w = renewal_.get();
+    return w && !w->original.empty() && w->token == t;
   }
   bool renewal_resend(std::span<const std::uint8_t> token) const noexcept {
-    return !renewal_.empty() && renewal_.front().resend && std::ranges::equal(renewal_.front().token.bytes(), token);
+    const renewal_work* w = renewal_.get();
+    return w && w->resend && std::ranges::equal(w->token.bytes(), token);
   }
 
   // The kept request protected under the renewed context into wire_ (and the work's view), its
   // binding marked: a second renewal for it is refused.
   std::error_code protect_renewed_request() {
-    renewal_work& w = renewal_.front();
+    renewal_work& w = *renewal_.get();
     w.resend = false;
     message_view original;
     if (udp_codec::parse(w.original, original)) return coap::error::invalid_message;
@@ -593,8 +597,8 @@ class oscore_layer {
   // Appendix B.2's working state. Server: what the latest request no context matched led to.
   // Client: the request that waits for the server's R2 (UDP-encoded, unprotected), whether
   // it is to go again under R2||R3, and that request as sent. Over 500 bytes (a derived
-  // context among them), so made at its first use as the one element of renewal_: a session
-  // that never renews carries an empty vector.
+  // context among them), so made at its first use (lazy.hpp): a session that never renews
+  // carries a pointer.
   struct renewal_work {
     explicit renewal_work(const allocator_type& a) : original(a), wire(a) {}
     oscore_core::store::renewal_lookup lookup;
@@ -604,11 +608,8 @@ class oscore_layer {
     std::vector<std::uint8_t, rebind<std::uint8_t>> wire;
     message_view view;
   };
-  renewal_work& renewal() {
-    if (renewal_.empty()) renewal_.emplace_back(allocator_type(session_.context().get_allocator()));
-    return renewal_.front();
-  }
-  std::vector<renewal_work, rebind<renewal_work>> renewal_;
+  renewal_work& renewal() { return renewal_.ensure(); }
+  coap::detail::lazy<renewal_work, allocator_type> renewal_;
   oscore_counters counters_;
 };
 

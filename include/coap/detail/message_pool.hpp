@@ -6,6 +6,7 @@
 // test) borrows a second one: nothing is shared between two requests in progress.
 #pragma once
 
+#include <coap/detail/lazy.hpp>
 #include <coap/message.hpp>
 
 #include <cstddef>
@@ -43,11 +44,7 @@ class message_pool {
   message_pool& operator=(const message_pool&) = delete;
   ~message_pool() {
     // Every lease has ended (they live for one request, inside the context's handlers).
-    message_allocator a(allocator_);
-    for (message_type* m : free_) {
-      m->~message_type();
-      std::allocator_traits<message_allocator>::deallocate(a, m, 1);
-    }
+    for (message_type* m : free_) delete_object(allocator_, m);
   }
 
   // Throws bad_alloc when the allocator refuses a new message or the pool room for it to come
@@ -55,16 +52,7 @@ class message_pool {
   lease take() {
     if (free_.empty()) {
       free_.reserve(made_ + 1);
-      message_allocator a(allocator_);
-      message_type* m = std::allocator_traits<message_allocator>::allocate(a, 1);
-      try {
-        // Placement new, not the allocator's construct: a polymorphic allocator would add
-        // itself to the arguments (uses-allocator construction).
-        ::new (static_cast<void*>(m)) message_type(allocator_);
-      } catch (...) {
-        std::allocator_traits<message_allocator>::deallocate(a, m, 1);
-        throw;
-      }
+      message_type* m = new_object<message_type>(allocator_, allocator_);
       ++made_;
       return lease(*this, m);
     }
@@ -78,7 +66,6 @@ class message_pool {
   // Never allocates: take() reserved room for every message made.
   void give_back(message_type* m) noexcept { free_.push_back(m); }
 
-  using message_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<message_type>;
   using pointer_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<message_type*>;
   std::vector<message_type*, pointer_allocator> free_;
   std::size_t made_ = 0;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <coap/detail/handler_slot.hpp>
+#include <coap/detail/lazy.hpp>
 #include <coap/token.hpp>
 
 #include <deque>
@@ -25,17 +26,11 @@ class request_queue {
   };
 
   template <class Allocator>
-  explicit request_queue(const Allocator& a) : alloc_(a) {}
+  explicit request_queue(const Allocator& a) : q_(entry_allocator(a)) {}
   request_queue(const request_queue&) = delete;
   request_queue& operator=(const request_queue&) = delete;
-  ~request_queue() {
-    if (!q_) return;
-    deque_allocator a(alloc_);
-    q_->~deque_type();
-    std::allocator_traits<deque_allocator>::deallocate(a, q_, 1);
-  }
 
-  std::size_t size() const noexcept { return q_ ? q_->size() : 0; }
+  std::size_t size() const noexcept { return q_.get() ? q_.get()->size() : 0; }
   bool empty() const noexcept { return size() == 0; }
 
   // Appends the request. When the allocator refuses the entry the queue is as it was and the
@@ -43,14 +38,14 @@ class request_queue {
   [[nodiscard]] handler_type push(Message request, handler_type handler) {
     entry e{std::move(request), std::move(handler)};
     try {
-      ensure().push_back(std::move(e));  // no effect when it throws: e keeps the handler
+      q_.ensure().push_back(std::move(e));  // no effect when it throws: e keeps the handler
     } catch (const std::bad_alloc&) {
       return e.handler.take();
     }
     return {};
   }
   entry pop() {
-    auto& q = *q_;
+    auto& q = *q_.get();
     entry e = std::move(q.front());
     q.pop_front();
     return e;
@@ -58,7 +53,7 @@ class request_queue {
   // A cancelled request leaves without completing its handler; true when it was here.
   bool remove(const coap::token& t) {
     if (empty()) return false;
-    auto& q = *q_;
+    auto& q = *q_.get();
     for (auto it = q.begin(); it != q.end(); ++it)
       if (it->request.token_value() == t) {
         q.erase(it);
@@ -76,23 +71,8 @@ class request_queue {
   using entry_allocator =
       typename std::allocator_traits<typename Message::allocator_type>::template rebind_alloc<entry>;
   using deque_type = std::deque<entry, entry_allocator>;
-  using deque_allocator = typename std::allocator_traits<entry_allocator>::template rebind_alloc<deque_type>;
-  // The deque, made on first use (placement new: an allocator such as pmr's would otherwise
-  // give it a second allocator argument).
-  deque_type& ensure() {
-    if (q_) return *q_;
-    deque_allocator a(alloc_);
-    deque_type* p = std::allocator_traits<deque_allocator>::allocate(a, 1);
-    try {
-      ::new (static_cast<void*>(p)) deque_type(alloc_);
-    } catch (...) {
-      std::allocator_traits<deque_allocator>::deallocate(a, p, 1);
-      throw;
-    }
-    return *(q_ = p);
-  }
-  deque_type* q_ = nullptr;
-  [[no_unique_address]] entry_allocator alloc_;
+  // Made on first use (lazy.hpp), freed with the queue.
+  lazy<deque_type, entry_allocator> q_;
 };
 
 }  // namespace coap::detail

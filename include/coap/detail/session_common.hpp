@@ -313,13 +313,7 @@ class session_common {
   void arm_timer() {
     if (closed_) return;
     const std::optional<clock::time_point> next = derived().next_deadline();
-    if (!next) {
-      // Nothing to time: an idle session with no wait pending gives its timer back now (a
-      // pending wait's completion does it otherwise), whichever came last of the wait's end
-      // and the session's last exchange or observer.
-      if (!timer_armed_ && derived().idle()) timer_.reset();
-      return;
-    }
+    if (!next) return release_timer_if_idle();
     if (timer_armed_ && timer_.get()->deadline <= *next) return;
     auto& t = timer_.ensure(ctx_.get_executor());
     timer_armed_ = true;
@@ -329,8 +323,14 @@ class session_common {
       if (self->timer_.get()->deadline == when) self->timer_armed_ = false;
       if (!ec) self->on_timer();
       self->arm_timer();
-      if (!self->timer_armed_ && self->idle()) self->timer_.reset();
+      self->release_timer_if_idle();
     });
+  }
+  // An idle session with no wait pending gives its timer back. Called when a wait ends and
+  // when the session becomes idle (its last exchange done, its last observer gone), whichever
+  // comes last.
+  void release_timer_if_idle() noexcept {
+    if (!timer_armed_ && derived().idle()) timer_.reset();
   }
   // The timer arm_timer() needs, made now (bad_alloc when the allocator refuses it).
   void make_timer() { (void)timer_.ensure(ctx_.get_executor()); }
